@@ -1,0 +1,210 @@
+// Attack/release smoothers (SPEC §2.2, §2.6): forward, adjoint (reverse mode) and tangent (forward
+// mode), as per-row kernels shared by the batch API, the streaming processors and the Python package.
+// Derivations: docs/ballistics.md.
+//
+// The kernels are generic in a *target policy*: where the smoother's input f_t comes from. An
+// `array_target` reads it from memory; compressor.hpp supplies policies that compute f_t from a
+// level on the fly (the static curve fused with the recursion) and pull the gradient of f_t back
+// to the level and the curve parameters. A target policy provides
+//     T value(size_t t) const                      f_t, for the forward pass
+//     sample eval(size_t t) const                  f_t (member .f) plus what the pullback needs
+//     void pullback(size_t t, const sample&, T gf) receives ∂loss/∂f_t in the backward pass
+#pragma once
+#include <cmath>
+#include <cstddef>
+
+#include "batch.hpp"
+#include "conversions.hpp"
+
+namespace dd {
+
+// ------------------------------------------------------------------------------------------------
+// Target policies
+
+template <class T> struct array_target {
+    const T* f;
+    T* grad_f;  // nullable: gradient not wanted
+    struct sample { T f; };
+    T value(std::size_t t) const { return f[t]; }
+    sample eval(std::size_t t) const { return {f[t]}; }
+    void pullback(std::size_t t, const sample&, T gf) const {
+        if (grad_f) grad_f[t] = gf;
+    }
+};
+
+// ------------------------------------------------------------------------------------------------
+// Hard attack/release smoother (§2.2):
+//     attack_t = f_t < y_{t−1} (strict);  β_t = attack_t ? at : rt;  y_t = y_{t−1} + β_t·(f_t − y_{t−1})
+
+/// One step; the streaming processors and the batch kernel both use exactly this.
+template <class T> inline T hard_smoother_step(T f, T y_prev, T at, T rt) {
+    const T beta = f < y_prev ? at : rt;
+    return y_prev + beta * (f - y_prev);
+}
+
+/// Forward over one row of n samples from state y_prev; writes y and returns the final state.
+template <class T, class Target>
+inline T hard_smoother_forward_row(const Target& target, std::size_t n, T y_prev, T at, T rt, T* y) {
+    for (std::size_t t = 0; t < n; ++t) {
+        y_prev = hard_smoother_step(target.value(t), y_prev, at, rt);
+        y[t] = y_prev;
+    }
+    return y_prev;
+}
+
+/// Gradients of the scalar parameters of one row. Sums over time are accumulated in double so that
+/// float32 rows of 10^6 samples keep float32 accuracy.
+struct smoother_row_grads {
+    double zi = 0, at = 0, rt = 0;
+};
+
+/// Adjoint (§3): u_t = gy_t + (1 − β_{t+1})·u_{t+1};  ∂f_t = β_t·u_t;
+/// ∂at = Σ_attack u_t·(f_t − y_{t−1});  ∂rt = Σ_release u_t·(f_t − y_{t−1});  ∂zi = (1 − β_0)·u_0.
+/// Decisions are recomputed from the stored output y, so the backward holds them fixed exactly.
+template <class T, class Target>
+inline smoother_row_grads hard_smoother_adjoint_row(Target& target, std::size_t n, T zi, T at, T rt,
+                                                    const T* y, const T* grad_y) {
+    smoother_row_grads g;
+    T carry = T(0);  // (1 − β_{t+1})·u_{t+1}
+    for (std::size_t i = n; i-- > 0;) {
+        const T y_prev = i ? y[i - 1] : zi;
+        const auto s = target.eval(i);
+        const bool attack = s.f < y_prev;
+        const T beta = attack ? at : rt;
+        const T u = grad_y[i] + carry;
+        target.pullback(i, s, beta * u);
+        const double contribution = double(u) * double(s.f - y_prev);
+        (attack ? g.at : g.rt) += contribution;
+        carry = (T(1) - beta) * u;
+    }
+    g.zi = carry;
+    return g;
+}
+
+/// Tangent (forward mode), decisions fixed: dy_t = (1 − β_t)·dy_{t−1} + β_t·df_t + dβ_t·(f_t − y_{t−1}),
+/// dy_{−1} = dzi, dβ_t = attack_t ? dat : drt. df may be null (zero tangent).
+template <class T>
+inline void hard_smoother_jvp_row(const T* f, const T* df, std::size_t n, T zi, T at, T rt, const T* y, T dzi,
+                                  T dat, T drt, T* dy) {
+    T dy_prev = dzi;
+    for (std::size_t t = 0; t < n; ++t) {
+        const T y_prev = t ? y[t - 1] : zi;
+        const bool attack = f[t] < y_prev;
+        const T beta = attack ? at : rt;
+        const T dbeta = attack ? dat : drt;
+        const T dft = df ? df[t] : T(0);
+        dy_prev = (T(1) - beta) * dy_prev + beta * dft + dbeta * (f[t] - y_prev);
+        dy[t] = dy_prev;
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Sigmoid-gated smoother (§2.6):
+//     Δ_t = sdb(g_t) − sdb(y_{t−1});  s_t = σ(k·Δ_t);  α_t = s_t·α_r + (1 − s_t)·α_a;
+//     y_t = y_{t−1} + α_t·(g_t − y_{t−1})            (sdb = safe dB, floor 1e-7)
+
+template <class T> inline T logistic(T z) { return T(1) / (T(1) + std::exp(-z)); }
+
+template <class T> inline T sigmoid_smoother_step(T g, T y_prev, T alpha_a, T alpha_r, T k) {
+    const T delta = safe_amp2db(g) - safe_amp2db(y_prev);
+    const T s = logistic(k * delta);
+    const T alpha = s * alpha_r + (T(1) - s) * alpha_a;
+    return y_prev + alpha * (g - y_prev);
+}
+
+template <class T, class Target>
+inline T sigmoid_smoother_forward_row(const Target& target, std::size_t n, T y_prev, T alpha_a, T alpha_r, T k,
+                                      T* y) {
+    for (std::size_t t = 0; t < n; ++t) {
+        y_prev = sigmoid_smoother_step(target.value(t), y_prev, alpha_a, alpha_r, k);
+        y[t] = y_prev;
+    }
+    return y_prev;
+}
+
+struct sigmoid_row_grads {
+    double zi = 0, alpha_a = 0, alpha_r = 0, k = 0;
+};
+
+/// Adjoint: λ_t = gy_t + λ_{t+1}·∂y_{t+1}/∂y_t, with e = g − y_{t−1}, q = (α_r − α_a)·s(1 − s)·e:
+///   ∂y_t/∂g_t     = α_t + q·k·sdb'(g_t)
+///   ∂y_t/∂y_{t−1} = 1 − α_t − q·k·sdb'(y_{t−1})
+///   ∂y_t/∂α_a = (1 − s)·e,  ∂y_t/∂α_r = s·e,  ∂y_t/∂k = q·Δ_t
+template <class T, class Target>
+inline sigmoid_row_grads sigmoid_smoother_adjoint_row(Target& target, std::size_t n, T zi, T alpha_a,
+                                                      T alpha_r, T k, const T* y, const T* grad_y) {
+    sigmoid_row_grads g;
+    T carry = T(0);
+    for (std::size_t i = n; i-- > 0;) {
+        const T y_prev = i ? y[i - 1] : zi;
+        const auto smp = target.eval(i);
+        const T delta = safe_amp2db(smp.f) - safe_amp2db(y_prev);
+        const T s = logistic(k * delta);
+        const T alpha = s * alpha_r + (T(1) - s) * alpha_a;
+        const T e = smp.f - y_prev;
+        const T q = (alpha_r - alpha_a) * s * (T(1) - s) * e;
+        const T lambda = grad_y[i] + carry;
+        target.pullback(i, smp, lambda * (alpha + q * k * safe_amp2db_derivative(smp.f)));
+        g.alpha_a += double(lambda) * double((T(1) - s) * e);
+        g.alpha_r += double(lambda) * double(s * e);
+        g.k += double(lambda) * double(q * delta);
+        carry = lambda * (T(1) - alpha - q * k * safe_amp2db_derivative(y_prev));
+    }
+    g.zi = carry;
+    return g;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Time-varying first-order linear recurrence, y_t = a_t·y_{t−1} + x_t (or backwards in time with
+// y_t = a_t·y_{t+1} + x_t). Its adjoint is the same recurrence run the other way, which is how the
+// Python package differentiates the smoother's adjoint a second time (gradgrad) without unrolling.
+
+template <class T>
+inline T linear_recurrence_row(const T* x, const T* a, std::size_t n, T y0, bool reverse, T* y) {
+    if (!reverse) {
+        for (std::size_t t = 0; t < n; ++t) y[t] = y0 = a[t] * y0 + x[t];
+    } else {
+        for (std::size_t i = n; i-- > 0;) y[i] = y0 = a[i] * y0 + x[i];
+    }
+    return y0;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Batch API (B, T), float and double. Parameter gradients come back one value per row.
+
+template <class T> struct smoother_param_grads {
+    T *zi = nullptr, *at = nullptr, *rt = nullptr;
+};
+
+/// Hard attack/release smoother. final_state (nullable, B values) receives y[:, T−1].
+template <class T>
+void attack_release_smoother(signal_view<T> f, row_param<T> zi, row_param<T> at, row_param<T> rt, signal_span<T> y,
+                             T* final_state = nullptr);
+template <class T>
+void attack_release_smoother_backward(signal_view<T> f, row_param<T> zi, row_param<T> at, row_param<T> rt,
+                                      signal_view<T> y, signal_view<T> grad_y, T* grad_f,
+                                      const smoother_param_grads<T>& grads);
+/// Jacobian-vector product; tangent_f may be null.
+template <class T>
+void attack_release_smoother_jvp(signal_view<T> f, row_param<T> zi, row_param<T> at, row_param<T> rt,
+                                 signal_view<T> y, const T* tangent_f, row_param<T> tangent_zi,
+                                 row_param<T> tangent_at, row_param<T> tangent_rt, signal_span<T> tangent_y);
+
+template <class T> struct sigmoid_param_grads {
+    T *zi = nullptr, *alpha_a = nullptr, *alpha_r = nullptr, *k = nullptr;
+};
+
+/// Sigmoid-gated smoother on a linear target g in (0, 1]; zi is y_{−1} (1 in SPEC §2.6).
+template <class T>
+void sigmoid_smoother(signal_view<T> g, row_param<T> zi, row_param<T> alpha_a, row_param<T> alpha_r,
+                      row_param<T> k, signal_span<T> y, T* final_state = nullptr);
+template <class T>
+void sigmoid_smoother_backward(signal_view<T> g, row_param<T> zi, row_param<T> alpha_a, row_param<T> alpha_r,
+                               row_param<T> k, signal_view<T> y, signal_view<T> grad_y, T* grad_g,
+                               const sigmoid_param_grads<T>& grads);
+
+/// y_t = a_t·y_{t−1} + x_t (reverse: y_t = a_t·y_{t+1} + x_t), y0 the state before the first step.
+template <class T>
+void linear_recurrence(signal_view<T> x, signal_view<T> a, row_param<T> y0, bool reverse, signal_span<T> y);
+
+}  // namespace dd

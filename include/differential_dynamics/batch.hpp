@@ -1,0 +1,122 @@
+// (B, T) views, per-row parameters, argument validation and the row-parallel loop.
+// Validation happens here, once, at the edge of the library; the per-row kernels assume valid input.
+#pragma once
+#include <cmath>
+#include <cstddef>
+#include <functional>
+#include <sstream>
+#include <string>
+
+#include "errors.hpp"
+
+namespace dd {
+
+/// Read-only row-major (rows × cols) signal.
+template <class T> struct signal_view {
+    const T* data = nullptr;
+    std::size_t rows = 0, cols = 0;
+    const T* row(std::size_t b) const { return data + b * cols; }
+    std::size_t size() const { return rows * cols; }
+};
+
+/// Writable row-major (rows × cols) signal.
+template <class T> struct signal_span {
+    T* data = nullptr;
+    std::size_t rows = 0, cols = 0;
+    T* row(std::size_t b) const { return data + b * cols; }
+    operator signal_view<T>() const { return {data, rows, cols}; }
+};
+
+/// A parameter that is either one scalar for all rows or one value per row.
+template <class T> class row_param {
+public:
+    row_param(T value) : values_(nullptr), value_(value), count_(1) {}  // NOLINT: implicit on purpose
+    row_param(const T* per_row, std::size_t count) : values_(per_row), value_(T(0)), count_(count) {}
+    T operator[](std::size_t b) const { return values_ ? values_[b] : value_; }
+    bool per_row() const { return values_ != nullptr; }
+    std::size_t count() const { return count_; }
+
+private:
+    const T* values_;
+    T value_;
+    std::size_t count_;
+};
+
+/// Writes a per-row result (a gradient summed over time) where one is wanted (out may be null).
+template <class T> void store_row(T* out, std::size_t b, double value) {
+    if (out) out[b] = T(value);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Threads. Rows are independent, so results never depend on the thread count or row grouping.
+
+/// Maximum number of threads the batch functions use (0 = the default: all cores).
+void set_num_threads(int threads);
+int num_threads();
+/// Runs fn(b) for every row b in [0, rows), in parallel over rows.
+void parallel_rows(std::size_t rows, const std::function<void(std::size_t)>& fn);
+
+// ----------------------------------------------------------------------------------------------
+// Validation helpers: each throws argument_error naming `name`.
+
+namespace detail {
+template <class T> std::string describe(T value, std::size_t index, const char* what) {
+    std::ostringstream s;
+    s << "(got " << value << " at " << what << " " << index << ")";
+    return s.str();
+}
+}  // namespace detail
+
+template <class T> void check_signal(const signal_view<T>& x, const char* name) {
+    if (x.rows == 0 || x.cols == 0) throw argument_error(name, "signal is empty (shape must be (B, T) with B, T >= 1)");
+    if (x.data == nullptr) throw argument_error(name, "null data pointer");
+    const std::size_t n = x.size();
+    for (std::size_t i = 0; i < n; ++i)
+        if (!std::isfinite(x.data[i]))
+            throw argument_error(name, "contains NaN or Inf " + detail::describe(x.data[i], i, "flat index"));
+}
+
+/// Signal must be finite and strictly positive (a logarithm is taken of it).
+template <class T> void check_positive_signal(const signal_view<T>& x, const char* name) {
+    check_signal(x, name);
+    const std::size_t n = x.size();
+    for (std::size_t i = 0; i < n; ++i)
+        if (!(x.data[i] > T(0)))
+            throw argument_error(name, "must be > 0 because its logarithm is taken " +
+                                           detail::describe(x.data[i], i, "flat index"));
+}
+
+template <class T> void check_output(const signal_span<T>& y, const signal_view<T>& like, const char* name) {
+    if (y.data == nullptr || y.rows != like.rows || y.cols != like.cols)
+        throw argument_error(name, "output buffer must have the input's shape");
+}
+
+template <class T> void check_same_shape(const signal_view<T>& y, const signal_view<T>& like, const char* name) {
+    if (y.data == nullptr || y.rows != like.rows || y.cols != like.cols)
+        throw argument_error(name, "must have the same shape as the input signal");
+}
+
+/// Checks a scalar/per-row parameter: right count, finite, and `ok(value)` true for every row.
+template <class T, class Pred>
+void check_param(const row_param<T>& p, std::size_t rows, const char* name, Pred ok, const char* requirement) {
+    if (p.per_row() && p.count() != rows) {
+        std::ostringstream s;
+        s << "has " << p.count() << " values but the signal has " << rows << " rows (need 1 or one per row)";
+        throw argument_error(name, s.str());
+    }
+    const std::size_t n = p.per_row() ? rows : 1;
+    for (std::size_t b = 0; b < n; ++b) {
+        const T v = p[b];
+        if (!std::isfinite(v)) throw argument_error(name, "is NaN or Inf " + detail::describe(v, b, "row"));
+        if (!ok(v)) throw argument_error(name, std::string("must be ") + requirement + " " + detail::describe(v, b, "row"));
+    }
+}
+
+template <class T> void check_coefficient(const row_param<T>& p, std::size_t rows, const char* name) {
+    check_param(p, rows, name, [](T v) { return v > T(0) && v < T(1); }, "in (0, 1)");
+}
+template <class T> void check_finite_param(const row_param<T>& p, std::size_t rows, const char* name) {
+    check_param(p, rows, name, [](T) { return true; }, "finite");
+}
+
+}  // namespace dd

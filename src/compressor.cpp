@@ -1,0 +1,159 @@
+// Batch entry points of the compositions: the static curve fused into the smoothers, and the limiter.
+#include "differential_dynamics/compressor.hpp"
+
+#include <vector>
+
+namespace dd {
+
+ar_mode parse_ar_mode(const std::string& name) {
+    if (name == "hard") return ar_mode::hard;
+    if (name == "sigmoid") return ar_mode::sigmoid;
+    throw argument_error("ar_mode", "must be \"hard\" or \"sigmoid\" (got \"" + name + "\")");
+}
+
+namespace {
+template <class T>
+void check_compexp_args(signal_view<T> x_rms, const compexp_params<T>& curve, row_param<T> at, row_param<T> rt,
+                        const char* at_name, const char* rt_name) {
+    check_positive_signal(x_rms, "x_rms");
+    check_compexp_params(curve, x_rms.rows);
+    check_coefficient(at, x_rms.rows, at_name);
+    check_coefficient(rt, x_rms.rows, rt_name);
+}
+
+template <class T> void store_curve_grads(const compexp_param_grads<T>& out, std::size_t b, const curve_row_grads& g) {
+    store_row(out.comp_thresh, b, g.comp_thresh);
+    store_row(out.comp_ratio, b, g.comp_ratio);
+    store_row(out.exp_thresh, b, g.exp_thresh);
+    store_row(out.exp_ratio, b, g.exp_ratio);
+    store_row(out.knee, b, g.knee);
+}
+
+template <class T> compexp_target<T> make_target(signal_view<T> x_rms, const compexp_params<T>& curve, std::size_t b,
+                                                 T* grad_x) {
+    return compexp_target<T>{x_rms.row(b), curve.row(b), grad_x ? grad_x + b * x_rms.cols : nullptr, {}};
+}
+
+template <class T> void check_limiter_args(signal_view<T> x, row_param<T> threshold, row_param<T> at, row_param<T> rt) {
+    check_signal(x, "x");
+    check_param(threshold, x.rows, "threshold", [](T v) { return v <= T(0); }, "<= 0 dB");
+    check_coefficient(at, x.rows, "at");
+    check_coefficient(rt, x.rows, "rt");
+}
+}  // namespace
+
+template <class T>
+void compexp_gain(signal_view<T> x_rms, const compexp_params<T>& curve, row_param<T> at, row_param<T> rt,
+                  signal_span<T> gain) {
+    compexp_gain_mode(x_rms, curve, at, rt, ar_mode::hard, row_param<T>(T(1)), gain);
+}
+
+template <class T>
+void compexp_gain_backward(signal_view<T> x_rms, const compexp_params<T>& curve, row_param<T> at, row_param<T> rt,
+                           signal_view<T> gain, signal_view<T> grad_gain, T* grad_x_rms,
+                           const compexp_param_grads<T>& curve_grads, T* grad_at, T* grad_rt) {
+    compexp_gain_mode_backward(x_rms, curve, at, rt, ar_mode::hard, row_param<T>(T(1)), gain, grad_gain, grad_x_rms,
+                               curve_grads, grad_at, grad_rt, static_cast<T*>(nullptr));
+}
+
+template <class T>
+void compexp_gain_mode(signal_view<T> x_rms, const compexp_params<T>& curve, row_param<T> alpha_a,
+                       row_param<T> alpha_r, ar_mode mode, row_param<T> k, signal_span<T> gain) {
+    const bool hard = mode == ar_mode::hard;
+    check_compexp_args(x_rms, curve, alpha_a, alpha_r, hard ? "at" : "alpha_a", hard ? "rt" : "alpha_r");
+    if (!hard) check_param(k, x_rms.rows, "k", [](T v) { return v > T(0); }, "> 0 (1/dB)");
+    check_output(gain, x_rms, "gain");
+    parallel_rows(x_rms.rows, [&](std::size_t b) {
+        const compexp_target<T> target = make_target(x_rms, curve, b, static_cast<T*>(nullptr));
+        if (hard)
+            hard_smoother_forward_row(target, x_rms.cols, T(1), alpha_a[b], alpha_r[b], gain.row(b));
+        else
+            sigmoid_smoother_forward_row(target, x_rms.cols, T(1), alpha_a[b], alpha_r[b], k[b], gain.row(b));
+    });
+}
+
+template <class T>
+void compexp_gain_mode_backward(signal_view<T> x_rms, const compexp_params<T>& curve, row_param<T> alpha_a,
+                                row_param<T> alpha_r, ar_mode mode, row_param<T> k, signal_view<T> gain,
+                                signal_view<T> grad_gain, T* grad_x_rms, const compexp_param_grads<T>& curve_grads,
+                                T* grad_alpha_a, T* grad_alpha_r, T* grad_k) {
+    const bool hard = mode == ar_mode::hard;
+    check_compexp_args(x_rms, curve, alpha_a, alpha_r, hard ? "at" : "alpha_a", hard ? "rt" : "alpha_r");
+    if (!hard) check_param(k, x_rms.rows, "k", [](T v) { return v > T(0); }, "> 0 (1/dB)");
+    check_same_shape(gain, x_rms, "gain");
+    check_same_shape(grad_gain, x_rms, "grad_gain");
+    parallel_rows(x_rms.rows, [&](std::size_t b) {
+        compexp_target<T> target = make_target(x_rms, curve, b, grad_x_rms);
+        if (hard) {
+            const smoother_row_grads g =
+                hard_smoother_adjoint_row(target, x_rms.cols, T(1), alpha_a[b], alpha_r[b], gain.row(b), grad_gain.row(b));
+            store_row(grad_alpha_a, b, g.at);
+            store_row(grad_alpha_r, b, g.rt);
+        } else {
+            const sigmoid_row_grads g = sigmoid_smoother_adjoint_row(target, x_rms.cols, T(1), alpha_a[b], alpha_r[b],
+                                                                     k[b], gain.row(b), grad_gain.row(b));
+            store_row(grad_alpha_a, b, g.alpha_a);
+            store_row(grad_alpha_r, b, g.alpha_r);
+            store_row(grad_k, b, g.k);
+        }
+        store_curve_grads(curve_grads, b, target.grads);
+    });
+}
+
+template <class T>
+void limiter_gain(signal_view<T> x, row_param<T> threshold_db, row_param<T> at, row_param<T> rt, signal_span<T> gain,
+                  signal_span<T> peak) {
+    check_limiter_args(x, threshold_db, at, rt);
+    check_output(gain, x, "gain");
+    check_output(peak, x, "peak");
+    parallel_rows(x.rows, [&](std::size_t b) {
+        // Peak detector: rises with `at`, falls with `rt` — the smoother's coefficients swapped.
+        hard_smoother_forward_row(abs_target<T>{x.row(b), nullptr}, x.cols, T(0), rt[b], at[b], peak.row(b));
+        const limiter_target<T> target{peak.row(b), db2amp(threshold_db[b]), nullptr};
+        hard_smoother_forward_row(target, x.cols, T(1), at[b], rt[b], gain.row(b));
+    });
+}
+
+template <class T>
+void limiter_gain_backward(signal_view<T> x, row_param<T> threshold_db, row_param<T> at, row_param<T> rt,
+                           signal_view<T> gain, signal_view<T> peak, signal_view<T> grad_gain, T* grad_x,
+                           T* grad_threshold, T* grad_at, T* grad_rt) {
+    check_limiter_args(x, threshold_db, at, rt);
+    check_same_shape(gain, x, "gain");
+    check_same_shape(peak, x, "peak");
+    check_same_shape(grad_gain, x, "grad_gain");
+    parallel_rows(x.rows, [&](std::size_t b) {
+        std::vector<T> grad_peak(x.cols);  // per row, outside the sample loops
+        const T limit = db2amp(threshold_db[b]);
+        limiter_target<T> target{peak.row(b), limit, grad_peak.data()};
+        const smoother_row_grads g_gain =
+            hard_smoother_adjoint_row(target, x.cols, T(1), at[b], rt[b], gain.row(b), grad_gain.row(b));
+        abs_target<T> level{x.row(b), grad_x ? grad_x + b * x.cols : nullptr};
+        const smoother_row_grads g_peak =
+            hard_smoother_adjoint_row(level, x.cols, T(0), rt[b], at[b], peak.row(b), grad_peak.data());
+        store_row(grad_threshold, b, target.grad_limit * double(limit) * (ln10<double> / 20.0));
+        store_row(grad_at, b, g_gain.at + g_peak.rt);  // peak detector uses at in its rt slot
+        store_row(grad_rt, b, g_gain.rt + g_peak.at);
+    });
+}
+
+#define DD_INSTANTIATE(T)                                                                                           \
+    template void compexp_gain<T>(signal_view<T>, const compexp_params<T>&, row_param<T>, row_param<T>,             \
+                                  signal_span<T>);                                                                  \
+    template void compexp_gain_backward<T>(signal_view<T>, const compexp_params<T>&, row_param<T>, row_param<T>,    \
+                                           signal_view<T>, signal_view<T>, T*, const compexp_param_grads<T>&, T*,   \
+                                           T*);                                                                     \
+    template void compexp_gain_mode<T>(signal_view<T>, const compexp_params<T>&, row_param<T>, row_param<T>,        \
+                                       ar_mode, row_param<T>, signal_span<T>);                                      \
+    template void compexp_gain_mode_backward<T>(signal_view<T>, const compexp_params<T>&, row_param<T>,             \
+                                                row_param<T>, ar_mode, row_param<T>, signal_view<T>, signal_view<T>, \
+                                                T*, const compexp_param_grads<T>&, T*, T*, T*);                     \
+    template void limiter_gain<T>(signal_view<T>, row_param<T>, row_param<T>, row_param<T>, signal_span<T>,         \
+                                  signal_span<T>);                                                                  \
+    template void limiter_gain_backward<T>(signal_view<T>, row_param<T>, row_param<T>, row_param<T>, signal_view<T>, \
+                                           signal_view<T>, signal_view<T>, T*, T*, T*, T*);
+DD_INSTANTIATE(float)
+DD_INSTANTIATE(double)
+#undef DD_INSTANTIATE
+
+}  // namespace dd
