@@ -27,11 +27,11 @@ template <class T> struct signal_span {
     operator signal_view<T>() const { return {data, rows, cols}; }
 };
 
-/// A parameter that is either one scalar for all rows or one value per row.
-template <class T> class row_param {
+/// A parameter that is either one scalar for all rows or one value per row. Use it as row_param<T>.
+template <class T> class basic_row_param {
 public:
-    row_param(T value) : values_(nullptr), value_(value), count_(1) {}  // NOLINT: implicit on purpose
-    row_param(const T* per_row, std::size_t count) : values_(per_row), value_(T(0)), count_(count) {}
+    basic_row_param(T value) : values_(nullptr), value_(value), count_(1) {}  // NOLINT: implicit on purpose
+    basic_row_param(const T* per_row, std::size_t count) : values_(per_row), value_(T(0)), count_(count) {}
     T operator[](std::size_t b) const { return values_ ? values_[b] : value_; }
     bool per_row() const { return values_ != nullptr; }
     std::size_t count() const { return count_; }
@@ -41,6 +41,11 @@ private:
     T value_;
     std::size_t count_;
 };
+
+template <class T> struct nondeduced { using type = T; };
+/// row_param<T> in a function's parameter list does not take part in template argument deduction, so
+/// `dd::compexp_gain(x, curve, 0.05, 0.01, y)` accepts plain numbers: T comes from the signal.
+template <class T> using row_param = typename nondeduced<basic_row_param<T>>::type;
 
 /// Writes a per-row result (a gradient summed over time) where one is wanted (out may be null).
 template <class T> void store_row(T* out, std::size_t b, double value) {
@@ -98,7 +103,7 @@ template <class T> void check_same_shape(const signal_view<T>& y, const signal_v
 
 /// Checks a scalar/per-row parameter: right count, finite, and `ok(value)` true for every row.
 template <class T, class Pred>
-void check_param(const row_param<T>& p, std::size_t rows, const char* name, Pred ok, const char* requirement) {
+void check_param(const basic_row_param<T>& p, std::size_t rows, const char* name, Pred ok, const char* requirement) {
     if (p.per_row() && p.count() != rows) {
         std::ostringstream s;
         s << "has " << p.count() << " values but the signal has " << rows << " rows (need 1 or one per row)";
@@ -112,10 +117,10 @@ void check_param(const row_param<T>& p, std::size_t rows, const char* name, Pred
     }
 }
 
-template <class T> void check_coefficient(const row_param<T>& p, std::size_t rows, const char* name) {
+template <class T> void check_coefficient(const basic_row_param<T>& p, std::size_t rows, const char* name) {
     check_param(p, rows, name, [](T v) { return v > T(0) && v < T(1); }, "in (0, 1)");
 }
-template <class T> void check_finite_param(const row_param<T>& p, std::size_t rows, const char* name) {
+template <class T> void check_finite_param(const basic_row_param<T>& p, std::size_t rows, const char* name) {
     check_param(p, rows, name, [](T) { return true; }, "finite");
 }
 

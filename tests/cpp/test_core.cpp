@@ -1,0 +1,404 @@
+// Core processors: forward against independent references, every gradient against float64 central
+// finite differences on signals with many attack/release flips, chunking, threads, float32, errors.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "differential_dynamics/differential_dynamics.hpp"
+#include "test_util.hpp"
+
+using namespace ddtest;
+using dd::row_param;
+using dd::signal_span;
+using dd::signal_view;
+
+namespace {
+constexpr std::size_t B = 3, T = 400;
+const std::vector<double> AT = {0.3, 0.1, 0.02}, RT = {0.01, 0.05, 0.2};
+
+signal_view<double> view(const std::vector<double>& v, std::size_t rows, std::size_t cols) { return {v.data(), rows, cols}; }
+signal_span<double> span(std::vector<double>& v, std::size_t rows, std::size_t cols) { return {v.data(), rows, cols}; }
+row_param<double> per_row(const std::vector<double>& v) { return {v.data(), v.size()}; }
+}  // namespace
+
+// ------------------------------------------------------------------------------------------------
+TEST(Conversions, SpecValues) {
+    EXPECT_NEAR(dd::ms2coef(10.0, 44100.0), 0.0049762, 1e-7);
+    EXPECT_NEAR(dd::coef2ms(dd::ms2coef(37.0, 48000.0), 48000.0), 37.0, 1e-9);
+    EXPECT_NEAR(dd::amp2db(0.5), 20 * std::log10(0.5), 1e-14);
+    EXPECT_NEAR(dd::db2amp(-6.0), std::pow(10.0, -0.3), 1e-15);
+    EXPECT_DOUBLE_EQ(dd::safe_amp2db(0.0), -140.0);
+    EXPECT_EQ(dd::safe_amp2db_derivative(1e-9), 0.0);
+    EXPECT_NEAR(dd::safe_amp2db_derivative(0.1), 20 / (std::log(10.0) * 0.1), 1e-12);
+}
+
+// ------------------------------------------------------------------------------------------------
+TEST(GainCurve, HardCurveMatchesSpecAndKneeZeroIsExact) {
+    const dd::compexp_curve<double> hard{-20, 4, -50, 0.5, 0};
+    for (double L = -100; L <= 10; L += 0.37) {
+        EXPECT_NEAR(dd::compexp_gain_db(hard, L), ref_hard_curve(L, -20, 4, -50, 0.5), 1e-12) << L;
+        dd::curve_partials<double> p;
+        EXPECT_EQ(dd::compexp_gain_db(hard, L, p), dd::compexp_gain_db(hard, L));
+    }
+}
+
+TEST(GainCurve, KneeIsContinuousAndPartialsMatchFiniteDifferences) {
+    const double h = 1e-6;
+    for (double W : {0.0, 4.0, 12.0}) {
+        for (double L = -70; L <= 0; L += 0.731) {
+            dd::compexp_curve<double> c{-20, 4, -50, 0.5, W};
+            dd::curve_partials<double> p;
+            dd::compexp_gain_db(c, L, p);
+            auto g = [&] { return dd::compexp_gain_db(c, L); };
+            double level = L;
+            auto gl = [&] { return dd::compexp_gain_db(c, level); };
+            expect_gradient_close(p.level, central_difference(level, h, gl), 1e-6, "level", 1e-8);
+            expect_gradient_close(p.comp_thresh, central_difference(c.comp_thresh, h, g), 1e-6, "ct", 1e-8);
+            expect_gradient_close(p.comp_ratio, central_difference(c.comp_ratio, h, g), 1e-6, "cr", 1e-8);
+            expect_gradient_close(p.exp_thresh, central_difference(c.exp_thresh, h, g), 1e-6, "et", 1e-8);
+            expect_gradient_close(p.exp_ratio, central_difference(c.exp_ratio, h, g), 1e-6, "er", 1e-8);
+            if (W > 0) expect_gradient_close(p.knee, central_difference(c.knee, h, g), 1e-6, "knee", 1e-8);
+        }
+    }
+    // Continuity at the knee edges: the quadratic meets the lines.
+    const dd::compexp_curve<double> c{-20, 4, -1000, 1, 6};
+    EXPECT_NEAR(dd::compexp_gain_db(c, -23.0), 0.0, 1e-12);
+    EXPECT_NEAR(dd::compexp_gain_db(c, -17.0), -0.75 * 3, 1e-12);
+    EXPECT_LT(dd::compexp_gain_db(c, -20.0), 0.0);  // the knee bends the curve below 0 at threshold
+}
+
+// ------------------------------------------------------------------------------------------------
+TEST(Smoother, ForwardMatchesReferenceAndFlipsOften) {
+    const batch x = switching_level(B, T, 1);
+    std::vector<double> y(B * T), zi = {1.0, 0.5, 0.01};
+    dd::attack_release_smoother(view(x.data, B, T), per_row(zi), per_row(AT), per_row(RT), span(y, B, T));
+    for (std::size_t b = 0; b < B; ++b) {
+        std::vector<double> f(x.data.begin() + b * T, x.data.begin() + (b + 1) * T);
+        const auto ref = ref_smoother(f, zi[b], AT[b], RT[b]);
+        for (std::size_t t = 0; t < T; ++t) ASSERT_NEAR(y[b * T + t], ref[t], 1e-12);
+        EXPECT_GT(count_decision_flips(f, ref, zi[b]), 15u);
+    }
+}
+
+TEST(Smoother, ChunkedWithFinalStateEqualsOneShotExactly) {
+    const batch x = switching_level(B, T, 2);
+    std::vector<double> whole(B * T), zi = {1.0, 0.2, 0.7}, state = zi;
+    dd::attack_release_smoother(view(x.data, B, T), per_row(zi), per_row(AT), per_row(RT), span(whole, B, T));
+    const std::size_t cuts[] = {0, 1, 57, 58, 200, 333, T};
+    for (std::size_t c = 0; c + 1 < std::size(cuts); ++c) {
+        const std::size_t n = cuts[c + 1] - cuts[c];
+        std::vector<double> in(B * n), out(B * n), next(B);
+        for (std::size_t b = 0; b < B; ++b)
+            for (std::size_t t = 0; t < n; ++t) in[b * n + t] = x.at(b, cuts[c] + t);
+        dd::attack_release_smoother(view(in, B, n), per_row(state), per_row(AT), per_row(RT), span(out, B, n), next.data());
+        for (std::size_t b = 0; b < B; ++b)
+            for (std::size_t t = 0; t < n; ++t) ASSERT_EQ(out[b * n + t], whole[b * T + cuts[c] + t]);
+        state = next;
+    }
+}
+
+namespace {
+struct smoother_case {
+    batch x = switching_level(B, T, 3);
+    std::vector<double> zi = {1.0, 0.3, 0.05}, at = AT, rt = RT, w = random_weights(B * T, 4);
+    double loss() {
+        std::vector<double> y(B * T);
+        dd::attack_release_smoother(view(x.data, B, T), per_row(zi), per_row(at), per_row(rt), span(y, B, T));
+        return dot(y, w);
+    }
+};
+}  // namespace
+
+TEST(Smoother, AdjointMatchesFiniteDifferences) {
+    smoother_case c;
+    std::vector<double> y(B * T), gx(B * T), gzi(B), gat(B), grt(B);
+    dd::attack_release_smoother(view(c.x.data, B, T), per_row(c.zi), per_row(c.at), per_row(c.rt), span(y, B, T));
+    dd::attack_release_smoother_backward(view(c.x.data, B, T), per_row(c.zi), per_row(c.at), per_row(c.rt),
+                                         view(y, B, T), view(c.w, B, T), gx.data(),
+                                         dd::smoother_param_grads<double>{gzi.data(), gat.data(), grt.data()});
+    auto loss = [&] { return c.loss(); };
+    for (std::size_t b = 0; b < B; ++b) {
+        expect_gradient_close(gzi[b], central_difference(c.zi[b], 1e-6, loss), 1e-6, "zi");
+        expect_gradient_close(gat[b], central_difference(c.at[b], 1e-7, loss), 1e-6, "at");
+        expect_gradient_close(grt[b], central_difference(c.rt[b], 1e-7, loss), 1e-6, "rt");
+        EXPECT_NE(gat[b], 0.0);
+        EXPECT_NE(grt[b], 0.0);
+    }
+    // Signal gradient: every entry through a random direction, plus some entries one by one.
+    const std::vector<double> v = random_weights(B * T, 5);
+    const batch x0 = c.x;
+    double s = 0;
+    auto along = [&] {
+        for (std::size_t i = 0; i < B * T; ++i) c.x.data[i] = x0.data[i] + s * v[i] * x0.data[i];
+        return c.loss();
+    };
+    double analytic = 0;
+    for (std::size_t i = 0; i < B * T; ++i) analytic += gx[i] * v[i] * x0.data[i];
+    expect_gradient_close(analytic, central_difference(s, 1e-6, along), 1e-6, "x direction");
+    c.x = x0;
+    for (std::size_t i = 7; i < B * T; i += 97)
+        expect_gradient_close(gx[i], central_difference(c.x.data[i], 1e-5, loss), 1e-6, "x entry");
+}
+
+TEST(Smoother, JvpMatchesFiniteDifferencesAndTransposesTheAdjoint) {
+    smoother_case c;
+    std::vector<double> y(B * T), dy(B * T);
+    dd::attack_release_smoother(view(c.x.data, B, T), per_row(c.zi), per_row(c.at), per_row(c.rt), span(y, B, T));
+    const std::vector<double> dx = random_weights(B * T, 6), dzi = {0.3, -0.2, 0.1}, dat = {0.5, 1, -1},
+                              drt = {-0.4, 0.7, 0.2};
+    dd::attack_release_smoother_jvp(view(c.x.data, B, T), per_row(c.zi), per_row(c.at), per_row(c.rt), view(y, B, T),
+                                    dx.data(), per_row(dzi), per_row(dat), per_row(drt), span(dy, B, T));
+    // FD of the whole output along the same tangent, compared through the loss weights.
+    const smoother_case base = c;
+    double s = 0;
+    auto along = [&] {
+        for (std::size_t i = 0; i < B * T; ++i) c.x.data[i] = base.x.data[i] + s * dx[i];
+        for (std::size_t b = 0; b < B; ++b) {
+            c.zi[b] = base.zi[b] + s * dzi[b];
+            c.at[b] = base.at[b] + s * dat[b];
+            c.rt[b] = base.rt[b] + s * drt[b];
+        }
+        return c.loss();
+    };
+    expect_gradient_close(dot(dy, c.w), central_difference(s, 1e-7, along), 1e-6, "jvp");
+    // ⟨w, J·v⟩ = ⟨Jᵀ·w, v⟩ with the adjoint kernel.
+    c = base;
+    std::vector<double> gx(B * T), gzi(B), gat(B), grt(B);
+    dd::attack_release_smoother_backward(view(c.x.data, B, T), per_row(c.zi), per_row(c.at), per_row(c.rt),
+                                         view(y, B, T), view(c.w, B, T), gx.data(),
+                                         dd::smoother_param_grads<double>{gzi.data(), gat.data(), grt.data()});
+    const double vjp = dot(gx, dx) + dot(gzi, dzi) + dot(gat, dat) + dot(grt, drt);
+    EXPECT_NEAR(dot(dy, c.w), vjp, 1e-10 * std::abs(vjp));
+}
+
+TEST(Smoother, IdenticalForOneAndTwoThreadsAndFloat32AgreesWithFloat64) {
+    const std::size_t rows = 7;
+    const batch x = switching_level(rows, 5000, 7);
+    std::vector<double> y1(rows * 5000), y2(rows * 5000);
+    dd::set_num_threads(1);
+    dd::compexp_gain(view(x.data, rows, 5000), dd::compexp_params<double>{-20.0, 4.0, -60.0, 0.5}, 0.05, 0.01, span(y1, rows, 5000));
+    dd::set_num_threads(2);
+    dd::compexp_gain(view(x.data, rows, 5000), dd::compexp_params<double>{-20.0, 4.0, -60.0, 0.5}, 0.05, 0.01, span(y2, rows, 5000));
+    dd::set_num_threads(0);
+    EXPECT_EQ(y1, y2);
+
+    std::vector<float> xf(x.data.begin(), x.data.end()), yf(rows * 5000);
+    dd::compexp_gain(signal_view<float>{xf.data(), rows, 5000}, dd::compexp_params<float>{-20.f, 4.f, -60.f, 0.5f},
+                     0.05f, 0.01f, signal_span<float>{yf.data(), rows, 5000});
+    double worst = 0;
+    for (std::size_t i = 0; i < yf.size(); ++i) worst = std::max(worst, std::abs(double(yf[i]) - y1[i]) / y1[i]);
+    EXPECT_LT(worst, 2e-6);  // a few float32 ulps: rounding of x, the log/exp and the recursion
+}
+
+// ------------------------------------------------------------------------------------------------
+TEST(SigmoidSmoother, AdjointMatchesFiniteDifferencesAndLargeKApproachesHardGate) {
+    const batch gsig = [] {
+        batch g = switching_level(B, T, 8);
+        for (auto& v : g.data) v = std::min(0.999, v * 1.5);  // a target gain in (0, 1)
+        return g;
+    }();
+    batch g = gsig;
+    std::vector<double> zi = {1.0, 0.8, 0.5}, aa = AT, ar = RT, k = {0.3, 1.0, 2.5};
+    const std::vector<double> w = random_weights(B * T, 9);
+    auto loss = [&] {
+        std::vector<double> y(B * T);
+        dd::sigmoid_smoother(view(g.data, B, T), per_row(zi), per_row(aa), per_row(ar), per_row(k), span(y, B, T));
+        return dot(y, w);
+    };
+    std::vector<double> y(B * T), gg(B * T), gzi(B), gaa(B), gar(B), gk(B);
+    dd::sigmoid_smoother(view(g.data, B, T), per_row(zi), per_row(aa), per_row(ar), per_row(k), span(y, B, T));
+    dd::sigmoid_smoother_backward(view(g.data, B, T), per_row(zi), per_row(aa), per_row(ar), per_row(k), view(y, B, T),
+                                  view(w, B, T), gg.data(),
+                                  dd::sigmoid_param_grads<double>{gzi.data(), gaa.data(), gar.data(), gk.data()});
+    for (std::size_t b = 0; b < B; ++b) {
+        expect_gradient_close(gzi[b], central_difference(zi[b], 1e-6, loss), 1e-6, "zi");
+        expect_gradient_close(gaa[b], central_difference(aa[b], 1e-7, loss), 1e-6, "alpha_a");
+        expect_gradient_close(gar[b], central_difference(ar[b], 1e-7, loss), 1e-6, "alpha_r");
+        expect_gradient_close(gk[b], central_difference(k[b], 1e-6, loss), 1e-6, "k");
+        EXPECT_NE(gk[b], 0.0);
+    }
+    const std::vector<double> v = random_weights(B * T, 10);
+    double s = 0, analytic = 0;
+    auto along = [&] {
+        for (std::size_t i = 0; i < B * T; ++i) g.data[i] = gsig.data[i] * (1 + s * v[i]);
+        return loss();
+    };
+    for (std::size_t i = 0; i < B * T; ++i) analytic += gg[i] * v[i] * gsig.data[i];
+    expect_gradient_close(analytic, central_difference(s, 1e-6, along), 1e-6, "g direction");
+
+    // k → ∞ tends to the hard gate.
+    g = gsig;
+    std::vector<double> ys(B * T), yh(B * T);
+    dd::sigmoid_smoother(view(g.data, B, T), 1.0, per_row(aa), per_row(ar), 1e4, span(ys, B, T));
+    dd::attack_release_smoother(view(g.data, B, T), 1.0, per_row(aa), per_row(ar), span(yh, B, T));
+    double worst = 0;
+    for (std::size_t i = 0; i < B * T; ++i) worst = std::max(worst, std::abs(ys[i] - yh[i]));
+    EXPECT_LT(worst, 1e-6);
+}
+
+// ------------------------------------------------------------------------------------------------
+namespace {
+struct compexp_case {
+    batch x = switching_level(B, T, 11, -65, -5);
+    std::vector<double> ct = {-20, -25, -15}, cr = {4, 2, 8}, et = {-50, -45, -55}, er = {0.5, 0.7, 0.3},
+                        knee = {0, 6, 3}, at = AT, rt = RT, k = {0.5, 1.5, 3.0}, w = random_weights(B * T, 12);
+    dd::compexp_params<double> params() const {
+        return {per_row(ct), per_row(cr), per_row(et), per_row(er), per_row(knee)};
+    }
+    std::vector<double> run(dd::ar_mode mode) const {
+        std::vector<double> y(B * T);
+        dd::compexp_gain_mode(view(x.data, B, T), params(), per_row(at), per_row(rt), mode, per_row(k), span(y, B, T));
+        return y;
+    }
+};
+
+void check_compexp_gradients(dd::ar_mode mode) {
+    compexp_case c;
+    const std::vector<double> y = c.run(mode);
+    std::vector<double> gx(B * T), gct(B), gcr(B), get(B), ger(B), gkn(B), gat(B), grt(B), gk(B);
+    dd::compexp_gain_mode_backward(view(c.x.data, B, T), c.params(), per_row(c.at), per_row(c.rt), mode, per_row(c.k),
+                                   view(y, B, T), view(c.w, B, T), gx.data(),
+                                   dd::compexp_param_grads<double>{gct.data(), gcr.data(), get.data(), ger.data(), gkn.data()},
+                                   gat.data(), grt.data(), gk.data());
+    auto loss = [&] { return dot(c.run(mode), c.w); };
+    for (std::size_t b = 0; b < B; ++b) {
+        expect_gradient_close(gct[b], central_difference(c.ct[b], 1e-3, loss), 1e-6, "comp_thresh");
+        expect_gradient_close(gcr[b], central_difference(c.cr[b], 1e-4, loss), 1e-6, "comp_ratio");
+        expect_gradient_close(get[b], central_difference(c.et[b], 1e-3, loss), 1e-6, "exp_thresh");
+        expect_gradient_close(ger[b], central_difference(c.er[b], 1e-5, loss), 1e-6, "exp_ratio");
+        if (c.knee[b] > 0) expect_gradient_close(gkn[b], central_difference(c.knee[b], 1e-3, loss), 1e-6, "knee");
+        expect_gradient_close(gat[b], central_difference(c.at[b], 1e-7, loss), 1e-6, "at");
+        expect_gradient_close(grt[b], central_difference(c.rt[b], 1e-7, loss), 1e-6, "rt");
+        if (mode == dd::ar_mode::sigmoid) expect_gradient_close(gk[b], central_difference(c.k[b], 1e-4, loss), 1e-6, "k");
+        for (double g : {gct[b], gcr[b], get[b], ger[b], gat[b], grt[b]}) EXPECT_NE(g, 0.0);
+    }
+    const std::vector<double> v = random_weights(B * T, 13);
+    const batch x0 = c.x;
+    double s = 0, analytic = 0;
+    auto along = [&] {
+        for (std::size_t i = 0; i < B * T; ++i) c.x.data[i] = x0.data[i] * (1 + s * v[i]);
+        return loss();
+    };
+    for (std::size_t i = 0; i < B * T; ++i) analytic += gx[i] * v[i] * x0.data[i];
+    expect_gradient_close(analytic, central_difference(s, 1e-6, along), 1e-6, "x_rms direction");
+}
+}  // namespace
+
+TEST(CompexpGain, ForwardMatchesReference) {
+    compexp_case c;
+    c.knee = {0, 0, 0};
+    const std::vector<double> y = c.run(dd::ar_mode::hard);
+    for (std::size_t b = 0; b < B; ++b) {
+        std::vector<double> xr(c.x.data.begin() + b * T, c.x.data.begin() + (b + 1) * T);
+        const auto ref = ref_compexp_gain(xr, c.ct[b], c.cr[b], c.et[b], c.er[b], c.at[b], c.rt[b]);
+        for (std::size_t t = 0; t < T; ++t) ASSERT_NEAR(y[b * T + t], ref[t], 1e-12);
+    }
+    // compexp_gain is compexp_gain_mode("hard").
+    std::vector<double> y2(B * T);
+    dd::compexp_gain(view(c.x.data, B, T), c.params(), per_row(c.at), per_row(c.rt), span(y2, B, T));
+    EXPECT_EQ(y, y2);
+}
+
+TEST(CompexpGain, HardGradientsMatchFiniteDifferences) { check_compexp_gradients(dd::ar_mode::hard); }
+TEST(CompexpGain, SigmoidGradientsMatchFiniteDifferences) { check_compexp_gradients(dd::ar_mode::sigmoid); }
+
+// ------------------------------------------------------------------------------------------------
+TEST(Limiter, ForwardMatchesReferenceAndGradientsMatchFiniteDifferences) {
+    batch x = bursty_audio(B, T, 14);
+    std::vector<double> thr = {-6, -12, -3}, at = {0.2, 0.05, 0.5}, rt = {0.01, 0.002, 0.05};
+    const std::vector<double> w = random_weights(B * T, 15);
+    std::vector<double> y(B * T), peak(B * T);
+    auto run = [&] {
+        dd::limiter_gain(view(x.data, B, T), per_row(thr), per_row(at), per_row(rt), span(y, B, T), span(peak, B, T));
+        return dot(y, w);
+    };
+    run();
+    for (std::size_t b = 0; b < B; ++b) {
+        std::vector<double> xr(x.data.begin() + b * T, x.data.begin() + (b + 1) * T);
+        const auto ref = ref_limiter_gain(xr, thr[b], at[b], rt[b]);
+        for (std::size_t t = 0; t < T; ++t) ASSERT_NEAR(y[b * T + t], ref[t], 1e-12);
+    }
+    std::vector<double> gx(B * T), gthr(B), gat(B), grt(B);
+    dd::limiter_gain_backward(view(x.data, B, T), per_row(thr), per_row(at), per_row(rt), view(y, B, T),
+                              view(peak, B, T), view(w, B, T), gx.data(), gthr.data(), gat.data(), grt.data());
+    for (std::size_t b = 0; b < B; ++b) {
+        expect_gradient_close(gthr[b], central_difference(thr[b], 1e-5, run), 1e-6, "threshold");
+        expect_gradient_close(gat[b], central_difference(at[b], 1e-7, run), 1e-6, "at");
+        expect_gradient_close(grt[b], central_difference(rt[b], 1e-8, run), 1e-6, "rt");
+        EXPECT_NE(gthr[b], 0.0);
+    }
+    const std::vector<double> v = random_weights(B * T, 16);
+    const batch x0 = x;
+    double s = 0, analytic = 0;
+    auto along = [&] {
+        for (std::size_t i = 0; i < B * T; ++i) x.data[i] = x0.data[i] + s * v[i];
+        return run();
+    };
+    for (std::size_t i = 0; i < B * T; ++i) analytic += gx[i] * v[i];
+    expect_gradient_close(analytic, central_difference(s, 1e-7, along), 1e-6, "x direction");
+}
+
+TEST(Avg, ForwardIsTheSmootherAndGradientsMatchFiniteDifferences) {
+    batch x = bursty_audio(B, T, 17);
+    std::vector<double> coef = {0.05, 0.5, 1.0};
+    const std::vector<double> w = random_weights(B * T, 18);
+    std::vector<double> y(B * T);
+    auto run = [&] {
+        dd::avg(view(x.data, B, T), per_row(coef), span(y, B, T));
+        return dot(y, w);
+    };
+    run();
+    for (std::size_t b = 0; b < B; ++b) {
+        double prev = 0;
+        for (std::size_t t = 0; t < T; ++t) {
+            prev = coef[b] * x.at(b, t) + (1 - coef[b]) * prev;
+            ASSERT_NEAR(y[b * T + t], prev, 1e-12);
+        }
+    }
+    std::vector<double> gx(B * T), gc(B);
+    dd::avg_backward(view(x.data, B, T), per_row(coef), view(y, B, T), view(w, B, T), gx.data(), gc.data());
+    for (std::size_t b = 0; b < 2; ++b)  // coef = 1 sits on the domain's edge: one-sided, skipped
+        expect_gradient_close(gc[b], central_difference(coef[b], 1e-7, run), 1e-6, "avg_coef");
+    for (std::size_t i = 3; i < B * T; i += 41) expect_gradient_close(gx[i], central_difference(x.data[i], 1e-6, run), 1e-6, "x");
+}
+
+// ------------------------------------------------------------------------------------------------
+namespace {
+template <class F> void expect_argument_error(F&& f, const std::string& name) {
+    try {
+        f();
+        ADD_FAILURE() << "no error for " << name;
+    } catch (const dd::argument_error& e) {
+        EXPECT_EQ(e.argument(), name) << e.what();
+        EXPECT_NE(std::string(e.what()).find(name), std::string::npos);
+    }
+}
+}  // namespace
+
+TEST(Errors, BadInputNamesTheArgument) {
+    std::vector<double> x(B * T, 0.1), y(B * T), p(B * T);
+    auto xv = view(x, B, T);
+    auto ys = span(y, B, T);
+    const dd::compexp_params<double> ok{-20.0, 4.0, -60.0, 0.5};
+    expect_argument_error([&] { dd::compexp_gain(xv, dd::compexp_params<double>{-20.0, 1.0, -60.0, 0.5}, 0.1, 0.1, ys); }, "comp_ratio");
+    expect_argument_error([&] { dd::compexp_gain(xv, dd::compexp_params<double>{-20.0, 4.0, -60.0, 1.5}, 0.1, 0.1, ys); }, "exp_ratio");
+    expect_argument_error([&] { dd::compexp_gain(xv, dd::compexp_params<double>{NAN, 4.0, -60.0, 0.5}, 0.1, 0.1, ys); }, "comp_thresh");
+    expect_argument_error([&] { dd::compexp_gain(xv, dd::compexp_params<double>{-20.0, 4.0, -60.0, 0.5, -1.0}, 0.1, 0.1, ys); }, "knee");
+    expect_argument_error([&] { dd::compexp_gain(xv, ok, 0.0, 0.1, ys); }, "at");
+    expect_argument_error([&] { dd::compexp_gain(xv, ok, 0.1, 1.0, ys); }, "rt");
+    const std::vector<double> two = {0.1, 0.2};
+    expect_argument_error([&] { dd::compexp_gain(xv, ok, per_row(two), 0.1, ys); }, "at");
+    x[5] = 0.0;
+    expect_argument_error([&] { dd::compexp_gain(xv, ok, 0.1, 0.1, ys); }, "x_rms");
+    x[5] = NAN;
+    expect_argument_error([&] { dd::attack_release_smoother(xv, 1.0, 0.1, 0.1, ys); }, "x");
+    x[5] = 0.1;
+    expect_argument_error([&] { dd::compexp_gain(signal_view<double>{x.data(), 0, T}, ok, 0.1, 0.1, ys); }, "x_rms");
+    expect_argument_error([&] { dd::compexp_gain(xv, ok, 0.1, 0.1, signal_span<double>{y.data(), B, T - 1}); }, "gain");
+    expect_argument_error([&] { dd::limiter_gain(xv, 1.0, 0.1, 0.1, ys, span(p, B, T)); }, "threshold");
+    expect_argument_error([&] { dd::avg(xv, 1.5, ys); }, "avg_coef");
+    expect_argument_error([&] { dd::sigmoid_smoother(xv, 1.0, 0.1, 0.2, -1.0, ys); }, "k");
+    expect_argument_error([&] { dd::parse_ar_mode("soft"); }, "ar_mode");
+    expect_argument_error([&] { dd::set_num_threads(-1); }, "threads");
+}

@@ -1,0 +1,135 @@
+// Shared helpers of the C++ tests: seeded test signals, finite differences, and straightforward
+// reference implementations of SPEC §2.1–2.4 that share no code with the library's kernels.
+#pragma once
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstddef>
+#include <functional>
+#include <random>
+#include <vector>
+
+namespace ddtest {
+
+struct batch {
+    std::size_t rows, cols;
+    std::vector<double> data;
+    double& at(std::size_t b, std::size_t t) { return data[b * cols + t]; }
+    double at(std::size_t b, std::size_t t) const { return data[b * cols + t]; }
+};
+
+/// A level (linear, > 0) that jumps between loud and quiet with a per-row period plus noise, so the
+/// smoother switches between attack and release many times.
+inline batch switching_level(std::size_t rows, std::size_t cols, unsigned seed, double lo_db = -45,
+                             double hi_db = -5) {
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<double> noise(0.0, 2.0);
+    batch x{rows, cols, std::vector<double>(rows * cols)};
+    for (std::size_t b = 0; b < rows; ++b) {
+        const std::size_t period = 17 + 9 * b;
+        for (std::size_t t = 0; t < cols; ++t) {
+            const bool loud = (t / period) % 2 == 0;
+            const double db = (loud ? hi_db : lo_db) + noise(rng) + 3.0 * std::sin(0.05 * double(t));
+            x.at(b, t) = std::pow(10.0, db / 20.0);
+        }
+    }
+    return x;
+}
+
+/// Bipolar audio-like signal (for the limiter): bursts of noise under a moving envelope, no exact zeros.
+inline batch bursty_audio(std::size_t rows, std::size_t cols, unsigned seed) {
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<double> noise(0.0, 1.0);
+    batch x{rows, cols, std::vector<double>(rows * cols)};
+    for (std::size_t b = 0; b < rows; ++b)
+        for (std::size_t t = 0; t < cols; ++t) {
+            const double env = ((t / (13 + 5 * b)) % 2 == 0) ? 1.2 : 0.1;
+            double v = env * noise(rng);
+            if (std::abs(v) < 1e-3) v = 1e-3;
+            x.at(b, t) = v;
+        }
+    return x;
+}
+
+inline std::vector<double> random_weights(std::size_t n, unsigned seed) {
+    std::mt19937_64 rng(seed);
+    std::uniform_real_distribution<double> u(-1.0, 1.0);
+    std::vector<double> w(n);
+    for (auto& v : w) v = u(rng);
+    return w;
+}
+
+inline double dot(const std::vector<double>& a, const std::vector<double>& b) {
+    double s = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
+    return s;
+}
+
+/// Fourth-order central difference of f with respect to p (restored afterwards):
+/// (−f(p+2h) + 8f(p+h) − 8f(p−h) + f(p−2h)) / 12h. Its truncation error O(h⁴) allows steps large
+/// enough that rounding of the loss stays far below the 1e-6 relative tolerances.
+inline double central_difference(double& p, double h, const std::function<double()>& f) {
+    const double p0 = p;
+    auto at = [&](double offset) {
+        p = p0 + offset;
+        return f();
+    };
+    const double d = (-at(2 * h) + 8 * at(h) - 8 * at(-h) + at(-2 * h)) / (12 * h);
+    p = p0;
+    return d;
+}
+
+/// |a − b| ≤ rel·max(|a|, |b|) + abs_floor, and the expectation is not trivially zero.
+inline void expect_gradient_close(double analytic, double numeric, double rel, const char* what,
+                                  double abs_floor = 1e-12) {
+    EXPECT_NEAR(analytic, numeric, rel * std::max(std::abs(analytic), std::abs(numeric)) + abs_floor) << what;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Reference implementations (straightforward transcriptions of SPEC §2.1–2.4)
+
+inline double ref_hard_curve(double level, double ct, double cr, double et, double er) {
+    return std::min({0.0, (1 - 1 / cr) * (ct - level), (1 - 1 / er) * (et - level)});
+}
+
+inline std::vector<double> ref_smoother(const std::vector<double>& f, double zi, double at, double rt) {
+    std::vector<double> y(f.size());
+    double prev = zi;
+    for (std::size_t t = 0; t < f.size(); ++t) {
+        const double beta = (f[t] < prev) ? at : rt;
+        prev = (1 - beta) * prev + beta * f[t];
+        y[t] = prev;
+    }
+    return y;
+}
+
+inline std::vector<double> ref_compexp_gain(const std::vector<double>& x_rms, double ct, double cr, double et,
+                                            double er, double at, double rt) {
+    std::vector<double> f(x_rms.size());
+    for (std::size_t t = 0; t < f.size(); ++t)
+        f[t] = std::pow(10.0, ref_hard_curve(20 * std::log10(x_rms[t]), ct, cr, et, er) / 20);
+    return ref_smoother(f, 1.0, at, rt);
+}
+
+inline std::vector<double> ref_limiter_gain(const std::vector<double>& x, double thr, double at, double rt) {
+    std::vector<double> ax(x.size());
+    for (std::size_t t = 0; t < x.size(); ++t) ax[t] = std::abs(x[t]);
+    const std::vector<double> p = ref_smoother(ax, 0.0, rt, at);
+    std::vector<double> f(x.size());
+    const double lt = std::pow(10.0, thr / 20);
+    for (std::size_t t = 0; t < x.size(); ++t) f[t] = p[t] > 0 ? std::min(1.0, lt / p[t]) : 1.0;
+    return ref_smoother(f, 1.0, at, rt);
+}
+
+inline std::size_t count_decision_flips(const std::vector<double>& f, const std::vector<double>& y, double zi) {
+    std::size_t flips = 0;
+    bool last = false;
+    for (std::size_t t = 0; t < f.size(); ++t) {
+        const bool attack = f[t] < (t ? y[t - 1] : zi);
+        if (t && attack != last) ++flips;
+        last = attack;
+    }
+    return flips;
+}
+
+}  // namespace ddtest
