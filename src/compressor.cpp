@@ -31,7 +31,7 @@ template <class T> void store_curve_grads(const compexp_param_grads<T>& out, std
 
 template <class T> compexp_target<T> make_target(signal_view<T> x_rms, const compexp_params<T>& curve, std::size_t b,
                                                  T* grad_x) {
-    return compexp_target<T>{x_rms.row(b), curve.row(b), grad_x ? grad_x + b * x_rms.cols : nullptr, {}};
+    return compexp_target<T>{x_rms.row(b), prepared_curve<T>::from(curve.row(b)), grad_x ? grad_x + b * x_rms.cols : nullptr, {}};
 }
 
 template <class T> void check_limiter_args(signal_view<T> x, row_param<T> threshold, row_param<T> at, row_param<T> rt) {

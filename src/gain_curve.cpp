@@ -15,7 +15,7 @@ template <class T> void gain_curve(signal_view<T> level_db, const compexp_params
     check_output(gain_db, level_db, "gain_db");
     check_compexp_params(p, level_db.rows);
     parallel_rows(level_db.rows, [&](std::size_t b) {
-        const compexp_curve<T> c = p.row(b);
+        const prepared_curve<T> c = prepared_curve<T>::from(p.row(b));
         const T* in = level_db.row(b);
         T* out = gain_db.row(b);
         for (std::size_t t = 0; t < level_db.cols; ++t) out[t] = compexp_gain_db(c, in[t]);
@@ -29,7 +29,7 @@ void gain_curve_backward(signal_view<T> level_db, const compexp_params<T>& p, si
     check_same_shape(grad_gain, level_db, "grad_gain");
     check_compexp_params(p, level_db.rows);
     parallel_rows(level_db.rows, [&](std::size_t b) {
-        const compexp_curve<T> c = p.row(b);
+        const prepared_curve<T> c = prepared_curve<T>::from(p.row(b));
         const T* in = level_db.row(b);
         const T* gg = grad_gain.row(b);
         double ct = 0, cr = 0, et = 0, er = 0, kn = 0;

@@ -15,6 +15,7 @@
 
 #include "batch.hpp"
 #include "conversions.hpp"
+#include "simd.hpp"
 
 namespace dd {
 
@@ -36,17 +37,34 @@ template <class T> struct array_target {
 // Hard attack/release smoother (§2.2):
 //     attack_t = f_t < y_{t−1} (strict);  β_t = attack_t ? at : rt;  y_t = y_{t−1} + β_t·(f_t − y_{t−1})
 
-/// One step; the streaming processors and the batch kernel both use exactly this.
+/// The smoother's coefficients with 1 − at, 1 − rt rounded once, for V = T or vec<T> (one row per lane).
+template <class V> struct ar_coeffs {
+    V at, rt, keep_at, keep_rt;  // keep_* = 1 − coefficient
+    ar_coeffs() = default;
+    ar_coeffs(V at_, V rt_) : at(at_), rt(rt_), keep_at(V(1) - at_), keep_rt(V(1) - rt_) {}
+};
+
+/// One step, y_t = (1 − β)·y_{t−1} + β·f_t as fma(1 − β, y_{t−1}, β·f_t): both candidates are formed
+/// off the critical path and the decision only selects, so the loop-carried dependency is one fma
+/// and one blend. Every kernel (batch, rows-in-lanes, streaming) takes exactly this step.
+template <class V> inline V hard_smoother_step(V f, V y_prev, const ar_coeffs<V>& c) {
+    return simd::pick(f < y_prev, simd::fmadd(c.keep_at, y_prev, c.at * f), simd::fmadd(c.keep_rt, y_prev, c.rt * f));
+}
 template <class T> inline T hard_smoother_step(T f, T y_prev, T at, T rt) {
-    const T beta = f < y_prev ? at : rt;
-    return y_prev + beta * (f - y_prev);
+    return hard_smoother_step(f, y_prev, ar_coeffs<T>(at, rt));
+}
+
+/// One adjoint step: u_t = gy_t + (1 − β_{t+1})·u_{t+1}, as a single fma (one rounding).
+template <class V> inline V hard_smoother_adjoint_step(V grad_y, V keep_next, V u_next) {
+    return simd::fmadd(keep_next, u_next, grad_y);
 }
 
 /// Forward over one row of n samples from state y_prev; writes y and returns the final state.
 template <class T, class Target>
 inline T hard_smoother_forward_row(const Target& target, std::size_t n, T y_prev, T at, T rt, T* y) {
+    const ar_coeffs<T> c(at, rt);
     for (std::size_t t = 0; t < n; ++t) {
-        y_prev = hard_smoother_step(target.value(t), y_prev, at, rt);
+        y_prev = hard_smoother_step(target.value(t), y_prev, c);
         y[t] = y_prev;
     }
     return y_prev;
@@ -65,19 +83,20 @@ template <class T, class Target>
 inline smoother_row_grads hard_smoother_adjoint_row(Target& target, std::size_t n, T zi, T at, T rt,
                                                     const T* y, const T* grad_y) {
     smoother_row_grads g;
-    T carry = T(0);  // (1 − β_{t+1})·u_{t+1}
+    const ar_coeffs<T> c(at, rt);
+    T u_next = T(0), keep_next = T(0);  // u_{t+1}, 1 − β_{t+1}
     for (std::size_t i = n; i-- > 0;) {
         const T y_prev = i ? y[i - 1] : zi;
         const auto s = target.eval(i);
         const bool attack = s.f < y_prev;
-        const T beta = attack ? at : rt;
-        const T u = grad_y[i] + carry;
-        target.pullback(i, s, beta * u);
+        const T u = hard_smoother_adjoint_step(grad_y[i], keep_next, u_next);
+        target.pullback(i, s, (attack ? c.at : c.rt) * u);
         const double contribution = double(u) * double(s.f - y_prev);
         (attack ? g.at : g.rt) += contribution;
-        carry = (T(1) - beta) * u;
+        u_next = u;
+        keep_next = attack ? c.keep_at : c.keep_rt;
     }
-    g.zi = carry;
+    g.zi = keep_next * u_next;
     return g;
 }
 

@@ -19,18 +19,20 @@ struct curve_row_grads {
 
 /// Smoother target f_t = db2amp(g_dB(amp2db(x_rms_t))), computed on the fly; the pullback chains
 /// ∂f → ∂g_dB (·f·ln10/20) → level (·∂g/∂L) → x_rms (·20/(ln10·x)) and the curve parameters.
+/// The dB conversions are the SIMD-layer ones (simd.hpp), so f_t has the same bits here as in the
+/// vectorised compexp kernel.
 template <class T> struct compexp_target {
     const T* x_rms;
-    compexp_curve<T> curve;
+    prepared_curve<T> curve;
     T* grad_x;  // nullable
     curve_row_grads grads;
 
     struct sample { T f; T x; curve_partials<T> p; };
-    T value(std::size_t t) const { return db2amp(compexp_gain_db(curve, amp2db(x_rms[t]))); }
+    T value(std::size_t t) const { return simd::db2amp(compexp_gain_db(curve, simd::amp2db(x_rms[t]))); }
     sample eval(std::size_t t) const {
         sample s;
         s.x = x_rms[t];
-        s.f = db2amp(compexp_gain_db(curve, amp2db(s.x), s.p));
+        s.f = simd::db2amp(compexp_gain_db(curve, simd::amp2db(s.x), s.p));
         return s;
     }
     void pullback(std::size_t t, const sample& s, T gf) {

@@ -4,6 +4,7 @@
 #include <cstddef>
 
 #include "batch.hpp"
+#include "simd.hpp"
 
 namespace dd {
 
@@ -12,60 +13,84 @@ namespace dd {
 ///     h = 0                       for 2d ≤ −W
 ///     h = −σ·(d + W/2)² / (2W)    for |2d| < W   (Giannoulis et al. 2012 quadratic knee)
 ///     h = −σ·d                    for 2d ≥ W
-/// W = 0 gives the hard curve exactly (the knee case is never entered, so no division by 0).
-template <class T> struct knee_branch {
-    T value, d_distance, d_slope, d_width;
+/// W = 0 gives the hard curve exactly: the knee case is never selected (its value, computed with
+/// 1/(2W) = ∞, is discarded). Branch-free, for scalars and SIMD batches alike (V = T or vec<T>).
+template <class V> struct knee_branch {
+    V value, d_distance, d_slope, d_width;
 };
 
-template <class T> inline knee_branch<T> knee_gain(T d, T slope, T width) {
-    if (T(2) * d <= -width) return {T(0), T(0), T(0), T(0)};
-    if (T(2) * d >= width) return {-slope * d, -slope, -d, T(0)};
-    const T a = d + T(0.5) * width;
-    const T inv_2w = T(1) / (T(2) * width);
-    return {-slope * a * a * inv_2w, -slope * a * T(2) * inv_2w, -a * a * inv_2w,
-            // ∂/∂W of −σa²/(2W) with ∂a/∂W = 1/2: −σ·a·(W − a)/(2W²)
-            -slope * a * (width - a) * inv_2w / width};
+template <class V> inline knee_branch<V> knee_gain(V d, V slope, V width, V inv_2w) {
+    const V zero(0), half(0.5);
+    const auto below = (d + d) <= -width;
+    const auto above = (d + d) >= width;
+    const V a = d + half * width;
+    const V sa = slope * a;
+    const V quad = -(sa * a) * inv_2w;
+    const V quad_dd = -(sa + sa) * inv_2w;
+    const V quad_ds = -(a * a) * inv_2w;
+    // ∂/∂W of −σa²/(2W) with ∂a/∂W = 1/2: −σ·a·(W − a)/(2W²)
+    const V quad_dw = -(sa * (width - a)) * inv_2w / width;
+    return {simd::pick(below, zero, simd::pick(above, -(slope * d), quad)),
+            simd::pick(below, zero, simd::pick(above, -slope, quad_dd)),
+            simd::pick(below, zero, simd::pick(above, -d, quad_ds)),
+            simd::pick(below, zero, simd::pick(above, zero, quad_dw))};
 }
 
-/// Parameters of one row of the static curve. Slopes are precomputed from the ratios.
+/// Parameters of one row of the static curve.
 template <class T> struct compexp_curve {
     T comp_thresh, comp_ratio, exp_thresh, exp_ratio, knee;
-    T comp_slope() const { return T(1) - T(1) / comp_ratio; }  // σ_c = 1 − 1/CR
-    T exp_slope() const { return T(1) / exp_ratio - T(1); }    // σ_e = 1/ER − 1 ≥ 0
+};
+
+/// A curve prepared for evaluation on V = T or vec<T>: slopes and their ratio derivatives
+/// precomputed (σ_c = 1 − 1/CR, σ_e = 1/ER − 1 ≥ 0, dσ_c/dCR = 1/CR², dσ_e/dER = −1/ER²).
+template <class V> struct prepared_curve {
+    V comp_thresh, comp_slope, d_comp_slope, exp_thresh, exp_slope, d_exp_slope, knee, inv_2w;
+
+    template <class T> static prepared_curve from(const compexp_curve<T>& c) {
+        return {V(c.comp_thresh), V(T(1) - T(1) / c.comp_ratio), V(T(1) / (c.comp_ratio * c.comp_ratio)),
+                V(c.exp_thresh), V(T(1) / c.exp_ratio - T(1)), V(-T(1) / (c.exp_ratio * c.exp_ratio)),
+                V(c.knee), V(T(1) / (T(2) * c.knee))};
+    }
 };
 
 /// Partials of g_dB with respect to the level and every curve parameter.
-template <class T> struct curve_partials {
-    T level, comp_thresh, comp_ratio, exp_thresh, exp_ratio, knee;
+template <class V> struct curve_partials {
+    V level, comp_thresh, comp_ratio, exp_thresh, exp_ratio, knee;
 };
 
 /// g_dB(L) = min(0, compressor branch, expander branch), ties going to the compressor.
-template <class T> inline T compexp_gain_db(const compexp_curve<T>& c, T level) {
-    const T gc = knee_gain(level - c.comp_thresh, c.comp_slope(), c.knee).value;
-    const T ge = knee_gain(c.exp_thresh - level, c.exp_slope(), c.knee).value;
-    const T g = gc <= ge ? gc : ge;
-    return g < T(0) ? g : T(0);
+template <class V> inline V compexp_gain_db(const prepared_curve<V>& c, V level) {
+    const V gc = knee_gain(level - c.comp_thresh, c.comp_slope, c.knee, c.inv_2w).value;
+    const V ge = knee_gain(c.exp_thresh - level, c.exp_slope, c.knee, c.inv_2w).value;
+    const V g = simd::pick(gc <= ge, gc, ge);
+    return simd::pick(g < V(0), g, V(0));
 }
 
 /// Same value as compexp_gain_db, plus all partial derivatives (of the active branch).
+template <class V> inline V compexp_gain_db(const prepared_curve<V>& c, V level, curve_partials<V>& p) {
+    const knee_branch<V> bc = knee_gain(level - c.comp_thresh, c.comp_slope, c.knee, c.inv_2w);
+    const knee_branch<V> be = knee_gain(c.exp_thresh - level, c.exp_slope, c.knee, c.inv_2w);
+    const V zero(0);
+    const auto comp = bc.value <= be.value;
+    const V g = simd::pick(comp, bc.value, be.value);
+    const auto active = g < zero;
+    const auto comp_active = active & comp;
+    const auto exp_active = active & !comp;
+    p.level = simd::pick(comp_active, bc.d_distance, simd::pick(exp_active, -be.d_distance, zero));
+    p.comp_thresh = simd::pick(comp_active, -bc.d_distance, zero);
+    p.comp_ratio = simd::pick(comp_active, bc.d_slope * c.d_comp_slope, zero);
+    p.exp_thresh = simd::pick(exp_active, be.d_distance, zero);
+    p.exp_ratio = simd::pick(exp_active, be.d_slope * c.d_exp_slope, zero);
+    p.knee = simd::pick(comp_active, bc.d_width, simd::pick(exp_active, be.d_width, zero));
+    return simd::pick(active, g, zero);
+}
+
+/// Scalar conveniences on an unprepared row.
+template <class T> inline T compexp_gain_db(const compexp_curve<T>& c, T level) {
+    return compexp_gain_db(prepared_curve<T>::from(c), level);
+}
 template <class T> inline T compexp_gain_db(const compexp_curve<T>& c, T level, curve_partials<T>& p) {
-    const knee_branch<T> bc = knee_gain(level - c.comp_thresh, c.comp_slope(), c.knee);
-    const knee_branch<T> be = knee_gain(c.exp_thresh - level, c.exp_slope(), c.knee);
-    p = {T(0), T(0), T(0), T(0), T(0), T(0)};
-    if (bc.value <= be.value) {
-        if (!(bc.value < T(0))) return T(0);
-        p.level = bc.d_distance;
-        p.comp_thresh = -bc.d_distance;
-        p.comp_ratio = bc.d_slope / (c.comp_ratio * c.comp_ratio);  // dσ_c/dCR = 1/CR²
-        p.knee = bc.d_width;
-        return bc.value;
-    }
-    if (!(be.value < T(0))) return T(0);
-    p.level = -be.d_distance;
-    p.exp_thresh = be.d_distance;
-    p.exp_ratio = -be.d_slope / (c.exp_ratio * c.exp_ratio);  // dσ_e/dER = −1/ER²
-    p.knee = be.d_width;
-    return be.value;
+    return compexp_gain_db(prepared_curve<T>::from(c), level, p);
 }
 
 // ------------------------------------------------------------------------------------------------

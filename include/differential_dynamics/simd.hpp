@@ -1,0 +1,157 @@
+// SIMD layer (xsimd): the vector type, scalar/vector-generic helpers, fast dB conversions and the
+// (rows × time) ↔ (time × lanes) transposes used by the rows-in-lanes kernels.
+//
+// Every elementwise function here is written once for xsimd batches; scalar calls go through a
+// broadcast batch and read lane 0. Each lane of a SIMD operation rounds exactly like the scalar IEEE
+// operation, so a value computes to the same bits in any lane, in any kernel (batch, streaming,
+// single-row, rows-in-lanes) — which the bit-exact chunking/streaming/threading guarantees rely on.
+#pragma once
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#include <xsimd/xsimd.hpp>
+
+namespace dd::simd {
+
+#if defined(__AVX2__) && defined(__FMA__)
+using arch = xsimd::fma3<xsimd::avx2>;  // 256-bit: on Zen 4 512-bit ops are double-pumped anyway
+#else
+using arch = xsimd::default_arch;
+#endif
+
+template <class T> using vec = xsimd::batch<T, arch>;
+template <class T> inline constexpr std::size_t lanes = vec<T>::size;
+
+template <class T> struct is_vec : std::false_type {};
+template <class T, class A> struct is_vec<xsimd::batch<T, A>> : std::true_type {};
+
+// --------------------------------------------------------------------------------------------
+// Helpers that read the same for scalars and batches.
+
+/// m ? a : b, lane-wise for batches.
+inline float pick(bool m, float a, float b) { return m ? a : b; }
+inline double pick(bool m, double a, double b) { return m ? a : b; }
+template <class T, class A>
+inline xsimd::batch<T, A> pick(const xsimd::batch_bool<T, A>& m, const xsimd::batch<T, A>& a,
+                               const xsimd::batch<T, A>& b) {
+    return xsimd::select(m, a, b);
+}
+/// a·b + c with one rounding (explicit: the build disables implicit contraction).
+inline float fmadd(float a, float b, float c) { return std::fma(a, b, c); }
+inline double fmadd(double a, double b, double c) { return std::fma(a, b, c); }
+template <class T, class A>
+inline xsimd::batch<T, A> fmadd(const xsimd::batch<T, A>& a, const xsimd::batch<T, A>& b,
+                                const xsimd::batch<T, A>& c) {
+    return xsimd::fma(a, b, c);
+}
+
+// --------------------------------------------------------------------------------------------
+// Fast dB conversions, accurate to a few ulp (docs/simd_math.md; tested in tests/cpp/test_simd.cpp).
+//   amp2db: x = m·2^e, m ∈ [√½, √2);  ln m = 2·atanh(s), s = (m − 1)/(m + 1), |s| ≤ 0.1716,
+//           atanh series to s^9 (float) / s^21 (double);  dB = e·20·log10(2) + ln m · 20/ln 10.
+//           Valid for normal positive x (x ≥ 1.2e-38 in float, 2.2e-308 in double).
+//   db2amp: 10^(g/20) = 2^z, z = g·log2(10)/20 = n + r, n = round(z), |r| ≤ ½;
+//           2^r by its Taylor series to r^7 (float) / r^13 (double); 2^n put into the exponent.
+//           z = g·log2(10)/20 is formed in double-word precision (head·g + exact residual + tail·g),
+//           else its rounding error (relative 2^-24, absolute up to 2^-17 for |z| ~ 100) would be
+//           amplified by the exponential. g is clamped so z ∈ [−126, 127] (float) / [−1022, 1023]
+//           (double): gains below −758 dB (float) round up to 1.2e-38 instead of flushing to 0.
+
+namespace detail {
+template <class T> struct bits_of;
+// Unsigned, so that >> is a logical shift (AVX2 has no 64-bit arithmetic shift).
+template <> struct bits_of<float> { using type = std::uint32_t; };
+template <> struct bits_of<double> { using type = std::uint64_t; };
+}  // namespace detail
+
+template <class T> inline vec<T> amp2db(const vec<T>& x) {
+    using I = typename detail::bits_of<T>::type;
+    using VI = xsimd::batch<I, arch>;
+    constexpr int mant = std::is_same_v<T, float> ? 23 : 52;
+    constexpr I mant_mask = (I(1) << mant) - 1;
+    constexpr I one_bits = std::is_same_v<T, float> ? I(0x3f800000) : I(0x3ff0000000000000LL);
+    // 2^mant as a float whose low mantissa bits receive the biased exponent: exact int → float.
+    constexpr I magic_bits = std::is_same_v<T, float> ? I(0x4b000000) : I(0x4330000000000000LL);
+    constexpr T magic = std::is_same_v<T, float> ? T(8388608.0) : T(4503599627370496.0);
+    constexpr T bias = std::is_same_v<T, float> ? T(127) : T(1023);
+
+    const VI bits = xsimd::bitwise_cast<VI>(x);
+    const vec<T> biased_exp = xsimd::bitwise_cast<vec<T>>(VI(magic_bits) | (bits >> mant)) - vec<T>(magic);
+    vec<T> m = xsimd::bitwise_cast<vec<T>>((bits & VI(mant_mask)) | VI(one_bits));  // [1, 2)
+    const auto high = m > vec<T>(T(1.41421356237309504880));
+    m = pick(high, m * vec<T>(T(0.5)), m);
+    const vec<T> e = biased_exp - vec<T>(bias) + pick(high, vec<T>(T(1)), vec<T>(T(0)));
+    const vec<T> s = (m - vec<T>(T(1))) / (m + vec<T>(T(1)));
+    const vec<T> s2 = s * s;
+    vec<T> p;
+    if constexpr (std::is_same_v<T, float>) {
+        p = fmadd(s2, vec<T>(T(1.0 / 9)), vec<T>(T(1.0 / 7)));
+        p = fmadd(s2, p, vec<T>(T(1.0 / 5)));
+        p = fmadd(s2, p, vec<T>(T(1.0 / 3)));
+        p = fmadd(s2, p, vec<T>(T(1)));
+    } else {
+        p = vec<T>(T(1.0 / 21));
+        for (int k = 9; k >= 0; --k) p = fmadd(s2, p, vec<T>(T(1.0 / (2 * k + 1))));
+    }
+    const vec<T> ln_m = (s + s) * p;
+    constexpr T db_per_octave = T(6.0205999132796239042747778944899);  // 20·log10(2)
+    constexpr T db_per_neper = T(8.6858896380650365530225783783321);   // 20/ln 10
+    return fmadd(e, vec<T>(db_per_octave), ln_m * vec<T>(db_per_neper));
+}
+
+template <class T> inline vec<T> db2amp(const vec<T>& g) {
+    using I = typename detail::bits_of<T>::type;
+    using VI = xsimd::batch<I, arch>;
+    constexpr int mant = std::is_same_v<T, float> ? 23 : 52;
+    constexpr T lo = std::is_same_v<T, float> ? T(-126) : T(-1022);
+    constexpr T hi = std::is_same_v<T, float> ? T(127) : T(1023);
+    constexpr T round_magic = std::is_same_v<T, float> ? T(12582912.0) : T(6755399441055744.0);  // 1.5·2^mant
+    constexpr I bias = std::is_same_v<T, float> ? I(127) : I(1023);
+    // log2(10)/20 split into a head and a tail, so that z = g·c carries ~2× the working precision:
+    // |z| reaches 100 and its rounding error would otherwise be amplified by 2^z's condition number.
+    constexpr long double c_exact = 0.166096404744368117393515971474469508L;
+    constexpr T c_head = T(c_exact);
+    constexpr T c_tail = T(c_exact - (long double)c_head);
+    constexpr T ln2 = T(0.69314718055994530941723212145818);
+
+    const vec<T> gc = xsimd::min(xsimd::max(g, vec<T>(lo / c_head)), vec<T>(hi / c_head));
+    const vec<T> z = gc * vec<T>(c_head);
+    const vec<T> z_tail = fmadd(gc, vec<T>(c_head), -z) + gc * vec<T>(c_tail);  // exact residual + tail
+    const vec<T> shifted = z + vec<T>(round_magic);  // rounds z to the nearest integer n in its low bits
+    const vec<T> n = shifted - vec<T>(round_magic);
+    const vec<T> r = ((z - n) + z_tail) * vec<T>(ln2);  // 2^(z−n) = e^r, |r| ≤ ln2/2 (+tiny)
+    constexpr int degree = std::is_same_v<T, float> ? 7 : 13;
+    T inv_fact[degree + 1];
+    inv_fact[0] = T(1);
+    for (int k = 1; k <= degree; ++k) inv_fact[k] = inv_fact[k - 1] / T(k);
+    vec<T> p(inv_fact[degree]);
+    for (int k = degree - 1; k >= 0; --k) p = fmadd(p, r, vec<T>(inv_fact[k]));
+    const VI scale_bits = (xsimd::bitwise_cast<VI>(shifted) + VI(bias)) << mant;
+    return p * xsimd::bitwise_cast<vec<T>>(scale_bits);
+}
+
+/// Scalar versions: the batch code on a broadcast value, so the bits equal any lane's.
+template <class T> inline T amp2db(T x) { return amp2db(vec<T>(x)).get(0); }
+template <class T> inline T db2amp(T g) { return db2amp(vec<T>(g)).get(0); }
+
+// --------------------------------------------------------------------------------------------
+// Transposes between row-major rows and a lanes-major block: lanes_buf[k·W + r] = rows[r][t0 + k].
+// `rows` holds W row pointers (padding rows may repeat a real row; their results are discarded).
+
+template <class T>
+inline void to_lanes(const T* const* rows, std::size_t t0, std::size_t count, T* lanes_buf) {
+    constexpr std::size_t W = lanes<T>;
+    for (std::size_t k = 0; k < count; ++k)
+        for (std::size_t r = 0; r < W; ++r) lanes_buf[k * W + r] = rows[r][t0 + k];
+}
+
+template <class T>
+inline void from_lanes(const T* lanes_buf, std::size_t t0, std::size_t count, T* const* rows, std::size_t used_rows) {
+    constexpr std::size_t W = lanes<T>;
+    for (std::size_t k = 0; k < count; ++k)
+        for (std::size_t r = 0; r < used_rows; ++r) rows[r][t0 + k] = lanes_buf[k * W + r];
+}
+
+}  // namespace dd::simd
