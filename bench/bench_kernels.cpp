@@ -1,0 +1,554 @@
+// Google Benchmark suite for the C++ batch API (docs/benchmarks.md, issue 4).
+//
+// Every processor, forward ("fwd") and forward + backward ("fwdbwd": one forward writing the output,
+// then the backward with the gradients listed below), float and double, shapes B×T in `shapes`,
+// 1 and 2 library threads (dd::set_num_threads; the library parallelises over rows with TBB).
+// Each benchmark reports the counter ns_per_sample = wall time per iteration / (B·T).
+//
+// In the same run, "Reference/compexp_gain/..." times a plain scalar C++ port of compexp_gain
+// (namespace `reference` below: libm log10/pow, row by row, single-threaded, no SIMD intrinsics): the
+// kind of code torchcomp's numba kernel corresponds to. bench/summarize.py takes the ratios.
+//
+// Names: <impl>/<processor>/<fwd|fwdbwd>/<f32|f64>/<B>x<T>/threads:<n>[/real_time], impl ∈ {dd, Reference}.
+//
+// Gradients requested in the fwdbwd benchmarks (null pointers for the rest, which the kernels skip):
+//   compexp_gain          x_rms, CT, CR, at, rt                (not ET, ER, knee: the acceptance case of issue 4)
+//   compexp_gain_sigmoid  x_rms, CT, CR, alpha_a, alpha_r, k   (not ET, ER, knee)
+//   ar_smoother           f, zi, at, rt
+//   limiter_gain          x, threshold, at, rt
+//   avg                   x, coef
+//   ssl_comp_gain         x_dB, CT, CR, T_af, T_as, T_sf, T_ss, fb   (all 8; not the knee)
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <exception>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "differential_dynamics/differential_dynamics.hpp"
+
+#if !defined(DD_BENCH_NO_SSL) && __has_include("differential_dynamics/ssl.hpp")
+#include "differential_dynamics/ssl.hpp"
+#define DD_BENCH_HAVE_SSL 1
+#else
+#define DD_BENCH_HAVE_SSL 0
+#endif
+
+#ifndef DD_BENCH_CXX_FLAGS
+#define DD_BENCH_CXX_FLAGS "unknown"
+#endif
+#ifndef DD_BENCH_BUILD_TYPE
+#define DD_BENCH_BUILD_TYPE "unknown"
+#endif
+#ifndef DD_BENCH_COMPILER
+#define DD_BENCH_COMPILER "unknown"
+#endif
+
+namespace {
+
+constexpr double fs = 44100.0;
+
+// Parameters of the benchmarks (SPEC conventions).
+constexpr double comp_thresh = -24.0, comp_ratio = 4.0, exp_thresh = -60.0, exp_ratio = 0.5;
+constexpr double attack_ms = 5.0, release_ms = 120.0, detector_ms = 20.0;
+constexpr double sigmoid_k = 1.0;                          // 1/dB: 10 %→90 % over ≈ 4.4 dB
+constexpr double limiter_thresh = -10.0, limiter_attack_ms = 1.0, limiter_release_ms = 100.0;
+// SSL: hardware "auto" release values of SPEC §2.7 (Cf, Cs, Ra = 820 Ω, Rf = 91 kΩ, Rs = 750 kΩ).
+constexpr double ssl_thresh = -24.0, ssl_ratio = 4.0, ssl_feedback = 0.5;
+constexpr double ssl_Taf = 820.0 * 0.47e-6, ssl_Tas = 820.0 * 6.8e-6, ssl_Tsf = 91e3 * 0.47e-6,
+                 ssl_Tss = 750e3 * 6.8e-6;
+
+double coef(double ms) { return dd::ms2coef(ms, fs); }
+
+// ------------------------------------------------------------------------------------------------
+// Plain scalar reference: compexp_gain forward and backward, straight from SPEC §2.1–2.3 and §3.
+// Computes in T (float → log10f/powf), sums the per-row gradients in double. The forward stores the
+// target f as its tape for the backward (what an autograd implementation saves).
+
+namespace reference {
+
+template <class T> struct params {
+    T ct, cr, et, er, at, rt;
+};
+
+template <class T>
+void compexp_forward(const T* x, std::size_t rows, std::size_t n, const params<T>& p, T* y, T* f_tape) {
+    const T slope_c = T(1) - T(1) / p.cr;  // g = min(0, slope_c·(CT − L), slope_e·(ET − L))
+    const T slope_e = T(1) - T(1) / p.er;
+    for (std::size_t b = 0; b < rows; ++b) {
+        const T* xr = x + b * n;
+        T* yr = y + b * n;
+        T* fr = f_tape ? f_tape + b * n : nullptr;
+        T prev = T(1);  // zi = 1
+        for (std::size_t t = 0; t < n; ++t) {
+            const T level = T(20) * std::log10(xr[t]);
+            const T g = std::min(T(0), std::min(slope_c * (p.ct - level), slope_e * (p.et - level)));
+            const T f = std::pow(T(10), g / T(20));
+            if (fr) fr[t] = f;
+            const T beta = f < prev ? p.at : p.rt;
+            prev = (T(1) - beta) * prev + beta * f;
+            yr[t] = prev;
+        }
+    }
+}
+
+/// Gradients to x (B×T) and, per row, CT, CR, at, rt, given ∂loss/∂y = gy.
+template <class T>
+void compexp_backward(const T* x, std::size_t rows, std::size_t n, const params<T>& p, const T* y, const T* f_tape,
+                      const T* gy, T* gx, T* g_ct, T* g_cr, T* g_at, T* g_rt) {
+    const T ln10 = T(2.302585092994045684);
+    const T slope_c = T(1) - T(1) / p.cr;
+    const T slope_e = T(1) - T(1) / p.er;
+    for (std::size_t b = 0; b < rows; ++b) {
+        const T* xr = x + b * n;
+        const T* yr = y + b * n;
+        const T* fr = f_tape + b * n;
+        const T* gyr = gy + b * n;
+        T* gxr = gx + b * n;
+        double s_at = 0, s_rt = 0, s_ct = 0, s_cr = 0;
+        T carry = T(0);  // (1 − β_{t+1})·u_{t+1}
+        for (std::size_t t = n; t-- > 0;) {
+            // Smoother adjoint, decisions recomputed from the stored forward.
+            const T prev = t ? yr[t - 1] : T(1);
+            const T f = fr[t];
+            const bool attack = f < prev;
+            const T beta = attack ? p.at : p.rt;
+            const T u = gyr[t] + carry;
+            (attack ? s_at : s_rt) += double(u) * double(f - prev);
+            carry = (T(1) - beta) * u;
+            const T g_f = beta * u;
+            // Through f = 10^(g/20) and the active branch of the curve, back to the level and x.
+            const T level = T(20) * std::log10(xr[t]);
+            const T gc = slope_c * (p.ct - level);
+            const T ge = slope_e * (p.et - level);
+            const T g_g = g_f * f * (ln10 / T(20));
+            T dg_dlevel = T(0);
+            if (gc <= ge && gc < T(0)) {
+                dg_dlevel = -slope_c;
+                s_ct += double(g_g * slope_c);
+                s_cr += double(g_g * (p.ct - level) / (p.cr * p.cr));
+            } else if (ge < gc && ge < T(0)) {
+                dg_dlevel = -slope_e;
+            }
+            gxr[t] = g_g * dg_dlevel * T(20) / (ln10 * xr[t]);
+        }
+        g_ct[b] = T(s_ct);
+        g_cr[b] = T(s_cr);
+        g_at[b] = T(s_at);
+        g_rt[b] = T(s_rt);
+    }
+}
+
+}  // namespace reference
+
+// ------------------------------------------------------------------------------------------------
+// Test signals (seeded, the same rows whatever the shape's B): audio = Gaussian noise under random
+// dB steps (level U(−80, 0) dB, held for U(10, 400) ms), x_rms = avg(|audio|, 20 ms) floored at 1e-7
+// (the classic detector of SPEC §2.8). The level sweeps through the expander (< −60 dB), the flat
+// region and the compressor (> −24 dB), so the gate alternates attack and release as in real use.
+
+struct master_signals {
+    std::size_t rows = 0, cols = 0;
+    std::vector<double> audio, x_rms, grad;  // grad: an upstream gradient ∂loss/∂y in [−1, 1]
+};
+
+void generate_row(std::size_t b, std::size_t n, double* audio, double* x_rms) {
+    std::mt19937_64 rng(0x5eedULL + 7919ULL * b);
+    std::normal_distribution<double> noise(0.0, 1.0);
+    std::uniform_real_distribution<double> level_db(-80.0, 0.0), hold_s(0.010, 0.400);
+    std::size_t t = 0;
+    while (t < n) {
+        const double amp = 0.5 * std::pow(10.0, level_db(rng) / 20.0);
+        const std::size_t len = std::max<std::size_t>(1, std::size_t(hold_s(rng) * fs));
+        for (std::size_t e = std::min(n, t + len); t < e; ++t) audio[t] = amp * noise(rng);
+    }
+    const double c = coef(detector_ms);
+    double y = 0.0;
+    for (std::size_t i = 0; i < n; ++i) {
+        y = c * std::fabs(audio[i]) + (1.0 - c) * y;
+        x_rms[i] = std::max(y, 1e-7);
+    }
+}
+
+/// An upstream gradient ∂loss/∂y: values in [−1, 1], as a loss would send.
+std::vector<double> upstream_gradient(std::size_t size) {
+    std::vector<double> g(size);
+    std::mt19937 rng(42);
+    std::uniform_real_distribution<double> u(-1.0, 1.0);
+    for (auto& v : g) v = u(rng);
+    return g;
+}
+
+/// The signals of one shape, kept until another shape is asked for (benchmarks are registered
+/// shape by shape, so each shape is generated once).
+const master_signals& signals(std::size_t rows, std::size_t cols) {
+    static master_signals cache;
+    if (cache.rows != rows || cache.cols != cols) {
+        cache = master_signals{};
+        cache.rows = rows;
+        cache.cols = cols;
+        cache.audio.resize(rows * cols);
+        cache.x_rms.resize(rows * cols);
+        for (std::size_t b = 0; b < rows; ++b)
+            generate_row(b, cols, cache.audio.data() + b * cols, cache.x_rms.data() + b * cols);
+        cache.grad = upstream_gradient(rows * cols);
+    }
+    return cache;
+}
+
+template <class T, class F> std::vector<T> convert(const std::vector<double>& v, F fn) {
+    std::vector<T> out(v.size());
+    for (std::size_t i = 0; i < v.size(); ++i) out[i] = T(fn(v[i]));
+    return out;
+}
+template <class T> std::vector<T> convert(const std::vector<double>& v) {
+    return convert<T>(v, [](double a) { return a; });
+}
+
+template <class T> dd::signal_view<T> view(const std::vector<T>& v, std::size_t rows, std::size_t cols) {
+    return {v.data(), rows, cols};
+}
+template <class T> dd::signal_span<T> span(std::vector<T>& v, std::size_t rows, std::size_t cols) {
+    return {v.data(), rows, cols};
+}
+
+// ------------------------------------------------------------------------------------------------
+// Timing loop and counters
+
+struct config {
+    std::size_t rows, cols;
+    int threads;
+    bool backward;
+};
+
+/// Times fn() per iteration; sets ns_per_sample = elapsed seconds / (B·T·iterations) · 1e9 (rate of
+/// 1e-9·samples per second, inverted) and items_per_second = samples per second.
+template <class Fn> void timed(benchmark::State& state, const config& c, Fn&& fn) {
+    dd::set_num_threads(c.threads);
+    for (auto _ : state) {
+        try {
+            fn();
+        } catch (const std::exception& e) {
+            state.SkipWithError(e.what());
+            break;
+        }
+        benchmark::ClobberMemory();
+    }
+    const double samples = double(c.rows) * double(c.cols) * double(state.iterations());
+    state.counters["ns_per_sample"] =
+        benchmark::Counter(samples * 1e-9, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+    state.SetItemsProcessed(int64_t(samples));
+}
+
+template <class T> dd::compexp_params<T> curve_params() {
+    return dd::compexp_params<T>{T(comp_thresh), T(comp_ratio), T(exp_thresh), T(exp_ratio), T(0)};
+}
+
+// ------------------------------------------------------------------------------------------------
+// Benchmarks
+
+// ------------------------------------------------------------------------------------------------
+// Workspaces: inputs converted to T and output buffers, built outside the timed loop and kept while
+// the same benchmark runs again (Google Benchmark calls a benchmark function once per
+// iteration-count trial and once per repetition; threads 1 and 2 share one workspace). One
+// workspace is alive at a time. Outputs are reused from call to call, as in a training loop.
+
+struct workspace_slot {
+    std::string key;
+    std::shared_ptr<void> data;
+};
+
+template <class W, class Make> W& workspace(const std::string& key, Make&& make) {
+    static workspace_slot slot;
+    if (slot.key != key) {
+        slot.data.reset();  // free the previous benchmark's buffers first
+        slot.data = std::make_shared<W>(make());
+        slot.key = key;
+    }
+    return *static_cast<W*>(slot.data.get());
+}
+
+template <class T> std::string workspace_key(const char* proc, const config& c) {
+    std::ostringstream k;
+    k << proc << "/" << sizeof(T) << "/" << c.rows << "x" << c.cols << "/" << c.backward;
+    return k.str();
+}
+
+template <class T> void bm_reference(benchmark::State& state, config c) {
+    struct W {
+        std::vector<T> x, gy, y, f, gx, gct, gcr, gat, grt;
+    };
+    W& w = workspace<W>(workspace_key<T>("reference", c), [&] {
+        const auto& s = signals(c.rows, c.cols);
+        const std::size_t n = c.rows * c.cols, B = c.rows, nb = c.backward ? n : 0;
+        return W{convert<T>(s.x_rms), convert<T>(s.grad), std::vector<T>(n), std::vector<T>(nb), std::vector<T>(nb),
+                 std::vector<T>(B), std::vector<T>(B), std::vector<T>(B), std::vector<T>(B)};
+    });
+    const reference::params<T> p{T(comp_thresh), T(comp_ratio), T(exp_thresh),
+                                 T(exp_ratio),   T(coef(attack_ms)), T(coef(release_ms))};
+    c.threads = 1;  // the reference is single-threaded by definition
+    timed(state, c, [&] {
+        reference::compexp_forward(w.x.data(), c.rows, c.cols, p, w.y.data(), c.backward ? w.f.data() : nullptr);
+        if (c.backward)
+            reference::compexp_backward(w.x.data(), c.rows, c.cols, p, w.y.data(), w.f.data(), w.gy.data(),
+                                        w.gx.data(), w.gct.data(), w.gcr.data(), w.gat.data(), w.grt.data());
+    });
+}
+
+/// Inputs (x, gy) and outputs (y, gx: B×T; g[i]: B per-row gradients) of most processors.
+template <class T> struct common_workspace {
+    std::vector<T> x, gy, y, gx;
+    std::vector<std::vector<T>> g;
+};
+
+template <class T, class Input>
+common_workspace<T>& common(const char* proc, const config& c, std::size_t row_grads, Input input) {
+    return workspace<common_workspace<T>>(workspace_key<T>(proc, c), [&] {
+        const auto& s = signals(c.rows, c.cols);
+        const std::size_t n = c.rows * c.cols;
+        return common_workspace<T>{input(s), convert<T>(s.grad), std::vector<T>(n),
+                                   std::vector<T>(c.backward ? n : 0),
+                                   std::vector<std::vector<T>>(row_grads, std::vector<T>(c.rows))};
+    });
+}
+
+template <class T> std::vector<T> level_input(const master_signals& s) { return convert<T>(s.x_rms); }
+
+template <class T> void bm_compexp(benchmark::State& state, config c) {
+    auto& w = common<T>("compexp", c, 4, level_input<T>);
+    const std::size_t B = c.rows, N = c.cols;
+    const auto curve = curve_params<T>();
+    const T at = T(coef(attack_ms)), rt = T(coef(release_ms));
+    dd::compexp_param_grads<T> cg;
+    cg.comp_thresh = w.g[0].data();
+    cg.comp_ratio = w.g[1].data();
+    timed(state, c, [&] {
+        dd::compexp_gain<T>(view(w.x, B, N), curve, at, rt, span(w.y, B, N));
+        if (c.backward)
+            dd::compexp_gain_backward<T>(view(w.x, B, N), curve, at, rt, view(w.y, B, N), view(w.gy, B, N),
+                                         w.gx.data(), cg, w.g[2].data(), w.g[3].data());
+    });
+}
+
+template <class T> void bm_compexp_sigmoid(benchmark::State& state, config c) {
+    auto& w = common<T>("compexp_sigmoid", c, 5, level_input<T>);
+    const std::size_t B = c.rows, N = c.cols;
+    const auto curve = curve_params<T>();
+    const T aa = T(coef(attack_ms)), ar = T(coef(release_ms)), k = T(sigmoid_k);
+    dd::compexp_param_grads<T> cg;
+    cg.comp_thresh = w.g[0].data();
+    cg.comp_ratio = w.g[1].data();
+    timed(state, c, [&] {
+        dd::compexp_gain_mode<T>(view(w.x, B, N), curve, aa, ar, dd::ar_mode::sigmoid, k, span(w.y, B, N));
+        if (c.backward)
+            dd::compexp_gain_mode_backward<T>(view(w.x, B, N), curve, aa, ar, dd::ar_mode::sigmoid, k,
+                                              view(w.y, B, N), view(w.gy, B, N), w.gx.data(), cg, w.g[2].data(),
+                                              w.g[3].data(), w.g[4].data());
+    });
+}
+
+template <class T> void bm_ar_smoother(benchmark::State& state, config c) {
+    // Input: the compressor's target gain f = db2amp(g_dB(amp2db(x_rms))) in (0, 1].
+    auto& w = common<T>("ar_smoother", c, 3, [](const master_signals& s) {
+        const double sc = 1.0 - 1.0 / comp_ratio, se = 1.0 - 1.0 / exp_ratio;
+        return convert<T>(s.x_rms, [&](double v) {
+            const double level = 20.0 * std::log10(v);
+            return std::pow(10.0, std::min({0.0, sc * (comp_thresh - level), se * (exp_thresh - level)}) / 20.0);
+        });
+    });
+    const std::size_t B = c.rows, N = c.cols;
+    const T at = T(coef(attack_ms)), rt = T(coef(release_ms));
+    dd::smoother_param_grads<T> pg;
+    pg.zi = w.g[0].data();
+    pg.at = w.g[1].data();
+    pg.rt = w.g[2].data();
+    timed(state, c, [&] {
+        dd::attack_release_smoother<T>(view(w.x, B, N), T(1), at, rt, span(w.y, B, N));
+        if (c.backward)
+            dd::attack_release_smoother_backward<T>(view(w.x, B, N), T(1), at, rt, view(w.y, B, N),
+                                                    view(w.gy, B, N), w.gx.data(), pg);
+    });
+}
+
+template <class T> void bm_limiter(benchmark::State& state, config c) {
+    auto& w = common<T>("limiter", c, 4, [](const master_signals& s) { return convert<T>(s.audio); });
+    const std::size_t B = c.rows, N = c.cols;
+    auto& peak = w.g[3];  // the peak envelope (B×T), which the backward needs
+    if (peak.size() != B * N) peak.assign(B * N, T(0));
+    const T th = T(limiter_thresh), at = T(coef(limiter_attack_ms)), rt = T(coef(limiter_release_ms));
+    timed(state, c, [&] {
+        dd::limiter_gain<T>(view(w.x, B, N), th, at, rt, span(w.y, B, N), span(peak, B, N));
+        if (c.backward)
+            dd::limiter_gain_backward<T>(view(w.x, B, N), th, at, rt, view(w.y, B, N), view(peak, B, N),
+                                         view(w.gy, B, N), w.gx.data(), w.g[0].data(), w.g[1].data(), w.g[2].data());
+    });
+}
+
+template <class T> void bm_avg(benchmark::State& state, config c) {
+    auto& w = common<T>("avg", c, 1,
+                        [](const master_signals& s) { return convert<T>(s.audio, [](double a) { return std::fabs(a); }); });
+    const std::size_t B = c.rows, N = c.cols;
+    const T k = T(coef(detector_ms));
+    timed(state, c, [&] {
+        dd::avg<T>(view(w.x, B, N), k, span(w.y, B, N));
+        if (c.backward)
+            dd::avg_backward<T>(view(w.x, B, N), k, view(w.y, B, N), view(w.gy, B, N), w.gx.data(), w.g[0].data());
+    });
+}
+
+#if DD_BENCH_HAVE_SSL
+template <class T> void bm_ssl(benchmark::State& state, config c) {
+    // Detector: the instantaneous peak level, safe dB of |audio| (SPEC §2.7).
+    auto& w = common<T>("ssl", c, 7, [](const master_signals& s) {
+        return convert<T>(s.audio, [](double a) { return 20.0 * std::log10(std::max(std::fabs(a), 1e-7)); });
+    });
+    const std::size_t B = c.rows, N = c.cols;
+    // The forward's tape (2·B·T doubles), kept between forward and backward as the Python Function does.
+    static std::vector<double> states;
+    states.resize(c.backward ? 2 * B * N : 0);
+    const dd::ssl_params<T> p{T(ssl_thresh), T(ssl_ratio), T(ssl_Taf), T(ssl_Tas), T(ssl_Tsf),
+                              T(ssl_Tss),    T(ssl_feedback), fs, T(0)};
+    dd::ssl_param_grads<T> pg;
+    pg.comp_thresh = w.g[0].data();
+    pg.comp_ratio = w.g[1].data();
+    pg.T_attack_fast = w.g[2].data();
+    pg.T_attack_slow = w.g[3].data();
+    pg.T_shunt_fast = w.g[4].data();
+    pg.T_shunt_slow = w.g[5].data();
+    pg.feedback_coeff = w.g[6].data();
+    timed(state, c, [&] {
+        dd::ssl_comp_gain<T>(view(w.x, B, N), p, span(w.y, B, N), c.backward ? states.data() : nullptr);
+        if (c.backward)
+            dd::ssl_comp_gain_backward<T>(view(w.x, B, N), p, states.data(), view(w.gy, B, N), w.gx.data(), pg);
+    });
+}
+#endif
+
+// ------------------------------------------------------------------------------------------------
+// Check, once per run, that the reference computes what the library computes (else the ratios mean
+// nothing): forward output and every gradient, on 4 rows × 1 s. Errors are relative L2 norms: in
+// float32 f and y_{t−1} sit within an ulp of each other during steady compression, so single
+// attack/release decisions (and with them single samples of ∂x) legitimately differ between two
+// correct implementations that round differently; the norms stay small, a wrong formula does not.
+
+double rel_l2(const std::vector<double>& a, const std::vector<double>& b) {
+    double num = 0, den = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        num += (a[i] - b[i]) * (a[i] - b[i]);
+        den += b[i] * b[i];
+    }
+    return std::sqrt(num / std::max(den, 1e-300));
+}
+
+template <class T> std::vector<double> widen(const std::vector<T>& v) { return {v.begin(), v.end()}; }
+
+template <class T> std::string check_reference() {
+    const std::size_t B = 4, N = 44100, n = B * N;
+    std::vector<double> audio(n), xr(n);
+    for (std::size_t b = 0; b < B; ++b) generate_row(b, N, audio.data() + b * N, xr.data() + b * N);
+    const auto x = convert<T>(xr);
+    const auto gy = convert<T>(upstream_gradient(n));
+    const T at = T(coef(attack_ms)), rt = T(coef(release_ms));
+    std::vector<T> y_ref(n), f(n), gx_ref(n), y_dd(n), gx_dd(n);
+    std::vector<T> ref_g(4 * B), dd_g(4 * B);  // CT, CR, at, rt of each row
+    const reference::params<T> p{T(comp_thresh), T(comp_ratio), T(exp_thresh), T(exp_ratio), at, rt};
+    reference::compexp_forward(x.data(), B, N, p, y_ref.data(), f.data());
+    reference::compexp_backward(x.data(), B, N, p, y_ref.data(), f.data(), gy.data(), gx_ref.data(), &ref_g[0],
+                                &ref_g[B], &ref_g[2 * B], &ref_g[3 * B]);
+    dd::compexp_param_grads<T> cg;
+    cg.comp_thresh = &dd_g[0];
+    cg.comp_ratio = &dd_g[B];
+    dd::set_num_threads(1);
+    try {
+        dd::compexp_gain<T>(view(x, B, N), curve_params<T>(), at, rt, span(y_dd, B, N));
+        dd::compexp_gain_backward<T>(view(x, B, N), curve_params<T>(), at, rt, view(y_dd, B, N), view(gy, B, N),
+                                     gx_dd.data(), cg, &dd_g[2 * B], &dd_g[3 * B]);
+    } catch (const std::exception& e) {
+        return std::string("FAILED: the library threw: ") + e.what();
+    }
+    const double e_y = rel_l2(widen(y_ref), widen(y_dd));
+    const double e_gx = rel_l2(widen(gx_ref), widen(gx_dd));
+    double e_p = 0;
+    for (std::size_t i = 0; i < 4 * B; ++i)
+        e_p = std::max(e_p, std::fabs(double(ref_g[i]) - double(dd_g[i])) / std::max(1e-30, std::fabs(double(dd_g[i]))));
+    const double tol = sizeof(T) == 4 ? 1e-2 : 1e-9;
+    const bool ok = e_y <= tol && e_gx <= tol && e_p <= tol;
+    std::ostringstream out;
+    out << (ok ? "ok" : "MISMATCH") << " (relative L2 y " << e_y << ", grad x_rms " << e_gx
+        << "; max relative CT/CR/at/rt " << e_p << "; tolerance " << tol << ")";
+    return out.str();
+}
+
+// ------------------------------------------------------------------------------------------------
+// Registration
+
+struct shape {
+    std::size_t rows, cols;
+};
+constexpr shape shapes[] = {{1, 480000}, {8, 480000}, {64, 48000}, {256, 16384}};
+
+template <class T> const char* dtype_name() { return sizeof(T) == 4 ? "f32" : "f64"; }
+
+using bench_fn = void (*)(benchmark::State&, config);
+
+void add(const std::string& impl, const std::string& proc, bench_fn fn, const char* dtype, shape s, bool backward,
+         int threads) {
+    std::ostringstream name;
+    name << impl << "/" << proc << "/" << (backward ? "fwdbwd" : "fwd") << "/" << dtype << "/" << s.rows << "x"
+         << s.cols << "/threads:" << threads;
+    const config c{s.rows, s.cols, threads, backward};
+    benchmark::RegisterBenchmark(name.str().c_str(), [fn, c](benchmark::State& st) { fn(st, c); })
+        ->UseRealTime()
+        ->Unit(benchmark::kMillisecond);
+}
+
+template <class T> void register_dtype(shape s) {
+    const char* dt = dtype_name<T>();
+    for (bool bwd : {false, true}) add("Reference", "compexp_gain", bm_reference<T>, dt, s, bwd, 1);
+    struct entry {
+        const char* name;
+        bench_fn fn;
+    };
+    const std::vector<entry> procs = {
+        {"compexp_gain", bm_compexp<T>},     {"compexp_gain_sigmoid", bm_compexp_sigmoid<T>},
+        {"ar_smoother", bm_ar_smoother<T>}, {"limiter_gain", bm_limiter<T>},
+        {"avg", bm_avg<T>},
+#if DD_BENCH_HAVE_SSL
+        {"ssl_comp_gain", bm_ssl<T>},
+#endif
+    };
+    for (const auto& e : procs)
+        for (bool bwd : {false, true})
+            for (int threads : {1, 2}) add("dd", e.name, e.fn, dt, s, bwd, threads);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+
+    const std::string check32 = check_reference<float>(), check64 = check_reference<double>();
+    std::fprintf(stderr, "reference vs library, float32: %s\nreference vs library, float64: %s\n", check32.c_str(),
+                 check64.c_str());
+    benchmark::AddCustomContext("dd_reference_check_f32", check32);
+    benchmark::AddCustomContext("dd_reference_check_f64", check64);
+    benchmark::AddCustomContext("dd_compiler", DD_BENCH_COMPILER);
+    benchmark::AddCustomContext("dd_cxx_flags", DD_BENCH_CXX_FLAGS);
+    benchmark::AddCustomContext("dd_build_type", DD_BENCH_BUILD_TYPE);
+    benchmark::AddCustomContext("dd_ssl", DD_BENCH_HAVE_SSL ? "benchmarked" : "not built (no ssl.hpp or DD_BENCH_SSL=OFF)");
+
+    for (const shape& s : shapes) {
+        register_dtype<float>(s);
+        register_dtype<double>(s);
+    }
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}
