@@ -63,12 +63,10 @@ void compexp_gain_mode(signal_view<T> x_rms, const compexp_params<T>& curve, row
     check_compexp_args(x_rms, curve, alpha_a, alpha_r, hard ? "at" : "alpha_a", hard ? "rt" : "alpha_r");
     if (!hard) check_param(k, x_rms.rows, "k", [](T v) { return v > T(0); }, "> 0 (1/dB)");
     check_output(gain, x_rms, "gain");
+    if (hard) return compexp_gain_kernel(x_rms, curve, alpha_a, alpha_r, gain);
     parallel_rows(x_rms.rows, [&](std::size_t b) {
         const compexp_target<T> target = make_target(x_rms, curve, b, static_cast<T*>(nullptr));
-        if (hard)
-            hard_smoother_forward_row(target, x_rms.cols, T(1), alpha_a[b], alpha_r[b], gain.row(b));
-        else
-            sigmoid_smoother_forward_row(target, x_rms.cols, T(1), alpha_a[b], alpha_r[b], k[b], gain.row(b));
+        sigmoid_smoother_forward_row(target, x_rms.cols, T(1), alpha_a[b], alpha_r[b], k[b], gain.row(b));
     });
 }
 
@@ -82,20 +80,16 @@ void compexp_gain_mode_backward(signal_view<T> x_rms, const compexp_params<T>& c
     if (!hard) check_param(k, x_rms.rows, "k", [](T v) { return v > T(0); }, "> 0 (1/dB)");
     check_same_shape(gain, x_rms, "gain");
     check_same_shape(grad_gain, x_rms, "grad_gain");
+    if (hard)
+        return compexp_gain_backward_kernel(x_rms, curve, alpha_a, alpha_r, gain, grad_gain, grad_x_rms, curve_grads,
+                                            grad_alpha_a, grad_alpha_r);
     parallel_rows(x_rms.rows, [&](std::size_t b) {
         compexp_target<T> target = make_target(x_rms, curve, b, grad_x_rms);
-        if (hard) {
-            const smoother_row_grads g =
-                hard_smoother_adjoint_row(target, x_rms.cols, T(1), alpha_a[b], alpha_r[b], gain.row(b), grad_gain.row(b));
-            store_row(grad_alpha_a, b, g.at);
-            store_row(grad_alpha_r, b, g.rt);
-        } else {
-            const sigmoid_row_grads g = sigmoid_smoother_adjoint_row(target, x_rms.cols, T(1), alpha_a[b], alpha_r[b],
-                                                                     k[b], gain.row(b), grad_gain.row(b));
-            store_row(grad_alpha_a, b, g.alpha_a);
-            store_row(grad_alpha_r, b, g.alpha_r);
-            store_row(grad_k, b, g.k);
-        }
+        const sigmoid_row_grads g = sigmoid_smoother_adjoint_row(target, x_rms.cols, T(1), alpha_a[b], alpha_r[b],
+                                                                 k[b], gain.row(b), grad_gain.row(b));
+        store_row(grad_alpha_a, b, g.alpha_a);
+        store_row(grad_alpha_r, b, g.alpha_r);
+        store_row(grad_k, b, g.k);
         store_curve_grads(curve_grads, b, target.grads);
     });
 }

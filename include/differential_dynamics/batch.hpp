@@ -72,23 +72,41 @@ template <class T> std::string describe(T value, std::size_t index, const char* 
 }
 }  // namespace detail
 
+namespace detail {
+/// First index whose value fails `ok`, or n. The scan is a branch-free reduction (vectorisable): a
+/// full pass over large signals costs a fraction of a nanosecond per sample.
+template <class T, class Ok> std::size_t first_failing(const T* x, std::size_t n, Ok ok) {
+    constexpr std::size_t block = 4096;
+    for (std::size_t start = 0; start < n; start += block) {
+        const std::size_t end = start + block < n ? start + block : n;
+        bool all = true;
+        for (std::size_t i = start; i < end; ++i) all &= ok(x[i]);
+        if (!all)
+            for (std::size_t i = start; i < end; ++i)
+                if (!ok(x[i])) return i;
+    }
+    return n;
+}
+template <class T> inline bool finite(T v) { return v - v == T(0); }  // false for ±Inf and NaN
+}  // namespace detail
+
 template <class T> void check_signal(const signal_view<T>& x, const char* name) {
     if (x.rows == 0 || x.cols == 0) throw argument_error(name, "signal is empty (shape must be (B, T) with B, T >= 1)");
     if (x.data == nullptr) throw argument_error(name, "null data pointer");
-    const std::size_t n = x.size();
-    for (std::size_t i = 0; i < n; ++i)
-        if (!std::isfinite(x.data[i]))
-            throw argument_error(name, "contains NaN or Inf " + detail::describe(x.data[i], i, "flat index"));
+    const std::size_t i = detail::first_failing(x.data, x.size(), [](T v) { return detail::finite(v); });
+    if (i < x.size()) throw argument_error(name, "contains NaN or Inf " + detail::describe(x.data[i], i, "flat index"));
 }
 
 /// Signal must be finite and strictly positive (a logarithm is taken of it).
 template <class T> void check_positive_signal(const signal_view<T>& x, const char* name) {
-    check_signal(x, name);
-    const std::size_t n = x.size();
-    for (std::size_t i = 0; i < n; ++i)
-        if (!(x.data[i] > T(0)))
-            throw argument_error(name, "must be > 0 because its logarithm is taken " +
-                                           detail::describe(x.data[i], i, "flat index"));
+    if (x.rows == 0 || x.cols == 0) throw argument_error(name, "signal is empty (shape must be (B, T) with B, T >= 1)");
+    if (x.data == nullptr) throw argument_error(name, "null data pointer");
+    const std::size_t i =
+        detail::first_failing(x.data, x.size(), [](T v) { return (v > T(0)) & detail::finite(v); });
+    if (i == x.size()) return;
+    if (!detail::finite(x.data[i]))
+        throw argument_error(name, "contains NaN or Inf " + detail::describe(x.data[i], i, "flat index"));
+    throw argument_error(name, "must be > 0 because its logarithm is taken " + detail::describe(x.data[i], i, "flat index"));
 }
 
 template <class T> void check_output(const signal_span<T>& y, const signal_view<T>& like, const char* name) {

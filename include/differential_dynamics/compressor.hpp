@@ -88,6 +88,16 @@ void compexp_gain_backward(signal_view<T> x_rms, const compexp_params<T>& curve,
                            row_param<T> rt, signal_view<T> gain, signal_view<T> grad_gain, T* grad_x_rms,
                            const compexp_param_grads<T>& curve_grads, T* grad_at, T* grad_rt);
 
+/// The vectorised hard-gate kernels behind compexp_gain (src/compexp_kernel.cpp); they assume
+/// validated arguments — call compexp_gain / compexp_gain_backward.
+template <class T>
+void compexp_gain_kernel(signal_view<T> x_rms, const compexp_params<T>& curve, row_param<T> at, row_param<T> rt,
+                         signal_span<T> gain);
+template <class T>
+void compexp_gain_backward_kernel(signal_view<T> x_rms, const compexp_params<T>& curve, row_param<T> at,
+                                  row_param<T> rt, signal_view<T> gain, signal_view<T> grad_gain, T* grad_x_rms,
+                                  const compexp_param_grads<T>& curve_grads, T* grad_at, T* grad_rt);
+
 /// compexp_gain with the choice of smoother (§2.6); `k` (1/dB) is used by the sigmoid gate only.
 template <class T>
 void compexp_gain_mode(signal_view<T> x_rms, const compexp_params<T>& curve, row_param<T> alpha_a,

@@ -12,6 +12,9 @@
 #include <type_traits>
 
 #include <xsimd/xsimd.hpp>
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
 
 namespace dd::simd {
 
@@ -137,21 +140,100 @@ template <class T> inline T amp2db(T x) { return amp2db(vec<T>(x)).get(0); }
 template <class T> inline T db2amp(T g) { return db2amp(vec<T>(g)).get(0); }
 
 // --------------------------------------------------------------------------------------------
-// Transposes between row-major rows and a lanes-major block: lanes_buf[k·W + r] = rows[r][t0 + k].
-// `rows` holds W row pointers (padding rows may repeat a real row; their results are discarded).
+// Square block transposes between W row buffers and a lanes-major buffer: for k < W,
+//     lanes[k·W + r] = rows[r][k]          (to_lanes)        rows[r][k] = lanes[k·W + r]   (from_lanes)
+// In registers (unpack/shuffle/permute) for AVX float 8×8 and double 4×4, element by element otherwise.
 
+namespace detail {
+#if defined(__AVX__)
+inline void transpose(__m256 (&r)[8]) {
+    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+inline void transpose(__m256d (&r)[4]) {
+    const __m256d t0 = _mm256_unpacklo_pd(r[0], r[1]), t1 = _mm256_unpackhi_pd(r[0], r[1]);
+    const __m256d t2 = _mm256_unpacklo_pd(r[2], r[3]), t3 = _mm256_unpackhi_pd(r[2], r[3]);
+    r[0] = _mm256_permute2f128_pd(t0, t2, 0x20);
+    r[1] = _mm256_permute2f128_pd(t1, t3, 0x20);
+    r[2] = _mm256_permute2f128_pd(t0, t2, 0x31);
+    r[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
+}
+template <class T> inline constexpr bool transpose_in_registers = lanes<T> == 32 / sizeof(T);
+/// Loads src[i][0..W), transposes the W×W block, stores row i of the result to dst[i][0..W).
+inline void transpose_block(const float* const* src, float* const* dst) {
+    __m256 r[8];
+    for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src[i]);
+    transpose(r);
+    for (int i = 0; i < 8; ++i) _mm256_storeu_ps(dst[i], r[i]);
+}
+inline void transpose_block(const double* const* src, double* const* dst) {
+    __m256d r[4];
+    for (int i = 0; i < 4; ++i) r[i] = _mm256_loadu_pd(src[i]);
+    transpose(r);
+    for (int i = 0; i < 4; ++i) _mm256_storeu_pd(dst[i], r[i]);
+}
+#else
+template <class T> inline constexpr bool transpose_in_registers = false;
+#endif
+
+template <class T> inline void transpose_block_generic(const T* const* src, T* const* dst) {
+    constexpr std::size_t W = lanes<T>;
+    T tmp[W][W];
+    for (std::size_t i = 0; i < W; ++i)
+        for (std::size_t j = 0; j < W; ++j) tmp[j][i] = src[i][j];
+    for (std::size_t j = 0; j < W; ++j)
+        for (std::size_t i = 0; i < W; ++i) dst[j][i] = tmp[j][i];
+}
+template <class T> inline void transpose_any(const T* const* src, T* const* dst) {
+#if defined(__AVX__)
+    if constexpr (transpose_in_registers<T>) return transpose_block(src, dst);
+#endif
+    transpose_block_generic(src, dst);
+}
+}  // namespace detail
+
+/// lanes[k·W + r] = rows[r][t0 + k] for k < count (count a multiple of W).
 template <class T>
 inline void to_lanes(const T* const* rows, std::size_t t0, std::size_t count, T* lanes_buf) {
     constexpr std::size_t W = lanes<T>;
-    for (std::size_t k = 0; k < count; ++k)
-        for (std::size_t r = 0; r < W; ++r) lanes_buf[k * W + r] = rows[r][t0 + k];
+    for (std::size_t k = 0; k < count; k += W) {
+        const T* src[W];
+        T* dst[W];
+        for (std::size_t i = 0; i < W; ++i) {
+            src[i] = rows[i] + t0 + k;
+            dst[i] = lanes_buf + (k + i) * W;
+        }
+        detail::transpose_any(src, dst);
+    }
 }
 
+/// rows[r][t0 + k] = lanes[k·W + r] for k < count (count a multiple of W); every rows[r] is written.
 template <class T>
-inline void from_lanes(const T* lanes_buf, std::size_t t0, std::size_t count, T* const* rows, std::size_t used_rows) {
+inline void from_lanes(const T* lanes_buf, std::size_t t0, std::size_t count, T* const* rows) {
     constexpr std::size_t W = lanes<T>;
-    for (std::size_t k = 0; k < count; ++k)
-        for (std::size_t r = 0; r < used_rows; ++r) rows[r][t0 + k] = lanes_buf[k * W + r];
+    for (std::size_t k = 0; k < count; k += W) {
+        const T* src[W];
+        T* dst[W];
+        for (std::size_t i = 0; i < W; ++i) {
+            src[i] = lanes_buf + (k + i) * W;
+            dst[i] = rows[i] + t0 + k;
+        }
+        detail::transpose_any(src, dst);
+    }
 }
 
 }  // namespace dd::simd
