@@ -108,8 +108,12 @@ def summarize(cxx_path, py_path=None, meta_path=None):
     commit = meta["commit"] + (" + uncommitted changes in the working tree" if meta.get("dirty") else "")
     L.append(f"Kernels as of commit `{commit}`, run {meta.get('date', ctx.get('date', '?'))}.")
     L.append("")
-    L.append(f"- CPU: {meta.get('cpu', '?')}, {ctx.get('num_cpus', '?')} cores at {ctx.get('mhz_per_cpu', '?')} MHz "
-             f"(lscpu), load average at start {', '.join(f'{x:.2f}' for x in ctx.get('load_avg', [])) or '?'}")
+    load = meta.get("load_before") or " ".join(f"{x:.2f}" for x in ctx.get("load_avg", [])) or "?"
+    load = f"load average (1/5/15 min) {load} before the run"
+    if meta.get("load_after"):
+        load += f", {meta['load_after']} after"
+    L.append(f"- CPU: {meta.get('cpu', '?')}, {ctx.get('num_cpus', '?')} cores at {ctx.get('mhz_per_cpu', '?')} MHz; "
+             f"{load} (2 cores: above ~0.5 other work was competing)")
     L.append(f"- Compiler: {ctx.get('dd_compiler', '?')}, {ctx.get('dd_build_type', '?')}, "
              f"flags `{ctx.get('dd_cxx_flags', '?')}`; Google Benchmark {meta.get('benchmark_version', '?')}")
     if py_ctx:

@@ -52,15 +52,22 @@ mkdir -p "$out"
 cxx_args="--benchmark_min_time=$min_time --benchmark_repetitions=$reps --benchmark_report_aggregates_only=true"
 if [ ${#extra[@]} -gt 0 ]; then cxx_args="$cxx_args ${extra[*]}"; fi
 
-# What the numbers belong to: commit (and whether the tree had uncommitted changes), machine, date.
+# What the numbers belong to: commit (and whether the tree had uncommitted changes), machine, date,
+# and the load average before and after (the machine is shared: a high load explains odd numbers).
 dirty=false
 if [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then dirty=true; fi
+commit=$(git rev-parse --short HEAD)
+date=$(date -u +%Y-%m-%dT%H:%MZ)
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 cpu=$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)
 benchmark_version=$(dpkg-query -W -f='${Version}' libbenchmark-dev 2>/dev/null || echo "?")
-cat > "$out/meta.json" <<EOF
-{"commit": "$(git rev-parse --short HEAD)", "dirty": $dirty, "date": "$(date -u +%Y-%m-%dT%H:%MZ)",
- "cpu": "$cpu", "benchmark_version": "$benchmark_version", "cxx_args": "$cxx_args"}
+write_meta() {
+  cat > "$out/meta.json" <<EOF
+{"commit": "$commit", "dirty": $dirty, "date": "$date", "cpu": "$cpu", "benchmark_version": "$benchmark_version",
+ "cxx_args": "$cxx_args", "load_before": "$load_before", "load_after": "${1:-}"}
 EOF
+}
+write_meta
 
 echo "== C++ (dd_bench $cxx_args)"
 # shellcheck disable=SC2086
@@ -73,6 +80,7 @@ if [ $python -eq 1 ]; then
   summary_args+=(--python "$out/python.json")
 fi
 
+write_meta "$(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== Summary (also in $out/summary.md)"
 python3 bench/summarize.py "${summary_args[@]}" | tee "$out/summary.md"
 if [ $update_doc -eq 1 ]; then
