@@ -11,3 +11,7 @@ __all__ = [
     "amp2db", "db2amp", "ms2coef", "coef2ms", "avg", "compressor_core", "compexp_gain", "compexp_gain_mode",
     "limiter_gain", "gain_curve", "sigmoid_core", "set_num_threads", "get_num_threads",
 ]
+
+from .ssl import SSL_ATTACK_OHMS, SSL_RATIOS, SSL_RELEASE_OHMS, ssl_comp_gain, ssl_compress, ssl_preset  # noqa: E402
+
+__all__ += ["ssl_comp_gain", "ssl_compress", "ssl_preset", "SSL_ATTACK_OHMS", "SSL_RELEASE_OHMS", "SSL_RATIOS"]

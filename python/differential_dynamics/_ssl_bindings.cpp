@@ -1,7 +1,208 @@
-// pybind11 bindings of the SSL bus compressor (issue 3). No math here.
+// pybind11 bindings of the SSL bus compressor (SPEC §2.7). No math here: numpy buffers (zero-copy
+// views of torch tensors) become the library's views, the GIL is released, the batch API runs.
+// dd::argument_error derives from std::invalid_argument, which pybind11 raises as ValueError.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cmath>
+#include <optional>
+#include <string>
+
+#include "differential_dynamics/ssl.hpp"
 
 namespace py = pybind11;
 
-void bind_ssl(py::module_& m) { (void)m; }
+namespace {
+
+template <class T> using array = py::array_t<T, py::array::c_style>;
+template <class T> using maybe_array = std::optional<array<T>>;
+
+template <class T> dd::signal_view<T> view(const array<T>& a, const char* name) {
+    if (a.ndim() != 2) throw dd::argument_error(name, "must be a 2-D (B, T) array");
+    return {a.data(), static_cast<std::size_t>(a.shape(0)), static_cast<std::size_t>(a.shape(1))};
+}
+template <class T> dd::signal_span<T> span(array<T>& a, const char* name) {
+    if (a.ndim() != 2) throw dd::argument_error(name, "must be a 2-D (B, T) array");
+    return {a.mutable_data(), static_cast<std::size_t>(a.shape(0)), static_cast<std::size_t>(a.shape(1))};
+}
+template <class T> dd::row_param<T> param(const array<T>& a, const char* name) {
+    if (a.ndim() != 1 || a.size() == 0) throw dd::argument_error(name, "must be a scalar or one value per row");
+    if (a.size() == 1) return dd::row_param<T>(a.data()[0]);
+    return dd::row_param<T>(a.data(), static_cast<std::size_t>(a.size()));
+}
+template <class T> T* out(maybe_array<T>& a) { return a ? a->mutable_data() : nullptr; }
+template <class T> const T* in(const maybe_array<T>& a, const dd::signal_view<T>& like, const char* name) {
+    if (!a) return nullptr;
+    if (a->ndim() != 2 || std::size_t(a->shape(0)) != like.rows || std::size_t(a->shape(1)) != like.cols)
+        throw dd::argument_error(name, "must have the signal's shape (B, T)");
+    return a->data();
+}
+template <class T> T* out_signal(maybe_array<T>& a, const dd::signal_view<T>& like, const char* name) {
+    if (!a) return nullptr;
+    if (a->ndim() != 2 || std::size_t(a->shape(0)) != like.rows || std::size_t(a->shape(1)) != like.cols)
+        throw dd::argument_error(name, "must have the signal's shape (B, T)");
+    return a->mutable_data();
+}
+/// The forward's tape: float64 (B, T, 2).
+template <class A, class T> auto tape(A& a, const dd::signal_view<T>& like) -> decltype(a->mutable_data()) {
+    if (!a) return nullptr;
+    if (a->ndim() != 3 || std::size_t(a->shape(0)) != like.rows || std::size_t(a->shape(1)) != like.cols ||
+        a->shape(2) != 2)
+        throw dd::argument_error("states", "must be a float64 array of shape (B, T, 2)");
+    return a->mutable_data();
+}
+
+template <class T> struct param_arrays {
+    array<T> ct, cr, taf, tas, tsf, tss, fb, knee;
+    dd::ssl_params<T> make(double fs) const {
+        return {param(ct, "comp_thresh"),   param(cr, "comp_ratio"),    param(taf, "T_attack_fast"),
+                param(tas, "T_attack_slow"), param(tsf, "T_shunt_fast"), param(tss, "T_shunt_slow"),
+                param(fb, "feedback_coeff"), fs,                          param(knee, "knee")};
+    }
+};
+
+#define DD_SSL_PARAM_ARGS                                                                                        \
+    py::arg("comp_thresh").noconvert(), py::arg("comp_ratio").noconvert(), py::arg("T_attack_fast").noconvert(), \
+        py::arg("T_attack_slow").noconvert(), py::arg("T_shunt_fast").noconvert(),                              \
+        py::arg("T_shunt_slow").noconvert(), py::arg("feedback_coeff").noconvert(), py::arg("knee").noconvert(),  \
+        py::arg("fs")
+
+template <class T> void bind_dtype(py::module_& m) {
+    using P = param_arrays<T>;
+    using tape_array = maybe_array<double>;
+
+    m.def("ssl_comp_gain",
+          [](array<T> x, array<T> ct, array<T> cr, array<T> taf, array<T> tas, array<T> tsf, array<T> tss, array<T> fb,
+             array<T> knee, double fs, array<T> gain, tape_array states) {
+              auto xv = view(x, "x_peak_dB");
+              auto gs = span(gain, "gain_db");
+              const auto p = P{ct, cr, taf, tas, tsf, tss, fb, knee}.make(fs);
+              double* st = tape(states, xv);
+              py::gil_scoped_release release;
+              dd::ssl_comp_gain(xv, p, gs, st);
+          },
+          py::arg("x_peak_dB").noconvert(), DD_SSL_PARAM_ARGS, py::arg("gain").noconvert(),
+          py::arg("states").noconvert());
+
+    m.def("ssl_comp_gain_backward",
+          [](array<T> x, array<T> ct, array<T> cr, array<T> taf, array<T> tas, array<T> tsf, array<T> tss, array<T> fb,
+             array<T> knee, double fs, tape_array states, array<T> grad_gain, maybe_array<T> gx, maybe_array<T> gct,
+             maybe_array<T> gcr, maybe_array<T> gtaf, maybe_array<T> gtas, maybe_array<T> gtsf, maybe_array<T> gtss,
+             maybe_array<T> gfb, maybe_array<T> gknee) {
+              auto xv = view(x, "x_peak_dB");
+              auto gv = view(grad_gain, "grad_gain");
+              const auto p = P{ct, cr, taf, tas, tsf, tss, fb, knee}.make(fs);
+              const double* st = tape(states, xv);
+              T* gxp = out_signal(gx, xv, "grad_x_peak_dB");
+              dd::ssl_param_grads<T> g{out(gct), out(gcr), out(gtaf), out(gtas), out(gtsf), out(gtss), out(gfb),
+                                       out(gknee)};
+              py::gil_scoped_release release;
+              dd::ssl_comp_gain_backward(xv, p, st, gv, gxp, g);
+          },
+          py::arg("x_peak_dB").noconvert(), DD_SSL_PARAM_ARGS, py::arg("states").noconvert(),
+          py::arg("grad_gain").noconvert(), py::arg("grad_x_peak_dB").noconvert(),
+          py::arg("grad_comp_thresh").noconvert(), py::arg("grad_comp_ratio").noconvert(),
+          py::arg("grad_T_attack_fast").noconvert(), py::arg("grad_T_attack_slow").noconvert(),
+          py::arg("grad_T_shunt_fast").noconvert(), py::arg("grad_T_shunt_slow").noconvert(),
+          py::arg("grad_feedback_coeff").noconvert(), py::arg("grad_knee").noconvert());
+
+    m.def("ssl_compress",
+          [](array<T> x, array<T> ct, array<T> cr, array<T> taf, array<T> tas, array<T> tsf, array<T> tss, array<T> fb,
+             array<T> knee, double fs, array<T> gain, array<T> y, tape_array states) {
+              auto xv = view(x, "x");
+              auto gs = span(gain, "gain_db");
+              auto ys = span(y, "y");
+              const auto p = P{ct, cr, taf, tas, tsf, tss, fb, knee}.make(fs);
+              double* st = tape(states, xv);
+              py::gil_scoped_release release;
+              dd::ssl_compress(xv, p, gs, ys, st);
+          },
+          py::arg("x").noconvert(), DD_SSL_PARAM_ARGS, py::arg("gain").noconvert(), py::arg("y").noconvert(),
+          py::arg("states").noconvert());
+
+    m.def("ssl_compress_backward",
+          [](array<T> x, array<T> ct, array<T> cr, array<T> taf, array<T> tas, array<T> tsf, array<T> tss, array<T> fb,
+             array<T> knee, double fs, tape_array states, maybe_array<T> grad_gain, maybe_array<T> grad_y,
+             maybe_array<T> gx, maybe_array<T> gct, maybe_array<T> gcr, maybe_array<T> gtaf, maybe_array<T> gtas,
+             maybe_array<T> gtsf, maybe_array<T> gtss, maybe_array<T> gfb, maybe_array<T> gknee) {
+              auto xv = view(x, "x");
+              const auto p = P{ct, cr, taf, tas, tsf, tss, fb, knee}.make(fs);
+              const double* st = tape(states, xv);
+              const T* gg = in(grad_gain, xv, "grad_gain");
+              const T* gy = in(grad_y, xv, "grad_y");
+              T* gxp = out_signal(gx, xv, "grad_x");
+              dd::ssl_param_grads<T> g{out(gct), out(gcr), out(gtaf), out(gtas), out(gtsf), out(gtss), out(gfb),
+                                       out(gknee)};
+              py::gil_scoped_release release;
+              dd::ssl_compress_backward(xv, p, st, gg, gy, gxp, g);
+          },
+          py::arg("x").noconvert(), DD_SSL_PARAM_ARGS, py::arg("states").noconvert(),
+          py::arg("grad_gain").noconvert(), py::arg("grad_y").noconvert(), py::arg("grad_x").noconvert(),
+          py::arg("grad_comp_thresh").noconvert(), py::arg("grad_comp_ratio").noconvert(),
+          py::arg("grad_T_attack_fast").noconvert(), py::arg("grad_T_attack_slow").noconvert(),
+          py::arg("grad_T_shunt_fast").noconvert(), py::arg("grad_T_shunt_slow").noconvert(),
+          py::arg("grad_feedback_coeff").noconvert(), py::arg("grad_knee").noconvert());
+}
+
+#undef DD_SSL_PARAM_ARGS
+
+py::dict zoh_dict(const dd::ssl_zoh& z, const dd::ssl_zoh_derivatives& d) {
+    py::dict out;
+    out["Ad"] = py::make_tuple(py::make_tuple(z.Ad.m11, z.Ad.m12), py::make_tuple(z.Ad.m21, z.Ad.m22));
+    out["Bd"] = py::make_tuple(z.Bd.v1, z.Bd.v2);
+    py::list dA, dB;
+    for (int q = 0; q < 4; ++q) {
+        dA.append(py::make_tuple(py::make_tuple(d.dAd[q].m11, d.dAd[q].m12), py::make_tuple(d.dAd[q].m21, d.dAd[q].m22)));
+        dB.append(py::make_tuple(d.dBd[q].v1, d.dBd[q].v2));
+    }
+    out["dAd"] = dA;
+    out["dBd"] = dB;
+    return out;
+}
+
+}  // namespace
+
+void bind_ssl(py::module_& m) {
+    bind_dtype<float>(m);
+    bind_dtype<double>(m);
+
+    m.def("ssl_preset",
+          [](double attack_ohms, double release_ohms, double ratio, double fs) {
+              const dd::ssl_knob_params k = dd::ssl_preset(attack_ohms, release_ohms, ratio, fs);
+              py::dict d;
+              d["comp_ratio"] = k.comp_ratio;
+              d["T_attack_fast"] = k.T_attack_fast;
+              d["T_attack_slow"] = k.T_attack_slow;
+              d["T_shunt_fast"] = k.T_shunt_fast;
+              d["T_shunt_slow"] = k.T_shunt_slow;
+              return d;
+          },
+          py::arg("attack_ohms"), py::arg("release_ohms"), py::arg("ratio"), py::arg("fs"));
+
+    // The ZOH operators of both modes and their derivatives with respect to the rates
+    // (R_af, R_as, R_sf, R_ss) = 1/T, for inspection and tests.
+    m.def("ssl_operators",
+          [](double r_af, double r_as, double r_sf, double r_ss, double Ts) {
+              for (double r : {r_af, r_as, r_sf, r_ss, Ts})
+                  if (!std::isfinite(r) || !(r > 0)) throw dd::argument_error("rates", "rates and Ts must be finite and > 0");
+              const dd::ssl_rates r{r_af, r_as, r_sf, r_ss};
+              dd::ssl_zoh_derivatives da, dr;
+              const dd::ssl_zoh za = dd::ssl_attack_zoh(r, Ts, &da);
+              const dd::ssl_zoh zr = dd::ssl_release_zoh(r, Ts, &dr);
+              py::dict d;
+              d["attack"] = zoh_dict(za, da);
+              d["release"] = zoh_dict(zr, dr);
+              return d;
+          },
+          py::arg("R_af"), py::arg("R_as"), py::arg("R_sf"), py::arg("R_ss"), py::arg("Ts"));
+
+    auto as_tuple = [](const auto& positions) {
+        py::list l;
+        for (double v : positions) l.append(v);
+        return py::tuple(l);
+    };
+    m.attr("ssl_attack_ohms_positions") = as_tuple(dd::ssl_attack_ohms_positions);
+    m.attr("ssl_release_ohms_positions") = as_tuple(dd::ssl_release_ohms_positions);
+    m.attr("ssl_ratio_positions") = as_tuple(dd::ssl_ratio_positions);
+}

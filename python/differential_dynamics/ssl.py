@@ -1,0 +1,201 @@
+"""SSL-style bus compressor (SPEC §2.7): RC-ladder side chain with a hard attack/release gate, t−1
+feedback and the dual-time-constant "auto" release, with exact gradients for the level and all
+parameters (SPEC §3). Derivations: docs/ssl.md.
+
+    gain_db = ssl_comp_gain(x_peak_dB, comp_thresh, comp_ratio, T_attack_fast, T_attack_slow,
+                            T_shunt_fast, T_shunt_slow, feedback_coeff, fs=44100)
+    gain_db, y = ssl_compress(x, **ssl_preset(attack_ohms=820, release="auto", ratio=4,
+                                              comp_thresh=-20))
+
+Signals are (B, T) (or (T,)); parameters are numbers, 1-element tensors or one value per row (B,);
+time constants are in seconds. numpy in gives numpy out (no gradients).
+
+Gradients are first order (backward is `once_differentiable`): the C++ adjoint recursion with the
+attack/release decisions held fixed. The forward records the per-sample states (float64, (B, T, 2))
+so that the backward is a single reverse sweep, without re-running the forward.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, Tuple, Union
+
+import numpy as np
+import torch
+from torch.autograd.function import once_differentiable
+
+from . import _core
+from ._validation import as_row_param, as_signal, finish, kernel_array as _np, was_numpy
+
+Number = Union[float, int]
+ParamLike = Union[torch.Tensor, np.ndarray, Number]
+SignalLike = Union[torch.Tensor, np.ndarray]
+
+__all__ = ["ssl_comp_gain", "ssl_compress", "ssl_preset", "SSL_ATTACK_OHMS", "SSL_RELEASE_OHMS", "SSL_RATIOS"]
+
+#: Switch positions of the hardware (SPEC §2.7).
+SSL_ATTACK_OHMS = tuple(_core.ssl_attack_ohms_positions)
+SSL_RELEASE_OHMS = tuple(_core.ssl_release_ohms_positions)
+SSL_RATIOS = tuple(_core.ssl_ratio_positions)
+
+_PARAM_NAMES = ["comp_thresh", "comp_ratio", "T_attack_fast", "T_attack_slow", "T_shunt_fast", "T_shunt_slow",
+                "feedback_coeff", "knee"]
+
+
+def _sample_rate(fs: Any) -> float:
+    if isinstance(fs, torch.Tensor) and fs.numel() == 1:
+        fs = fs.item()
+    elif isinstance(fs, np.ndarray) and fs.size == 1:
+        fs = fs.item()
+    if isinstance(fs, bool) or not isinstance(fs, (int, float, np.integer, np.floating)):
+        raise TypeError(f"fs: sample rate must be a number, got {type(fs).__name__}")
+    fs = float(fs)
+    if not math.isfinite(fs) or fs <= 0:
+        raise ValueError(f"fs: sample rate must be a finite number > 0, got {fs}")
+    return fs
+
+
+def _rows(like: torch.Tensor, needed: bool):
+    return like.new_empty(like.shape[0]) if needed else None
+
+
+# ------------------------------------------------------------------------------------------------
+# autograd Functions (inputs: contiguous (B, T) signal, eight (B,) parameters of its dtype, fs)
+
+class SSLCompGain(torch.autograd.Function):
+    """Gain in dB from a detector level in dB."""
+
+    @staticmethod
+    def forward(ctx, x_db, ct, cr, taf, tas, tsf, tss, fb, knee, fs: float):
+        gain = torch.empty_like(x_db)
+        states = torch.empty(tuple(x_db.shape) + (2,), dtype=torch.float64)
+        params = (ct, cr, taf, tas, tsf, tss, fb, knee)
+        _core.ssl_comp_gain(_np(x_db), *(_np(p) for p in params), fs, _np(gain), _np(states))
+        ctx.fs = fs
+        ctx.save_for_backward(x_db, *params, states)
+        return gain
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_gain):
+        x_db, *params, states = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        gx = torch.empty_like(x_db) if needs[0] else None
+        gp = [_rows(x_db, n) for n in needs[1:9]]
+        _core.ssl_comp_gain_backward(_np(x_db), *(_np(p) for p in params), ctx.fs, _np(states),
+                                     _np(grad_gain.contiguous()), _np(gx), *(_np(g) for g in gp))
+        return (gx, *gp, None)
+
+
+class SSLCompress(torch.autograd.Function):
+    """Audio in: (gain in dB, processed audio db2amp(gain)·x), level = safe dB of |x|."""
+
+    @staticmethod
+    def forward(ctx, x, ct, cr, taf, tas, tsf, tss, fb, knee, fs: float):
+        gain = torch.empty_like(x)
+        y = torch.empty_like(x)
+        states = torch.empty(tuple(x.shape) + (2,), dtype=torch.float64)
+        params = (ct, cr, taf, tas, tsf, tss, fb, knee)
+        _core.ssl_compress(_np(x), *(_np(p) for p in params), fs, _np(gain), _np(y), _np(states))
+        ctx.fs = fs
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(x, *params, states)
+        return gain, y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_gain, grad_y):
+        x, *params, states = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        if grad_gain is None and grad_y is None:
+            return (None,) * 10
+        gx = torch.empty_like(x) if needs[0] else None
+        gp = [_rows(x, n) for n in needs[1:9]]
+        gg = None if grad_gain is None else grad_gain.to(x.dtype).contiguous()
+        gy = None if grad_y is None else grad_y.to(x.dtype).contiguous()
+        _core.ssl_compress_backward(_np(x), *(_np(p) for p in params), ctx.fs, _np(states), _np(gg), _np(gy),
+                                    _np(gx), *(_np(g) for g in gp))
+        return (gx, *gp, None)
+
+
+# ------------------------------------------------------------------------------------------------
+# Public functions
+
+def _prepare(signal: SignalLike, signal_name: str, params):
+    x, squeeze = as_signal(signal, signal_name)
+    rows = x.shape[0]
+    ps = [as_row_param(p, n, rows, x.dtype) for p, n in zip(params, _PARAM_NAMES)]
+    return x, squeeze, ps
+
+
+def ssl_comp_gain(x_peak_dB: SignalLike, comp_thresh: ParamLike, comp_ratio: ParamLike, T_attack_fast: ParamLike,
+                  T_attack_slow: ParamLike, T_shunt_fast: ParamLike, T_shunt_slow: ParamLike,
+                  feedback_coeff: ParamLike, fs: Number = 44100, *, knee: ParamLike = 0.0):
+    """SSL bus compressor gain in dB (B, T) from a detector level in dB (SPEC §2.7).
+
+    comp_thresh (dB), comp_ratio > 1, time constants (s) T_attack_fast = Ra·Cf, T_attack_slow = Ra·Cs,
+    T_shunt_fast = Rf·Cf, T_shunt_slow = Rs·Cs (all > 0), feedback_coeff ∈ [0, 1], fs (Hz) > 0.
+    `knee` (dB, ≥ 0, default 0 = hard) is the optional quadratic soft knee of SPEC §2.1.
+    Differentiable with respect to the level and every parameter (knee only where W > 0)."""
+    fs = _sample_rate(fs)
+    numpy_out = was_numpy(x_peak_dB)
+    x, squeeze, ps = _prepare(x_peak_dB, "x_peak_dB", [comp_thresh, comp_ratio, T_attack_fast, T_attack_slow,
+                                                       T_shunt_fast, T_shunt_slow, feedback_coeff, knee])
+    if numpy_out:
+        with torch.no_grad():
+            return finish(SSLCompGain.apply(x, *ps, fs), squeeze, True)
+    return finish(SSLCompGain.apply(x, *ps, fs), squeeze, False)
+
+
+def ssl_compress(x: SignalLike, comp_thresh: ParamLike, comp_ratio: ParamLike, T_attack_fast: ParamLike,
+                 T_attack_slow: ParamLike, T_shunt_fast: ParamLike, T_shunt_slow: ParamLike,
+                 feedback_coeff: ParamLike, fs: Number = 44100, *, knee: ParamLike = 0.0):
+    """SSL bus compressor on audio: returns (gain_db, y) with y = db2amp(gain_db)·x.
+
+    The detector is the instantaneous peak level 20·log10(max(|x|, 1e-7)) (zero derivative under the
+    floor). Parameters as in ssl_comp_gain. Both outputs are differentiable (x and every parameter)."""
+    fs = _sample_rate(fs)
+    numpy_out = was_numpy(x)
+    xs, squeeze, ps = _prepare(x, "x", [comp_thresh, comp_ratio, T_attack_fast, T_attack_slow, T_shunt_fast,
+                                        T_shunt_slow, feedback_coeff, knee])
+    if numpy_out:
+        with torch.no_grad():
+            gain, y = SSLCompress.apply(xs, *ps, fs)
+        return finish(gain, squeeze, True), finish(y, squeeze, True)
+    gain, y = SSLCompress.apply(xs, *ps, fs)
+    return finish(gain, squeeze, False), finish(y, squeeze, False)
+
+
+def ssl_preset(attack_ohms: Number = 820.0, release: Union[str, Number] = "auto", ratio: Number = 4,
+               *, comp_thresh: float = -20.0, feedback_coeff: float = 0.0, fs: Number = 44100) -> Dict[str, float]:
+    """Parameter set of a hardware switch setting (SPEC §2.7), as keyword arguments of ssl_comp_gain /
+    ssl_compress: ``ssl_comp_gain(x_db, **ssl_preset(820, "auto", 4, comp_thresh=-18))``.
+
+    attack_ohms ∈ SSL_ATTACK_OHMS (820 … 270k Ω: T_af = Ra·0.47 µF, T_as = Ra·6.8 µF); release "auto"
+    (Rf = 91 kΩ, Rs = 750 kΩ: T_sf ≈ 42.8 ms, T_ss = 5.1 s) or a fixed single shunt in SSL_RELEASE_OHMS
+    on the fast capacitor (T_sf = R·0.47 µF; the slow capacitor is bypassed: T_as = 1e4 s, T_ss = one
+    sample at fs); ratio ∈ {2, 4, 10}. The threshold and feedback are continuous controls (with
+    feedback_coeff = 1 the effective static ratio is 1 + (1 − 1/ratio)).
+    Raises ValueError naming the argument for any other position."""
+    fs = _sample_rate(fs)
+    if isinstance(release, str):
+        if release.lower() != "auto":
+            raise ValueError(f'release: must be "auto" or a resistor value in ohms {SSL_RELEASE_OHMS}, got {release!r}')
+        release_ohms = 0.0
+    elif isinstance(release, bool) or not isinstance(release, (int, float, np.integer, np.floating)):
+        raise TypeError(f"release: expected \"auto\" or a number of ohms, got {type(release).__name__}")
+    else:
+        release_ohms = float(release)
+        if release_ohms == 0.0:
+            raise ValueError(f'release: must be "auto" or one of {SSL_RELEASE_OHMS} ohms, got 0')
+    for name, v in (("attack_ohms", attack_ohms), ("ratio", ratio)):
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+            raise TypeError(f"{name}: expected a number, got {type(v).__name__}")
+    for name, v in (("comp_thresh", comp_thresh), ("feedback_coeff", feedback_coeff)):
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+            raise TypeError(f"{name}: expected a number, got {type(v).__name__}")
+        if not math.isfinite(float(v)):
+            raise ValueError(f"{name}: must be finite, got {v}")
+    if not 0.0 <= float(feedback_coeff) <= 1.0:
+        raise ValueError(f"feedback_coeff: must be in [0, 1], got {feedback_coeff}")
+    knobs = _core.ssl_preset(float(attack_ohms), release_ohms, float(ratio), fs)
+    return {"comp_thresh": float(comp_thresh), **knobs, "feedback_coeff": float(feedback_coeff), "fs": fs}
