@@ -140,7 +140,7 @@ template <class T> struct param_sums {
 
 template <class T>
 void compexp_backward_group(signal_view<T> x, const compexp_params<T>& params, row_param<T> at, row_param<T> rt,
-                            signal_view<T> y, signal_view<T> grad_y, T* grad_x, const compexp_param_grads<T>& curve_grads,
+                            signal_view<T> y, strided_view<T> grad_y, T* grad_x, const compexp_param_grads<T>& curve_grads,
                             T* grad_at, T* grad_rt, const row_group& g) {
     using V = simd::vec<T>;
     constexpr std::size_t W = simd::lanes<T>;
@@ -180,8 +180,7 @@ void compexp_backward_group(signal_view<T> x, const compexp_params<T>& params, r
                 std::copy(yr + t0 - 1, yr + t0 - 1 + n, yp);
             }
             std::fill(yp + n, yp + padded, T(1));
-            const T* gyr = grad_y.row(g.first + r) + t0;
-            std::copy(gyr, gyr + n, gy.data() + o);
+            grad_y.copy_row(g.first + r, t0, n, gy.data() + o);
             std::fill(gy.data() + o + n, gy.data() + o + padded, T(0));
         }
         // P2: u_t = gy_t + (1 − β_{t+1})·u_{t+1}, backwards in time.
@@ -266,7 +265,7 @@ void compexp_gain_kernel(signal_view<T> x_rms, const compexp_params<T>& curve, r
 
 template <class T>
 void compexp_gain_backward_kernel(signal_view<T> x_rms, const compexp_params<T>& curve, row_param<T> at,
-                                  row_param<T> rt, signal_view<T> gain, signal_view<T> grad_gain, T* grad_x_rms,
+                                  row_param<T> rt, signal_view<T> gain, strided_arg<T> grad_gain, T* grad_x_rms,
                                   const compexp_param_grads<T>& curve_grads, T* grad_at, T* grad_rt) {
     const auto groups = make_groups(x_rms.rows, simd::lanes<T>);
     parallel_rows(groups.size(), [&](std::size_t i) {
@@ -279,7 +278,7 @@ void compexp_gain_backward_kernel(signal_view<T> x_rms, const compexp_params<T>&
     template void compexp_gain_kernel<T>(signal_view<T>, const compexp_params<T>&, row_param<T>, row_param<T>,   \
                                          signal_span<T>);                                                        \
     template void compexp_gain_backward_kernel<T>(signal_view<T>, const compexp_params<T>&, row_param<T>,        \
-                                                  row_param<T>, signal_view<T>, signal_view<T>, T*,              \
+                                                  row_param<T>, signal_view<T>, strided_arg<T>, T*,              \
                                                   const compexp_param_grads<T>&, T*, T*);
 DD_INSTANTIATE(float)
 DD_INSTANTIATE(double)

@@ -50,7 +50,7 @@ void compexp_gain(signal_view<T> x_rms, const compexp_params<T>& curve, row_para
 
 template <class T>
 void compexp_gain_backward(signal_view<T> x_rms, const compexp_params<T>& curve, row_param<T> at, row_param<T> rt,
-                           signal_view<T> gain, signal_view<T> grad_gain, T* grad_x_rms,
+                           signal_view<T> gain, strided_arg<T> grad_gain, T* grad_x_rms,
                            const compexp_param_grads<T>& curve_grads, T* grad_at, T* grad_rt) {
     compexp_gain_mode_backward(x_rms, curve, at, rt, ar_mode::hard, row_param<T>(T(1)), gain, grad_gain, grad_x_rms,
                                curve_grads, grad_at, grad_rt, static_cast<T*>(nullptr));
@@ -73,7 +73,7 @@ void compexp_gain_mode(signal_view<T> x_rms, const compexp_params<T>& curve, row
 template <class T>
 void compexp_gain_mode_backward(signal_view<T> x_rms, const compexp_params<T>& curve, row_param<T> alpha_a,
                                 row_param<T> alpha_r, ar_mode mode, row_param<T> k, signal_view<T> gain,
-                                signal_view<T> grad_gain, T* grad_x_rms, const compexp_param_grads<T>& curve_grads,
+                                strided_arg<T> grad_gain, T* grad_x_rms, const compexp_param_grads<T>& curve_grads,
                                 T* grad_alpha_a, T* grad_alpha_r, T* grad_k) {
     const bool hard = mode == ar_mode::hard;
     check_compexp_args(x_rms, curve, alpha_a, alpha_r, hard ? "at" : "alpha_a", hard ? "rt" : "alpha_r");
@@ -83,10 +83,11 @@ void compexp_gain_mode_backward(signal_view<T> x_rms, const compexp_params<T>& c
     if (hard)
         return compexp_gain_backward_kernel(x_rms, curve, alpha_a, alpha_r, gain, grad_gain, grad_x_rms, curve_grads,
                                             grad_alpha_a, grad_alpha_r);
+    if (!grad_gain.contiguous()) throw argument_error("grad_gain", "must be contiguous for ar_mode \"sigmoid\"");
     parallel_rows(x_rms.rows, [&](std::size_t b) {
         compexp_target<T> target = make_target(x_rms, curve, b, grad_x_rms);
         const sigmoid_row_grads g = sigmoid_smoother_adjoint_row(target, x_rms.cols, T(1), alpha_a[b], alpha_r[b],
-                                                                 k[b], gain.row(b), grad_gain.row(b));
+                                                                 k[b], gain.row(b), grad_gain.data + b * x_rms.cols);
         store_row(grad_alpha_a, b, g.alpha_a);
         store_row(grad_alpha_r, b, g.alpha_r);
         store_row(grad_k, b, g.k);
@@ -135,12 +136,12 @@ void limiter_gain_backward(signal_view<T> x, row_param<T> threshold_db, row_para
     template void compexp_gain<T>(signal_view<T>, const compexp_params<T>&, row_param<T>, row_param<T>,             \
                                   signal_span<T>);                                                                  \
     template void compexp_gain_backward<T>(signal_view<T>, const compexp_params<T>&, row_param<T>, row_param<T>,    \
-                                           signal_view<T>, signal_view<T>, T*, const compexp_param_grads<T>&, T*,   \
+                                           signal_view<T>, strided_arg<T>, T*, const compexp_param_grads<T>&, T*,   \
                                            T*);                                                                     \
     template void compexp_gain_mode<T>(signal_view<T>, const compexp_params<T>&, row_param<T>, row_param<T>,        \
                                        ar_mode, row_param<T>, signal_span<T>);                                      \
     template void compexp_gain_mode_backward<T>(signal_view<T>, const compexp_params<T>&, row_param<T>,             \
-                                                row_param<T>, ar_mode, row_param<T>, signal_view<T>, signal_view<T>, \
+                                                row_param<T>, ar_mode, row_param<T>, signal_view<T>, strided_arg<T>, \
                                                 T*, const compexp_param_grads<T>&, T*, T*, T*);                     \
     template void limiter_gain<T>(signal_view<T>, row_param<T>, row_param<T>, row_param<T>, signal_span<T>,         \
                                   signal_span<T>);                                                                  \

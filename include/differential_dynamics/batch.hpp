@@ -3,6 +3,7 @@
 #pragma once
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <sstream>
 #include <string>
@@ -27,6 +28,30 @@ template <class T> struct signal_span {
     operator signal_view<T>() const { return {data, rows, cols}; }
 };
 
+/// Read-only (rows × cols) signal with arbitrary element strides (in elements, may be 0 or negative):
+/// an upstream gradient that is a broadcast (e.g. of y.sum()) is passed without materialising it.
+template <class T> struct strided_view {
+    const T* data = nullptr;
+    std::size_t rows = 0, cols = 0;
+    std::ptrdiff_t row_stride = 0, col_stride = 1;
+    strided_view() = default;
+    strided_view(const T* d, std::size_t r, std::size_t c, std::ptrdiff_t rs, std::ptrdiff_t cs)
+        : data(d), rows(r), cols(c), row_stride(rs), col_stride(cs) {}
+    strided_view(const signal_view<T>& v)  // NOLINT: implicit on purpose
+        : data(v.data), rows(v.rows), cols(v.cols), row_stride(std::ptrdiff_t(v.cols)), col_stride(1) {}
+    T at(std::size_t b, std::size_t t) const { return data[std::ptrdiff_t(b) * row_stride + std::ptrdiff_t(t) * col_stride]; }
+    bool contiguous() const { return col_stride == 1 && row_stride == std::ptrdiff_t(cols); }
+    /// out[k] = at(b, t0 + k) for k < n.
+    void copy_row(std::size_t b, std::size_t t0, std::size_t n, T* out) const {
+        const T* p = data + std::ptrdiff_t(b) * row_stride + std::ptrdiff_t(t0) * col_stride;
+        if (col_stride == 1) {
+            for (std::size_t k = 0; k < n; ++k) out[k] = p[k];
+        } else {
+            for (std::size_t k = 0; k < n; ++k) out[k] = p[std::ptrdiff_t(k) * col_stride];
+        }
+    }
+};
+
 /// A parameter that is either one scalar for all rows or one value per row. Use it as row_param<T>.
 template <class T> class basic_row_param {
 public:
@@ -46,6 +71,8 @@ template <class T> struct nondeduced { using type = T; };
 /// row_param<T> in a function's parameter list does not take part in template argument deduction, so
 /// `dd::compexp_gain(x, curve, 0.05, 0.01, y)` accepts plain numbers: T comes from the signal.
 template <class T> using row_param = typename nondeduced<basic_row_param<T>>::type;
+/// A strided_view parameter that also accepts a signal_view (T comes from the other arguments).
+template <class T> using strided_arg = typename nondeduced<strided_view<T>>::type;
 
 /// Writes a per-row result (a gradient summed over time) where one is wanted (out may be null).
 template <class T> void store_row(T* out, std::size_t b, double value) {
@@ -112,6 +139,11 @@ template <class T> void check_positive_signal(const signal_view<T>& x, const cha
 template <class T> void check_output(const signal_span<T>& y, const signal_view<T>& like, const char* name) {
     if (y.data == nullptr || y.rows != like.rows || y.cols != like.cols)
         throw argument_error(name, "output buffer must have the input's shape");
+}
+
+template <class T> void check_same_shape(const strided_view<T>& y, const signal_view<T>& like, const char* name) {
+    if (y.data == nullptr || y.rows != like.rows || y.cols != like.cols)
+        throw argument_error(name, "must have the same shape as the input signal");
 }
 
 template <class T> void check_same_shape(const signal_view<T>& y, const signal_view<T>& like, const char* name) {

@@ -85,7 +85,7 @@ void compexp_gain(signal_view<T> x_rms, const compexp_params<T>& curve, row_para
                   signal_span<T> gain);
 template <class T>
 void compexp_gain_backward(signal_view<T> x_rms, const compexp_params<T>& curve, row_param<T> at,
-                           row_param<T> rt, signal_view<T> gain, signal_view<T> grad_gain, T* grad_x_rms,
+                           row_param<T> rt, signal_view<T> gain, strided_arg<T> grad_gain, T* grad_x_rms,
                            const compexp_param_grads<T>& curve_grads, T* grad_at, T* grad_rt);
 
 /// The vectorised hard-gate kernels behind compexp_gain (src/compexp_kernel.cpp); they assume
@@ -95,7 +95,7 @@ void compexp_gain_kernel(signal_view<T> x_rms, const compexp_params<T>& curve, r
                          signal_span<T> gain);
 template <class T>
 void compexp_gain_backward_kernel(signal_view<T> x_rms, const compexp_params<T>& curve, row_param<T> at,
-                                  row_param<T> rt, signal_view<T> gain, signal_view<T> grad_gain, T* grad_x_rms,
+                                  row_param<T> rt, signal_view<T> gain, strided_arg<T> grad_gain, T* grad_x_rms,
                                   const compexp_param_grads<T>& curve_grads, T* grad_at, T* grad_rt);
 
 /// compexp_gain with the choice of smoother (§2.6); `k` (1/dB) is used by the sigmoid gate only.
@@ -105,7 +105,7 @@ void compexp_gain_mode(signal_view<T> x_rms, const compexp_params<T>& curve, row
 template <class T>
 void compexp_gain_mode_backward(signal_view<T> x_rms, const compexp_params<T>& curve, row_param<T> alpha_a,
                                 row_param<T> alpha_r, ar_mode mode, row_param<T> k, signal_view<T> gain,
-                                signal_view<T> grad_gain, T* grad_x_rms, const compexp_param_grads<T>& curve_grads,
+                                strided_arg<T> grad_gain, T* grad_x_rms, const compexp_param_grads<T>& curve_grads,
                                 T* grad_alpha_a, T* grad_alpha_r, T* grad_k);
 
 /// torchcomp's limiter_gain (§2.4). `peak` (B, T) receives the peak envelope; the backward needs it.

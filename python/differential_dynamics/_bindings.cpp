@@ -31,6 +31,13 @@ template <class T> dd::row_param<T> param(const array<T>& a, const char* name) {
     return dd::row_param<T>(a.data(), static_cast<std::size_t>(a.size()));
 }
 template <class T> T* out(maybe_array<T>& a) { return a ? a->mutable_data() : nullptr; }
+/// Any 2-D array, strides kept (a broadcast upstream gradient is not copied).
+template <class T> dd::strided_view<T> strided(const py::array_t<T>& a, const char* name) {
+    if (a.ndim() != 2) throw dd::argument_error(name, "must be a 2-D (B, T) array");
+    return {a.data(), static_cast<std::size_t>(a.shape(0)), static_cast<std::size_t>(a.shape(1)),
+            static_cast<std::ptrdiff_t>(a.strides(0) / static_cast<py::ssize_t>(sizeof(T))),
+            static_cast<std::ptrdiff_t>(a.strides(1) / static_cast<py::ssize_t>(sizeof(T)))};
+}
 
 template <class T>
 dd::compexp_params<T> curve(const array<T>& ct, const array<T>& cr, const array<T>& et, const array<T>& er,
@@ -199,12 +206,12 @@ template <class T> void bind_dtype(py::module_& m) {
 
     m.def("compexp_gain_mode_backward",
           [](array<T> x, array<T> ct, array<T> cr, array<T> et, array<T> er, array<T> knee, array<T> aa, array<T> ar,
-             const std::string& mode, array<T> k, array<T> y, array<T> gy, maybe_array<T> gx, maybe_array<T> gct,
+             const std::string& mode, array<T> k, array<T> y, py::array_t<T> gy, maybe_array<T> gx, maybe_array<T> gct,
              maybe_array<T> gcr, maybe_array<T> get, maybe_array<T> ger, maybe_array<T> gknee, maybe_array<T> gaa,
              maybe_array<T> gar, maybe_array<T> gk) {
               auto xv = view(x, "x_rms");
               auto yv = view(y, "gain");
-              auto gyv = view(gy, "grad_gain");
+              auto gyv = strided(gy, "grad_gain");
               auto c = curve(ct, cr, et, er, knee);
               const dd::ar_mode md = dd::parse_ar_mode(mode);
               auto a = param(aa, md == dd::ar_mode::hard ? "at" : "alpha_a");

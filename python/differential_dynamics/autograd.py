@@ -231,8 +231,9 @@ class CompexpGain(torch.autograd.Function):
             return _replay_backward(composed, inputs, needs, gy)
         x_rms = inputs[0]
         out = [_empty_signal(x_rms, needs[0])] + [_empty_rows(x_rms, n) for n in needs[1:]]
+        # gy keeps its strides: the gradient of y.sum() is a broadcast the kernel reads in place.
         _core.compexp_gain_mode_backward(*(_np(t) for t in inputs[:8]), "hard", _np(x_rms.new_ones(1)), _np(y),
-                                         _np(gy.contiguous()), *(_np(t) for t in out), None)
+                                         _np(gy), *(_np(t) for t in out), None)
         return tuple(out)
 
 

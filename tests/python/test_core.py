@@ -227,3 +227,15 @@ def test_bad_input_raises_a_clear_error_naming_the_argument(case, exc, name):
     x = switching_level(B, 50, 15)
     with pytest.raises(exc, match=name):
         case(x)
+
+
+def test_broadcast_and_strided_upstream_gradients_are_read_in_place_correctly():
+    x = switching_level(B, 400, 16, lo_db=-70).requires_grad_()
+    args = (-20.0, 4.0, -50.0, 0.5, 0.1, 0.01)
+    (g_sum,) = torch.autograd.grad(dd.compexp_gain(x, *args).sum(), x)  # upstream: expanded scalar, strides 0
+    (g_ones,) = torch.autograd.grad(dd.compexp_gain(x, *args), x, torch.ones(B, 400, dtype=torch.float64))
+    assert torch.equal(g_sum, g_ones)
+    upstream = torch.randn(B, 800, dtype=torch.float64)[:, ::2]  # non-contiguous view
+    (g_view,) = torch.autograd.grad(dd.compexp_gain(x, *args), x, upstream)
+    (g_copy,) = torch.autograd.grad(dd.compexp_gain(x, *args), x, upstream.contiguous())
+    assert torch.equal(g_view, g_copy)
