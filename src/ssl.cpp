@@ -343,9 +343,7 @@ void ssl_compress(signal_view<T> x, const ssl_params<T>& p, signal_span<T> gain_
         double* st = states ? states + 2 * n * b : nullptr;
         ssl_state s;
         for (std::size_t t = 0; t < n; ++t) {
-            const double gdb = ssl_step(m, s, ssl_audio_level(xr[t]));
-            g[t] = T(gdb);
-            yr[t] = T(db2amp(gdb) * double(xr[t]));
+            ssl_compress_step(m, s, xr[t], g[t], yr[t]);
             if (st) {
                 st[2 * t] = s.x1;
                 st[2 * t + 1] = s.x2;

@@ -156,6 +156,14 @@ template <class T> inline double ssl_audio_level_derivative(T x) {
     return db_per_neper<double> / double(x);
 }
 
+/// One audio sample (the per-sample form of ssl_compress, for streaming): gain_db = y_t and the
+/// processed sample db2amp(y_t)·x, both computed in double and rounded to T once.
+template <class T> inline void ssl_compress_step(const ssl_model& m, ssl_state& s, T x, T& gain_db, T& y) {
+    const double g = ssl_step(m, s, ssl_audio_level(x));
+    gain_db = T(g);
+    y = T(db2amp(g) * double(x));
+}
+
 // ------------------------------------------------------------------------------------------------
 // Per-row kernels. `level(t)` gives the detector level in dB (double) of sample t.
 

@@ -599,6 +599,25 @@ TEST(SslForward, StreamingStepsEqualBatchBitForBit) {
     for (std::size_t t = 0; t < x.size(); ++t) ASSERT_EQ(dd::ssl_step(m, s, x[t]), y[t]) << t;
 }
 
+TEST(SslForward, AudioStreamingStepsEqualBatchBitForBit) {
+    const std::size_t n = 5000;
+    std::mt19937_64 rng(8);
+    std::normal_distribution<float> nd(0.0f, 0.5f);
+    std::vector<float> x(n), g(n), y(n);
+    for (auto& v : x) v = nd(rng);
+    x[17] = 0.0f;
+    dd::ssl_params<float> p{-20.0f, 4.0f, 3.85e-4f, 5.58e-3f, 0.04277f, 5.1f, 0.5f, 48000.0};
+    dd::ssl_compress<float>({x.data(), 1, n}, p, {g.data(), 1, n}, {y.data(), 1, n});
+    const dd::ssl_model m = dd::make_ssl_model(p.row(0), p.fs);
+    dd::ssl_state s;
+    for (std::size_t t = 0; t < n; ++t) {
+        float gs, ys;
+        dd::ssl_compress_step(m, s, x[t], gs, ys);
+        ASSERT_EQ(gs, g[t]) << t;
+        ASSERT_EQ(ys, y[t]) << t;
+    }
+}
+
 TEST(SslForward, ThreadCountDoesNotChangeResults) {
     const std::size_t B = 6, n = 5000;
     std::vector<double> x;
