@@ -9,11 +9,10 @@
 //       parameter sums (per chunk in lanes, then added in double per row).
 // The per-sample math is the shared steps of ballistics.hpp / gain_curve.hpp / simd.hpp, so y has
 // the same bits as the scalar row kernels and the streaming form. The order of every sum depends on
-// the absolute sample index only (chunks start at multiples of `chunk`, lane = t mod W), so results
+// the absolute sample index only (chunks start at multiples of `chunk`, lane = t mod wide_lanes), so results
 // do not depend on how rows are grouped or on the number of threads.
 #include <algorithm>
 #include <vector>
-
 
 #include "differential_dynamics/compressor.hpp"
 
@@ -47,30 +46,51 @@ template <class T> struct ln10_over_20 {
     static constexpr T value = ln10<T> / T(20);
 };
 
-/// P1 for one row: f (and optionally L) for n samples, padded with neutral values up to a multiple
-/// of the lane count (x = 1 → L = 0, f = 1).
-template <class T>
-void curve_phase(const prepared_curve<simd::vec<T>>& curve, const T* x, std::size_t n, T* x_out, T* level_out,
+/// Grow-only per-thread scratch memory: no allocation (and no page faults) after the first call.
+template <class T> T* scratch(std::size_t n) {
+    thread_local std::vector<T> buffer;
+    if (buffer.size() < n) buffer.resize(n);
+    return buffer.data();
+}
+
+/// Loads x[k..k+WW) (k + WW may pass n: the rest is `fill`).
+template <class V, class T> V load_padded(const T* x, std::size_t k, std::size_t n, T fill) {
+    constexpr std::size_t WW = V::size;
+    if (k + WW <= n) return V::load_unaligned(x + k);
+    alignas(64) T tmp[WW];
+    for (std::size_t i = 0; i < WW; ++i) tmp[i] = k + i < n ? x[k + i] : fill;
+    return V::load_aligned(tmp);
+}
+
+/// P1 for one row: f (and optionally x and L) for n samples with time in the widest lanes, padded
+/// up to a multiple of the lane count with neutral values (x = 1 → L = 0, f = 1).
+template <bool Knee, class T>
+void curve_phase(const prepared_curve<simd::wide<T>>& curve, const T* x, std::size_t n, T* x_out, T* level_out,
                  T* f_out) {
-    using V = simd::vec<T>;
-    constexpr std::size_t W = simd::lanes<T>;
-    const std::size_t padded = (n + W - 1) / W * W;
-    for (std::size_t k = 0; k < padded; k += W) {
-        V xv;
-        if (k + W <= n) {
-            xv = V::load_unaligned(x + k);
-        } else {
-            alignas(64) T tmp[W];
-            for (std::size_t i = 0; i < W; ++i) tmp[i] = k + i < n ? x[k + i] : T(1);
-            xv = V::load_aligned(tmp);
-        }
-        const V level = simd::amp2db<T>(xv);
-        const V f = simd::db2amp<T>(compexp_gain_db(curve, level));
+    using V = simd::wide<T>;
+    constexpr std::size_t WW = simd::wide_lanes<T>;
+    for (std::size_t k = 0; k < n; k += WW) {
+        const V xv = load_padded<V>(x, k, n, T(1));
+        const V level = simd::amp2db(xv);
+        const V f = simd::db2amp(compexp_gain_db<Knee>(curve, level));
         if (x_out) xv.store_unaligned(x_out + k);
         if (level_out) level.store_unaligned(level_out + k);
         f.store_unaligned(f_out + k);
     }
 }
+
+/// A row's curve for the wide phases, with the knee-free specialisation chosen once per row.
+template <class T> struct row_curve {
+    prepared_curve<simd::wide<T>> curve;
+    bool knee;
+    row_curve(const compexp_curve<T>& c) : curve(prepared_curve<simd::wide<T>>::from(c)), knee(c.knee != T(0)) {}
+    void targets(const T* x, std::size_t n, T* x_out, T* level_out, T* f_out) const {
+        if (knee)
+            curve_phase<true>(curve, x, n, x_out, level_out, f_out);
+        else
+            curve_phase<false>(curve, x, n, x_out, level_out, f_out);
+    }
+};
 
 template <class T> struct group_lanes {
     static constexpr std::size_t W = simd::lanes<T>;
@@ -97,21 +117,25 @@ void compexp_forward_group(signal_view<T> x, const compexp_params<T>& params, ro
     constexpr std::size_t W = simd::lanes<T>;
     const std::size_t cols = x.cols;
     const bool multi = g.count > 1;
-    std::vector<T> f(g.count * chunk), y_rows(multi ? g.count * chunk : 0), scratch(multi ? chunk : 0);
-    std::vector<T> lanes_f(multi ? chunk * W : 0), lanes_y(lanes_f.size());
+    // Scratch: f and y per row, one padding row, f and y in lanes.
+    T* const f = scratch<T>((2 * g.count + 1) * chunk + 2 * chunk * W);
+    T* const y_buf = f + g.count * chunk;
+    T* const pad = y_buf + g.count * chunk;
+    T* const lanes_f = pad + chunk;
+    T* const lanes_y = lanes_f + chunk * W;
     const T* f_rows[W];
     T* y_rows_out[W];
-    lane_rows<T>(static_cast<const T*>(f.data()), static_cast<const T*>(f.data()), g.count, f_rows);
-    lane_rows<T>(y_rows.data(), scratch.data(), g.count, y_rows_out);
-    std::vector<prepared_curve<V>> curves;
-    for (std::size_t r = 0; r < g.count; ++r) curves.push_back(prepared_curve<V>::from(params.row(g.first + r)));
+    lane_rows<T>(static_cast<const T*>(f), static_cast<const T*>(f), g.count, f_rows);
+    lane_rows<T>(y_buf, pad, g.count, y_rows_out);
+    std::vector<row_curve<T>> curves;
+    for (std::size_t r = 0; r < g.count; ++r) curves.emplace_back(params.row(g.first + r));
     const group_lanes<T> lanes(at, rt, g);
     const ar_coeffs<V> coeffs(V::load_unaligned(lanes.at), V::load_unaligned(lanes.rt));
     V state(T(1));
     for (std::size_t t0 = 0; t0 < cols; t0 += chunk) {
         const std::size_t n = std::min(chunk, cols - t0), padded = (n + W - 1) / W * W;
         for (std::size_t r = 0; r < g.count; ++r)
-            curve_phase<T>(curves[r], x.row(g.first + r) + t0, n, nullptr, nullptr, f.data() + r * chunk);
+            curves[r].targets(x.row(g.first + r) + t0, n, nullptr, nullptr, f + r * chunk);
         if (!multi) {
             // One row: the vector step on a broadcast sample keeps the recursion branch-free (a
             // scalar compare-and-branch mispredicts at every attack/release flip).
@@ -122,42 +146,87 @@ void compexp_forward_group(signal_view<T> x, const compexp_params<T>& params, ro
             }
             continue;
         }
-        simd::to_lanes(f_rows, 0, padded, lanes_f.data());
+        simd::to_lanes(f_rows, 0, padded, lanes_f);
         for (std::size_t k = 0; k < n; ++k) {
             state = hard_smoother_step(V::load_unaligned(&lanes_f[k * W]), state, coeffs);
             state.store_unaligned(&lanes_y[k * W]);
         }
-        simd::from_lanes(lanes_y.data(), 0, padded, y_rows_out);
+        simd::from_lanes(static_cast<const T*>(lanes_y), 0, padded, y_rows_out);
         for (std::size_t r = 0; r < g.count; ++r)
-            std::copy(y_rows.data() + r * chunk, y_rows.data() + r * chunk + n, y.row(g.first + r) + t0);
+            std::copy(y_buf + r * chunk, y_buf + r * chunk + n, y.row(g.first + r) + t0);
     }
 }
 
 template <class T> struct param_sums {
-    simd::vec<T> ct, cr, et, er, knee, at, rt;
+    simd::wide<T> ct, cr, et, er, knee, at, rt;
     param_sums() : ct(T(0)), cr(T(0)), et(T(0)), er(T(0)), knee(T(0)), at(T(0)), rt(T(0)) {}
 };
+
+/// P3 for one row: ∂f = β·u, the chain rule through the curve to x_rms (written to gx, if wanted)
+/// and the parameter sums of this chunk, with time in the widest lanes.
+template <bool Knee, class T>
+void gradient_phase(const prepared_curve<simd::wide<T>>& cv, T at, T rt, std::size_t n, const T* f, const T* y_prev,
+                    const T* u, const T* level, const T* xs, T* gx, param_sums<T>& acc) {
+    using V = simd::wide<T>;
+    constexpr std::size_t WW = simd::wide_lanes<T>;
+    const V at_v(at), rt_v(rt), zero(T(0));
+    for (std::size_t k = 0; k < n; k += WW) {
+        const V fv = V::load_unaligned(f + k), yp = V::load_unaligned(y_prev + k);
+        const V uv = V::load_unaligned(u + k);
+        const auto attack = fv < yp;
+        const V ud = uv * (fv - yp);
+        acc.at += simd::pick(attack, ud, zero);
+        acc.rt += simd::pick(attack, zero, ud);
+        curve_partials<V> p;
+        compexp_gain_db<Knee>(cv, V::load_unaligned(level + k), p);
+        const V gg = simd::pick(attack, at_v, rt_v) * uv * fv * V(ln10_over_20<T>::value);
+        acc.ct += gg * p.comp_thresh;
+        acc.cr += gg * p.comp_ratio;
+        acc.et += gg * p.exp_thresh;
+        acc.er += gg * p.exp_ratio;
+        if constexpr (Knee) acc.knee += gg * p.knee;
+        if (gx) {
+            const V gxv = gg * p.level * V(db_per_neper<T>) / V::load_unaligned(xs + k);
+            if (k + WW <= n) {
+                gxv.store_unaligned(gx + k);
+            } else {
+                alignas(64) T tmp[WW];
+                gxv.store_aligned(tmp);
+                for (std::size_t i = 0; k + i < n; ++i) gx[k + i] = tmp[i];
+            }
+        }
+    }
+}
 
 template <class T>
 void compexp_backward_group(signal_view<T> x, const compexp_params<T>& params, row_param<T> at, row_param<T> rt,
                             signal_view<T> y, strided_view<T> grad_y, T* grad_x, const compexp_param_grads<T>& curve_grads,
                             T* grad_at, T* grad_rt, const row_group& g) {
     using V = simd::vec<T>;
-    constexpr std::size_t W = simd::lanes<T>;
+    constexpr std::size_t W = simd::lanes<T>, WW = simd::wide_lanes<T>;
     const std::size_t cols = x.cols;
     const std::size_t m = g.count * chunk;
     const bool multi = g.count > 1;
-    std::vector<T> xs(m), level(m), f(m), y_prev(m), gy(m), u(m), scratch(multi ? chunk : 0);
-    std::vector<T> lanes_f(multi ? chunk * W : 0), lanes_yp(lanes_f.size()), lanes_gy(lanes_f.size()),
-        lanes_u(lanes_f.size());
+    // Scratch: x, L, f, y_{t−1}, grad_y, u per row; a padding row; f, y_{t−1}, grad_y, u in lanes.
+    T* const xs = scratch<T>(6 * m + chunk + 4 * chunk * W);
+    T* const level = xs + m;
+    T* const f = level + m;
+    T* const y_prev = f + m;
+    T* const gy = y_prev + m;
+    T* const u = gy + m;
+    T* const pad = u + m;
+    T* const lanes_f = pad + chunk;
+    T* const lanes_yp = lanes_f + chunk * W;
+    T* const lanes_gy = lanes_yp + chunk * W;
+    T* const lanes_u = lanes_gy + chunk * W;
     const T *f_rows[W], *yp_rows[W], *gy_rows[W];
     T* u_rows[W];
-    lane_rows<T>(static_cast<const T*>(f.data()), static_cast<const T*>(f.data()), g.count, f_rows);
-    lane_rows<T>(static_cast<const T*>(y_prev.data()), static_cast<const T*>(y_prev.data()), g.count, yp_rows);
-    lane_rows<T>(static_cast<const T*>(gy.data()), static_cast<const T*>(gy.data()), g.count, gy_rows);
-    lane_rows<T>(u.data(), scratch.data(), g.count, u_rows);
-    std::vector<prepared_curve<V>> curves;
-    for (std::size_t r = 0; r < g.count; ++r) curves.push_back(prepared_curve<V>::from(params.row(g.first + r)));
+    lane_rows<T>(static_cast<const T*>(f), static_cast<const T*>(f), g.count, f_rows);
+    lane_rows<T>(static_cast<const T*>(y_prev), static_cast<const T*>(y_prev), g.count, yp_rows);
+    lane_rows<T>(static_cast<const T*>(gy), static_cast<const T*>(gy), g.count, gy_rows);
+    lane_rows<T>(u, pad, g.count, u_rows);
+    std::vector<row_curve<T>> curves;
+    for (std::size_t r = 0; r < g.count; ++r) curves.emplace_back(params.row(g.first + r));
     const group_lanes<T> lanes(at, rt, g);
     const ar_coeffs<V> coeffs(V::load_unaligned(lanes.at), V::load_unaligned(lanes.rt));
     std::vector<double> sums(g.count * 7, 0.0);
@@ -166,22 +235,23 @@ void compexp_backward_group(signal_view<T> x, const compexp_params<T>& params, r
     const std::size_t n_chunks = (cols + chunk - 1) / chunk;
     for (std::size_t c = n_chunks; c-- > 0;) {
         const std::size_t t0 = c * chunk, n = std::min(chunk, cols - t0);
-        const std::size_t padded = (n + W - 1) / W * W;
+        const std::size_t padded = (n + W - 1) / W * W;                             // P2 blocks
+        const std::size_t wide_padded = (n + WW - 1) / WW * WW;                     // P1/P3 vectors
         // P1: level and target; y_{t−1} (zi = 1 before the first sample) and grad_y, padded neutrally.
         for (std::size_t r = 0; r < g.count; ++r) {
             const std::size_t o = r * chunk;
-            curve_phase<T>(curves[r], x.row(g.first + r) + t0, n, xs.data() + o, level.data() + o, f.data() + o);
+            curves[r].targets(x.row(g.first + r) + t0, n, xs + o, level + o, f + o);
             const T* yr = y.row(g.first + r);
-            T* yp = y_prev.data() + o;
+            T* yp = y_prev + o;
             if (t0 == 0) {
                 yp[0] = T(1);
                 std::copy(yr, yr + n - 1, yp + 1);
             } else {
                 std::copy(yr + t0 - 1, yr + t0 - 1 + n, yp);
             }
-            std::fill(yp + n, yp + padded, T(1));
-            grad_y.copy_row(g.first + r, t0, n, gy.data() + o);
-            std::fill(gy.data() + o + n, gy.data() + o + padded, T(0));
+            std::fill(yp + n, yp + wide_padded, T(1));
+            grad_y.copy_row(g.first + r, t0, n, gy + o);
+            std::fill(gy + o + n, gy + o + wide_padded, T(0));
         }
         // P2: u_t = gy_t + (1 − β_{t+1})·u_{t+1}, backwards in time.
         if (!multi) {  // broadcast, as in the forward: branch-free
@@ -191,53 +261,31 @@ void compexp_backward_group(signal_view<T> x, const compexp_params<T>& params, r
                 keep_next = simd::pick(V(f[k]) < V(y_prev[k]), coeffs.keep_at, coeffs.keep_rt);
             }
         } else {
-            simd::to_lanes(f_rows, 0, padded, lanes_f.data());
-            simd::to_lanes(yp_rows, 0, padded, lanes_yp.data());
-            simd::to_lanes(gy_rows, 0, padded, lanes_gy.data());
+            simd::to_lanes(f_rows, 0, padded, lanes_f);
+            simd::to_lanes(yp_rows, 0, padded, lanes_yp);
+            simd::to_lanes(gy_rows, 0, padded, lanes_gy);
             for (std::size_t k = n; k-- > 0;) {
                 u_next = hard_smoother_adjoint_step(V::load_unaligned(&lanes_gy[k * W]), keep_next, u_next);
                 u_next.store_unaligned(&lanes_u[k * W]);
                 const auto attack = V::load_unaligned(&lanes_f[k * W]) < V::load_unaligned(&lanes_yp[k * W]);
                 keep_next = simd::pick(attack, coeffs.keep_at, coeffs.keep_rt);
             }
-            simd::from_lanes(lanes_u.data(), 0, padded, u_rows);
+            simd::from_lanes(static_cast<const T*>(lanes_u), 0, padded, u_rows);
         }
-        // P3: gradients, time in lanes.
+        // P3: gradients, time in the widest lanes.
         for (std::size_t r = 0; r < g.count; ++r) {
             const std::size_t o = r * chunk;
-            for (std::size_t k = n; k < padded; ++k) u[o + k] = T(0);  // padding contributes exactly 0
-            const prepared_curve<V>& cv = curves[r];
-            const V at_v(at[g.first + r]), rt_v(rt[g.first + r]), zero(T(0));
+            std::fill(u + o + n, u + o + wide_padded, T(0));  // padding contributes exactly 0
             param_sums<T> acc;
             T* gx = grad_x ? grad_x + (g.first + r) * cols + t0 : nullptr;
-            for (std::size_t k = 0; k < padded; k += W) {
-                const V fv = V::load_unaligned(&f[o + k]), yp = V::load_unaligned(&y_prev[o + k]);
-                const V uv = V::load_unaligned(&u[o + k]);
-                const auto attack = fv < yp;
-                const V ud = uv * (fv - yp);
-                acc.at += simd::pick(attack, ud, zero);
-                acc.rt += simd::pick(attack, zero, ud);
-                curve_partials<V> p;
-                compexp_gain_db(cv, V::load_unaligned(&level[o + k]), p);
-                const V gg = simd::pick(attack, at_v, rt_v) * uv * fv * V(ln10_over_20<T>::value);
-                acc.ct += gg * p.comp_thresh;
-                acc.cr += gg * p.comp_ratio;
-                acc.et += gg * p.exp_thresh;
-                acc.er += gg * p.exp_ratio;
-                acc.knee += gg * p.knee;
-                if (gx) {
-                    const V gxv = gg * p.level * V(db_per_neper<T>) / V::load_unaligned(&xs[o + k]);
-                    if (k + W <= n) {
-                        gxv.store_unaligned(gx + k);
-                    } else {
-                        alignas(64) T tmp[W];
-                        gxv.store_aligned(tmp);
-                        for (std::size_t i = 0; k + i < n; ++i) gx[k + i] = tmp[i];
-                    }
-                }
-            }
+            if (curves[r].knee)
+                gradient_phase<true>(curves[r].curve, at[g.first + r], rt[g.first + r], n, f + o, y_prev + o, u + o,
+                                     level + o, xs + o, gx, acc);
+            else
+                gradient_phase<false>(curves[r].curve, at[g.first + r], rt[g.first + r], n, f + o, y_prev + o, u + o,
+                                      level + o, xs + o, gx, acc);
             double* s = &sums[r * 7];
-            const V all[7] = {acc.ct, acc.cr, acc.et, acc.er, acc.knee, acc.at, acc.rt};
+            const simd::wide<T> all[7] = {acc.ct, acc.cr, acc.et, acc.er, acc.knee, acc.at, acc.rt};
             for (int i = 0; i < 7; ++i) s[i] += double(xsimd::hadd(all[i]));
         }
     }

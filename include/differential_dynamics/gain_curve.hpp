@@ -15,12 +15,18 @@ namespace dd {
 ///     h = −σ·d                    for 2d ≥ W
 /// W = 0 gives the hard curve exactly: the knee case is never selected (its value, computed with
 /// 1/(2W) = ∞, is discarded). Branch-free, for scalars and SIMD batches alike (V = T or vec<T>).
+/// Knee = false skips the knee case: valid only for W = 0, where it gives the same bits.
 template <class V> struct knee_branch {
     V value, d_distance, d_slope, d_width;
 };
 
-template <class V> inline knee_branch<V> knee_gain(V d, V slope, V width, V inv_2w) {
+template <bool Knee = true, class V> inline knee_branch<V> knee_gain(V d, V slope, V width, V inv_2w) {
     const V zero(0), half(0.5);
+    if constexpr (!Knee) {
+        const auto below = d <= zero;  // 2d ≤ −W with W = 0
+        return {simd::pick(below, zero, -(slope * d)), simd::pick(below, zero, -slope), simd::pick(below, zero, -d),
+                zero};
+    }
     const auto below = (d + d) <= -width;
     const auto above = (d + d) >= width;
     const V a = d + half * width;
@@ -59,17 +65,19 @@ template <class V> struct curve_partials {
 };
 
 /// g_dB(L) = min(0, compressor branch, expander branch), ties going to the compressor.
-template <class V> inline V compexp_gain_db(const prepared_curve<V>& c, V level) {
-    const V gc = knee_gain(level - c.comp_thresh, c.comp_slope, c.knee, c.inv_2w).value;
-    const V ge = knee_gain(c.exp_thresh - level, c.exp_slope, c.knee, c.inv_2w).value;
+/// Knee = false: for a curve with W = 0 only (same bits, fewer operations).
+template <bool Knee = true, class V> inline V compexp_gain_db(const prepared_curve<V>& c, V level) {
+    const V gc = knee_gain<Knee>(level - c.comp_thresh, c.comp_slope, c.knee, c.inv_2w).value;
+    const V ge = knee_gain<Knee>(c.exp_thresh - level, c.exp_slope, c.knee, c.inv_2w).value;
     const V g = simd::pick(gc <= ge, gc, ge);
     return simd::pick(g < V(0), g, V(0));
 }
 
 /// Same value as compexp_gain_db, plus all partial derivatives (of the active branch).
-template <class V> inline V compexp_gain_db(const prepared_curve<V>& c, V level, curve_partials<V>& p) {
-    const knee_branch<V> bc = knee_gain(level - c.comp_thresh, c.comp_slope, c.knee, c.inv_2w);
-    const knee_branch<V> be = knee_gain(c.exp_thresh - level, c.exp_slope, c.knee, c.inv_2w);
+template <bool Knee = true, class V>
+inline V compexp_gain_db(const prepared_curve<V>& c, V level, curve_partials<V>& p) {
+    const knee_branch<V> bc = knee_gain<Knee>(level - c.comp_thresh, c.comp_slope, c.knee, c.inv_2w);
+    const knee_branch<V> be = knee_gain<Knee>(c.exp_thresh - level, c.exp_slope, c.knee, c.inv_2w);
     const V zero(0);
     const auto comp = bc.value <= be.value;
     const V g = simd::pick(comp, bc.value, be.value);

@@ -24,8 +24,19 @@ using arch = xsimd::fma3<xsimd::avx2>;  // 256-bit: on Zen 4 512-bit ops are dou
 using arch = xsimd::default_arch;
 #endif
 
+/// Rows-in-lanes vectors (recursions, transposes) and scalar broadcasts.
 template <class T> using vec = xsimd::batch<T, arch>;
 template <class T> inline constexpr std::size_t lanes = vec<T>::size;
+
+/// The widest vectors, for elementwise phases with time in lanes. Each lane computes the same bits
+/// as a `vec` lane (the same IEEE operations), only more of them at once.
+#if defined(__AVX512F__) && defined(__AVX512BW__)
+using wide_arch = xsimd::avx512bw;
+#else
+using wide_arch = arch;
+#endif
+template <class T> using wide = xsimd::batch<T, wide_arch>;
+template <class T> inline constexpr std::size_t wide_lanes = wide<T>::size;
 
 template <class T> struct is_vec : std::false_type {};
 template <class T, class A> struct is_vec<xsimd::batch<T, A>> : std::true_type {};
@@ -69,9 +80,10 @@ template <> struct bits_of<float> { using type = std::uint32_t; };
 template <> struct bits_of<double> { using type = std::uint64_t; };
 }  // namespace detail
 
-template <class T> inline vec<T> amp2db(const vec<T>& x) {
+template <class T, class A> inline xsimd::batch<T, A> amp2db(const xsimd::batch<T, A>& x) {
+    using V = xsimd::batch<T, A>;
     using I = typename detail::bits_of<T>::type;
-    using VI = xsimd::batch<I, arch>;
+    using VI = xsimd::batch<I, A>;
     constexpr int mant = std::is_same_v<T, float> ? 23 : 52;
     constexpr I mant_mask = (I(1) << mant) - 1;
     constexpr I one_bits = std::is_same_v<T, float> ? I(0x3f800000) : I(0x3ff0000000000000LL);
@@ -81,32 +93,33 @@ template <class T> inline vec<T> amp2db(const vec<T>& x) {
     constexpr T bias = std::is_same_v<T, float> ? T(127) : T(1023);
 
     const VI bits = xsimd::bitwise_cast<VI>(x);
-    const vec<T> biased_exp = xsimd::bitwise_cast<vec<T>>(VI(magic_bits) | (bits >> mant)) - vec<T>(magic);
-    vec<T> m = xsimd::bitwise_cast<vec<T>>((bits & VI(mant_mask)) | VI(one_bits));  // [1, 2)
-    const auto high = m > vec<T>(T(1.41421356237309504880));
-    m = pick(high, m * vec<T>(T(0.5)), m);
-    const vec<T> e = biased_exp - vec<T>(bias) + pick(high, vec<T>(T(1)), vec<T>(T(0)));
-    const vec<T> s = (m - vec<T>(T(1))) / (m + vec<T>(T(1)));
-    const vec<T> s2 = s * s;
-    vec<T> p;
+    const V biased_exp = xsimd::bitwise_cast<V>(VI(magic_bits) | (bits >> mant)) - V(magic);
+    V m = xsimd::bitwise_cast<V>((bits & VI(mant_mask)) | VI(one_bits));  // [1, 2)
+    const auto high = m > V(T(1.41421356237309504880));
+    m = pick(high, m * V(T(0.5)), m);
+    const V e = biased_exp - V(bias) + pick(high, V(T(1)), V(T(0)));
+    const V s = (m - V(T(1))) / (m + V(T(1)));
+    const V s2 = s * s;
+    V p;
     if constexpr (std::is_same_v<T, float>) {
-        p = fmadd(s2, vec<T>(T(1.0 / 9)), vec<T>(T(1.0 / 7)));
-        p = fmadd(s2, p, vec<T>(T(1.0 / 5)));
-        p = fmadd(s2, p, vec<T>(T(1.0 / 3)));
-        p = fmadd(s2, p, vec<T>(T(1)));
+        p = fmadd(s2, V(T(1.0 / 9)), V(T(1.0 / 7)));
+        p = fmadd(s2, p, V(T(1.0 / 5)));
+        p = fmadd(s2, p, V(T(1.0 / 3)));
+        p = fmadd(s2, p, V(T(1)));
     } else {
-        p = vec<T>(T(1.0 / 21));
-        for (int k = 9; k >= 0; --k) p = fmadd(s2, p, vec<T>(T(1.0 / (2 * k + 1))));
+        p = V(T(1.0 / 21));
+        for (int k = 9; k >= 0; --k) p = fmadd(s2, p, V(T(1.0 / (2 * k + 1))));
     }
-    const vec<T> ln_m = (s + s) * p;
+    const V ln_m = (s + s) * p;
     constexpr T db_per_octave = T(6.0205999132796239042747778944899);  // 20·log10(2)
     constexpr T db_per_neper = T(8.6858896380650365530225783783321);   // 20/ln 10
-    return fmadd(e, vec<T>(db_per_octave), ln_m * vec<T>(db_per_neper));
+    return fmadd(e, V(db_per_octave), ln_m * V(db_per_neper));
 }
 
-template <class T> inline vec<T> db2amp(const vec<T>& g) {
+template <class T, class A> inline xsimd::batch<T, A> db2amp(const xsimd::batch<T, A>& g) {
+    using V = xsimd::batch<T, A>;
     using I = typename detail::bits_of<T>::type;
-    using VI = xsimd::batch<I, arch>;
+    using VI = xsimd::batch<I, A>;
     constexpr int mant = std::is_same_v<T, float> ? 23 : 52;
     constexpr T lo = std::is_same_v<T, float> ? T(-126) : T(-1022);
     constexpr T hi = std::is_same_v<T, float> ? T(127) : T(1023);
@@ -119,25 +132,51 @@ template <class T> inline vec<T> db2amp(const vec<T>& g) {
     constexpr T c_tail = T(c_exact - (long double)c_head);
     constexpr T ln2 = T(0.69314718055994530941723212145818);
 
-    const vec<T> gc = xsimd::min(xsimd::max(g, vec<T>(lo / c_head)), vec<T>(hi / c_head));
-    const vec<T> z = gc * vec<T>(c_head);
-    const vec<T> z_tail = fmadd(gc, vec<T>(c_head), -z) + gc * vec<T>(c_tail);  // exact residual + tail
-    const vec<T> shifted = z + vec<T>(round_magic);  // rounds z to the nearest integer n in its low bits
-    const vec<T> n = shifted - vec<T>(round_magic);
-    const vec<T> r = ((z - n) + z_tail) * vec<T>(ln2);  // 2^(z−n) = e^r, |r| ≤ ln2/2 (+tiny)
+    const V gc = xsimd::min(xsimd::max(g, V(lo / c_head)), V(hi / c_head));
+    const V z = gc * V(c_head);
+    const V z_tail = fmadd(gc, V(c_head), -z) + gc * V(c_tail);  // exact residual + tail
+    const V shifted = z + V(round_magic);  // rounds z to the nearest integer n in its low bits
+    const V n = shifted - V(round_magic);
+    const V r = ((z - n) + z_tail) * V(ln2);  // 2^(z−n) = e^r, |r| ≤ ln2/2 (+tiny)
     constexpr int degree = std::is_same_v<T, float> ? 7 : 13;
     T inv_fact[degree + 1];
     inv_fact[0] = T(1);
     for (int k = 1; k <= degree; ++k) inv_fact[k] = inv_fact[k - 1] / T(k);
-    vec<T> p(inv_fact[degree]);
-    for (int k = degree - 1; k >= 0; --k) p = fmadd(p, r, vec<T>(inv_fact[k]));
+    V p(inv_fact[degree]);
+    for (int k = degree - 1; k >= 0; --k) p = fmadd(p, r, V(inv_fact[k]));
     const VI scale_bits = (xsimd::bitwise_cast<VI>(shifted) + VI(bias)) << mant;
-    return p * xsimd::bitwise_cast<vec<T>>(scale_bits);
+    return p * xsimd::bitwise_cast<V>(scale_bits);
 }
 
 /// Scalar versions: the batch code on a broadcast value, so the bits equal any lane's.
-template <class T> inline T amp2db(T x) { return amp2db(vec<T>(x)).get(0); }
-template <class T> inline T db2amp(T g) { return db2amp(vec<T>(g)).get(0); }
+template <class T, class = std::enable_if_t<std::is_floating_point_v<T>>> inline T amp2db(T x) {
+    return amp2db(vec<T>(x)).get(0);
+}
+template <class T, class = std::enable_if_t<std::is_floating_point_v<T>>> inline T db2amp(T g) {
+    return db2amp(vec<T>(g)).get(0);
+}
+
+// --------------------------------------------------------------------------------------------
+// Input scans for validation: true if every x[i] is finite (and > 0 with Positive).
+
+template <bool Positive, class T> inline bool all_finite(const T* x, std::size_t n) {
+    using V = wide<T>;
+    constexpr std::size_t WW = V::size;
+    auto ok = [](const V& v) {
+        const auto finite = (v - v) == V(T(0));  // false for ±Inf and NaN
+        if constexpr (Positive) return finite & (v > V(T(0)));
+        return finite;
+    };
+    auto acc = ok(V(T(1)));
+    std::size_t i = 0;
+    for (; i + WW <= n; i += WW) acc = acc & ok(V::load_unaligned(x + i));
+    if (!xsimd::all(acc)) return false;
+    for (; i < n; ++i) {
+        const bool fin = (x[i] - x[i]) == T(0);
+        if (!fin || (Positive && !(x[i] > T(0)))) return false;
+    }
+    return true;
+}
 
 // --------------------------------------------------------------------------------------------
 // Square block transposes between W row buffers and a lanes-major buffer: for k < W,
