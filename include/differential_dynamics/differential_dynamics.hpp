@@ -7,3 +7,5 @@
 #include "detectors.hpp"
 #include "errors.hpp"
 #include "gain_curve.hpp"
+#include "simd.hpp"
+#include "ssl.hpp"

@@ -7,30 +7,20 @@
 
 #include <optional>
 
+#include "_binding_helpers.hpp"
 #include "differential_dynamics/differential_dynamics.hpp"
 
 namespace py = pybind11;
 
 namespace {
 
-template <class T> using array = py::array_t<T, py::array::c_style>;
-template <class T> using maybe_array = std::optional<array<T>>;
+using dd_bind::array;
+using dd_bind::maybe_array;
+using dd_bind::out;
+using dd_bind::param;
+using dd_bind::span;
+using dd_bind::view;
 
-template <class T> dd::signal_view<T> view(const array<T>& a, const char* name) {
-    if (a.ndim() != 2) throw dd::argument_error(name, "must be a 2-D (B, T) array");
-    return {a.data(), static_cast<std::size_t>(a.shape(0)), static_cast<std::size_t>(a.shape(1))};
-}
-template <class T> dd::signal_span<T> span(array<T>& a, const char* name) {
-    if (a.ndim() != 2) throw dd::argument_error(name, "must be a 2-D (B, T) array");
-    return {a.mutable_data(), static_cast<std::size_t>(a.shape(0)), static_cast<std::size_t>(a.shape(1))};
-}
-/// A 1-element array is a scalar for all rows; otherwise one value per row.
-template <class T> dd::row_param<T> param(const array<T>& a, const char* name) {
-    if (a.ndim() != 1 || a.size() == 0) throw dd::argument_error(name, "must be a scalar or one value per row");
-    if (a.size() == 1) return dd::row_param<T>(a.data()[0]);
-    return dd::row_param<T>(a.data(), static_cast<std::size_t>(a.size()));
-}
-template <class T> T* out(maybe_array<T>& a) { return a ? a->mutable_data() : nullptr; }
 /// Any 2-D array, strides kept (a broadcast upstream gradient is not copied).
 template <class T> dd::strided_view<T> strided(const py::array_t<T>& a, const char* name) {
     if (a.ndim() != 2) throw dd::argument_error(name, "must be a 2-D (B, T) array");
