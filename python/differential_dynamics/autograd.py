@@ -30,6 +30,12 @@ def _empty_signal(like: torch.Tensor, needed: bool) -> Optional[torch.Tensor]:
     return torch.empty_like(like) if needed else None
 
 
+def _grad_buffers(signal: torch.Tensor, needs: Sequence[bool]):
+    """Output buffers for a kernel backward: the signal's gradient (B, T), then one (B,) per parameter;
+    None where no gradient is needed (the kernel then skips it)."""
+    return [_empty_signal(signal, needs[0])] + [_empty_rows(signal, n) for n in needs[1:]]
+
+
 def _replay_backward(composed: Callable, inputs: Sequence[torch.Tensor], needs: Sequence[bool],
                      grad_out: torch.Tensor):
     """Gradients of `composed(*inputs)` with a graph, for double backward."""
@@ -140,8 +146,7 @@ class ARSmoother(torch.autograd.Function):
         needs = ctx.needs_input_grad
         if torch.is_grad_enabled():
             return _replay_backward(lambda *a: hard_smoother_composed(*a, y), (x, zi, at, rt), needs, gy)
-        gx, gzi, gat, grt = (_empty_signal(x, needs[0]), _empty_rows(x, needs[1]), _empty_rows(x, needs[2]),
-                             _empty_rows(x, needs[3]))
+        gx, gzi, gat, grt = _grad_buffers(x, needs)
         _core.attack_release_smoother_backward(_np(x), _np(zi), _np(at), _np(rt), _np(y), _np(gy.contiguous()),
                                                _np(gx), _np(gzi), _np(gat), _np(grt))
         return gx, gzi, gat, grt
@@ -179,7 +184,7 @@ class Avg(torch.autograd.Function):
                 return LinearRecurrence.apply((c * x_).contiguous(), (1 - c).contiguous(), x_.new_zeros(x_.shape[0]),
                                               False)
             return _replay_backward(composed, (x, coef), needs, gy)
-        gx, gc = _empty_signal(x, needs[0]), _empty_rows(x, needs[1])
+        gx, gc = _grad_buffers(x, needs)
         _core.avg_backward(_np(x), _np(coef), _np(y), _np(gy.contiguous()), _np(gx), _np(gc))
         return gx, gc
 
@@ -202,7 +207,7 @@ class GainCurve(torch.autograd.Function):
         if torch.is_grad_enabled():
             return _replay_backward(gain_curve_torch, inputs, needs, gg)
         level = inputs[0]
-        out = [_empty_signal(level, needs[0])] + [_empty_rows(level, n) for n in needs[1:]]
+        out = _grad_buffers(level, needs)
         _core.gain_curve_backward(*(_np(t) for t in inputs), _np(gg.contiguous()), *(_np(t) for t in out))
         return tuple(out)
 
@@ -230,7 +235,7 @@ class CompexpGain(torch.autograd.Function):
                 return hard_smoother_composed(f, x_rms.new_ones(x_rms.shape[0]), at, rt, y)
             return _replay_backward(composed, inputs, needs, gy)
         x_rms = inputs[0]
-        out = [_empty_signal(x_rms, needs[0])] + [_empty_rows(x_rms, n) for n in needs[1:]]
+        out = _grad_buffers(x_rms, needs)
         # gy keeps its strides: the gradient of y.sum() is a broadcast the kernel reads in place.
         _core.compexp_gain_mode_backward(*(_np(t) for t in inputs[:8]), "hard", _np(x_rms.new_ones(1)), _np(y),
                                          _np(gy), *(_np(t) for t in out), None)
@@ -254,7 +259,7 @@ class CompexpGainSigmoid(torch.autograd.Function):
         *inputs, y = ctx.saved_tensors
         needs = ctx.needs_input_grad
         x_rms = inputs[0]
-        out = [_empty_signal(x_rms, needs[0])] + [_empty_rows(x_rms, n) for n in needs[1:]]
+        out = _grad_buffers(x_rms, needs)
         _core.compexp_gain_mode_backward(*(_np(t) for t in inputs[:8]), "sigmoid", _np(inputs[8]), _np(y),
                                          _np(gy.contiguous()), *(_np(t) for t in out))
         return tuple(out)
@@ -276,7 +281,7 @@ class SigmoidSmoother(torch.autograd.Function):
         *inputs, y = ctx.saved_tensors
         needs = ctx.needs_input_grad
         g = inputs[0]
-        out = [_empty_signal(g, needs[0])] + [_empty_rows(g, n) for n in needs[1:]]
+        out = _grad_buffers(g, needs)
         _core.sigmoid_smoother_backward(*(_np(t) for t in inputs), _np(y), _np(gy.contiguous()),
                                         *(_np(t) for t in out))
         return tuple(out)
@@ -307,8 +312,7 @@ class LimiterGain(torch.autograd.Function):
                 f = torch.where((p > 0) & (ratio < 1), ratio, torch.ones_like(p))
                 return hard_smoother_composed(f, x_.new_ones(x_.shape[0]), at_, rt_, y)
             return _replay_backward(composed, (x, threshold, at, rt), needs, gy)
-        gx, gthr, gat, grt = (_empty_signal(x, needs[0]), _empty_rows(x, needs[1]), _empty_rows(x, needs[2]),
-                              _empty_rows(x, needs[3]))
+        gx, gthr, gat, grt = _grad_buffers(x, needs)
         _core.limiter_gain_backward(_np(x), _np(threshold), _np(at), _np(rt), _np(y), _np(peak),
                                     _np(gy.contiguous()), _np(gx), _np(gthr), _np(gat), _np(grt))
         return gx, gthr, gat, grt
