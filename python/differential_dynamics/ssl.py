@@ -24,6 +24,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from . import _core
+from .autograd import _grad_buffers
 from ._validation import as_row_param, as_signal, finish, kernel_array as _np, was_numpy
 
 Number = Union[float, int]
@@ -54,10 +55,6 @@ def _sample_rate(fs: Any) -> float:
     return fs
 
 
-def _rows(like: torch.Tensor, needed: bool):
-    return like.new_empty(like.shape[0]) if needed else None
-
-
 # ------------------------------------------------------------------------------------------------
 # autograd Functions (inputs: contiguous (B, T) signal, eight (B,) parameters of its dtype, fs)
 
@@ -79,8 +76,7 @@ class SSLCompGain(torch.autograd.Function):
     def backward(ctx, grad_gain):
         x_db, *params, states = ctx.saved_tensors
         needs = ctx.needs_input_grad
-        gx = torch.empty_like(x_db) if needs[0] else None
-        gp = [_rows(x_db, n) for n in needs[1:9]]
+        gx, *gp = _grad_buffers(x_db, needs[:9])
         _core.ssl_comp_gain_backward(_np(x_db), *(_np(p) for p in params), ctx.fs, _np(states),
                                      _np(grad_gain.contiguous()), _np(gx), *(_np(g) for g in gp))
         return (gx, *gp, None)
@@ -108,8 +104,7 @@ class SSLCompress(torch.autograd.Function):
         needs = ctx.needs_input_grad
         if grad_gain is None and grad_y is None:
             return (None,) * 10
-        gx = torch.empty_like(x) if needs[0] else None
-        gp = [_rows(x, n) for n in needs[1:9]]
+        gx, *gp = _grad_buffers(x, needs[:9])
         gg = None if grad_gain is None else grad_gain.to(x.dtype).contiguous()
         gy = None if grad_y is None else grad_y.to(x.dtype).contiguous()
         _core.ssl_compress_backward(_np(x), *(_np(p) for p in params), ctx.fs, _np(states), _np(gg), _np(gy),
