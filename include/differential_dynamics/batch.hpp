@@ -108,10 +108,9 @@ namespace detail {
 template <bool Positive, class T> std::size_t first_failing(const T* x, std::size_t n) {
     if (simd::all_finite<Positive>(x, n)) return n;  // the fast path: one vectorised scan
     for (std::size_t i = 0; i < n; ++i)
-        if (!((x[i] - x[i]) == T(0)) || (Positive && !(x[i] > T(0)))) return i;
+        if (!simd::acceptable<Positive>(x[i])) return i;
     return n;
 }
-template <class T> inline bool finite(T v) { return v - v == T(0); }  // false for ±Inf and NaN
 }  // namespace detail
 
 template <class T> void check_signal(const signal_view<T>& x, const char* name) {
@@ -127,7 +126,7 @@ template <class T> void check_positive_signal(const signal_view<T>& x, const cha
     if (x.data == nullptr) throw argument_error(name, "null data pointer");
     const std::size_t i = detail::first_failing<true>(x.data, x.size());
     if (i == x.size()) return;
-    if (!detail::finite(x.data[i]))
+    if (!simd::acceptable<false>(x.data[i]))
         throw argument_error(name, "contains NaN or Inf " + detail::describe(x.data[i], i, "flat index"));
     throw argument_error(name, "must be > 0 because its logarithm is taken " + detail::describe(x.data[i], i, "flat index"));
 }

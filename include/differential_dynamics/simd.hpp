@@ -164,6 +164,11 @@ template <class T, class = std::enable_if_t<std::is_floating_point_v<T>>> inline
 // --------------------------------------------------------------------------------------------
 // Input scans for validation: true if every x[i] is finite (and > 0 with Positive).
 
+/// The scalar test: finite (v − v is NaN for ±Inf and NaN), and > 0 with Positive.
+template <bool Positive, class T> inline bool acceptable(T v) {
+    return (v - v) == T(0) && (!Positive || v > T(0));
+}
+
 template <bool Positive, class T> inline bool all_finite(const T* x, std::size_t n) {
     using V = wide<T>;
     constexpr std::size_t WW = V::size;
@@ -176,10 +181,8 @@ template <bool Positive, class T> inline bool all_finite(const T* x, std::size_t
     std::size_t i = 0;
     for (; i + WW <= n; i += WW) acc = acc & ok(V::load_unaligned(x + i));
     if (!xsimd::all(acc)) return false;
-    for (; i < n; ++i) {
-        const bool fin = (x[i] - x[i]) == T(0);
-        if (!fin || (Positive && !(x[i] > T(0)))) return false;
-    }
+    for (; i < n; ++i)
+        if (!acceptable<Positive>(x[i])) return false;
     return true;
 }
 
