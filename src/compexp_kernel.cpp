@@ -151,6 +151,12 @@ void compexp_forward_group(signal_view<T> x, const compexp_params<T>& params, ro
             state = hard_smoother_step(V::load_unaligned(&lanes_f[k * W]), state, coeffs);
             state.store_unaligned(&lanes_y[k * W]);
         }
+        if (n == padded) {  // whole blocks: transpose straight into the output rows
+            T* out_rows[W];
+            for (std::size_t i = 0; i < W; ++i) out_rows[i] = i < g.count ? y.row(g.first + i) + t0 : pad;
+            simd::from_lanes(static_cast<const T*>(lanes_y), 0, padded, out_rows);
+            continue;
+        }
         simd::from_lanes(static_cast<const T*>(lanes_y), 0, padded, y_rows_out);
         for (std::size_t r = 0; r < g.count; ++r)
             std::copy(y_buf + r * chunk, y_buf + r * chunk + n, y.row(g.first + r) + t0);

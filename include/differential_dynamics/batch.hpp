@@ -1,6 +1,7 @@
 // (B, T) views, per-row parameters, argument validation and the row-parallel loop.
 // Validation happens here, once, at the edge of the library; the per-row kernels assume valid input.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -48,7 +49,9 @@ template <class T> struct strided_view {
     void copy_row(std::size_t b, std::size_t t0, std::size_t n, T* out) const {
         const T* p = data + std::ptrdiff_t(b) * row_stride + std::ptrdiff_t(t0) * col_stride;
         if (col_stride == 1) {
-            for (std::size_t k = 0; k < n; ++k) out[k] = p[k];
+            std::copy(p, p + n, out);
+        } else if (col_stride == 0) {
+            std::fill(out, out + n, *p);
         } else {
             for (std::size_t k = 0; k < n; ++k) out[k] = p[std::ptrdiff_t(k) * col_stride];
         }
