@@ -60,6 +60,20 @@ inline xsimd::batch<T, A> fmadd(const xsimd::batch<T, A>& a, const xsimd::batch<
                                 const xsimd::batch<T, A>& c) {
     return xsimd::fma(a, b, c);
 }
+#if defined(__AVX512F__) && defined(__AVX512BW__)
+// xsimd 8.1 has no fused multiply-add for AVX-512 (it falls back to a·b + c, rounded twice): use the
+// instruction, so that wide lanes round exactly like the 256-bit ones and the scalar form.
+inline xsimd::batch<float, xsimd::avx512bw> fmadd(const xsimd::batch<float, xsimd::avx512bw>& a,
+                                                  const xsimd::batch<float, xsimd::avx512bw>& b,
+                                                  const xsimd::batch<float, xsimd::avx512bw>& c) {
+    return _mm512_fmadd_ps(a, b, c);
+}
+inline xsimd::batch<double, xsimd::avx512bw> fmadd(const xsimd::batch<double, xsimd::avx512bw>& a,
+                                                   const xsimd::batch<double, xsimd::avx512bw>& b,
+                                                   const xsimd::batch<double, xsimd::avx512bw>& c) {
+    return _mm512_fmadd_pd(a, b, c);
+}
+#endif
 
 // --------------------------------------------------------------------------------------------
 // Fast dB conversions, accurate to a few ulp (docs/simd_math.md; tested in tests/cpp/test_simd.cpp).
