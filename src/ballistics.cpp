@@ -1,6 +1,8 @@
 // Batch entry points of the smoothers: validate once, then run the per-row kernels of ballistics.hpp.
 #include "differential_dynamics/ballistics.hpp"
 
+#include <vector>
+
 namespace dd {
 
 namespace {
@@ -68,6 +70,29 @@ void attack_release_smoother_jvp(signal_view<T> f, row_param<T> zi, row_param<T>
 }
 
 template <class T>
+void attack_release_smoother_backward_backward(signal_view<T> f, row_param<T> zi, row_param<T> at, row_param<T> rt,
+                                               signal_view<T> y, signal_view<T> grad_y, const T* v_f,
+                                               row_param<T> v_zi, row_param<T> v_at, row_param<T> v_rt, T* dgy,
+                                               T* df, const smoother_param_grads<T>& grads) {
+    check_smoother_args(f, zi, at, rt, "x");
+    check_same_shape(y, f, "y");
+    check_same_shape(grad_y, f, "grad_y");
+    check_finite_param(v_zi, f.rows, "v_zi");
+    check_finite_param(v_at, f.rows, "v_at");
+    check_finite_param(v_rt, f.rows, "v_rt");
+    parallel_rows(f.rows, [&](std::size_t b) {
+        std::vector<T> work(2 * f.cols);  // per row, outside the sample loops
+        const std::size_t o = b * f.cols;
+        const smoother_row_grads g = hard_smoother_second_order_row(
+            f.row(b), v_f ? v_f + o : nullptr, f.cols, zi[b], at[b], rt[b], y.row(b), grad_y.row(b), v_zi[b], v_at[b],
+            v_rt[b], dgy ? dgy + o : nullptr, df ? df + o : nullptr, work.data());
+        store_row(grads.zi, b, g.zi);
+        store_row(grads.at, b, g.at);
+        store_row(grads.rt, b, g.rt);
+    });
+}
+
+template <class T>
 void sigmoid_smoother(signal_view<T> g, row_param<T> zi, row_param<T> alpha_a, row_param<T> alpha_r,
                       row_param<T> k, signal_span<T> y, T* final_state) {
     check_sigmoid_args(g, zi, alpha_a, alpha_r, k);
@@ -116,6 +141,9 @@ void linear_recurrence(signal_view<T> x, signal_view<T> a, row_param<T> y0, bool
     template void attack_release_smoother_jvp<T>(signal_view<T>, row_param<T>, row_param<T>, row_param<T>,          \
                                                  signal_view<T>, const T*, row_param<T>, row_param<T>, row_param<T>, \
                                                  signal_span<T>);                                                  \
+    template void attack_release_smoother_backward_backward<T>(                                                     \
+        signal_view<T>, row_param<T>, row_param<T>, row_param<T>, signal_view<T>, signal_view<T>, const T*,         \
+        row_param<T>, row_param<T>, row_param<T>, T*, T*, const smoother_param_grads<T>&);                          \
     template void sigmoid_smoother<T>(signal_view<T>, row_param<T>, row_param<T>, row_param<T>, row_param<T>,       \
                                       signal_span<T>, T*);                                                         \
     template void sigmoid_smoother_backward<T>(signal_view<T>, row_param<T>, row_param<T>, row_param<T>,            \

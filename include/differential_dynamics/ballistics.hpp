@@ -117,6 +117,52 @@ inline void hard_smoother_jvp_row(const T* f, const T* df, std::size_t n, T zi, 
     }
 }
 
+/// Second order (the gradient of the gradient), decisions fixed. The backward maps grad_y to
+/// g = (∂f, ∂zi, ∂at, ∂rt) = Jᵀ·grad_y; for cotangents v on g, ℓ₂ = ⟨v, Jᵀ·gy⟩ = Σ_t gy_t·ẏ_t with ẏ the
+/// JVP along v. Hence ∂ℓ₂/∂gy = ẏ (written to dgy) and ∂ℓ₂/∂(f, zi, at, rt) is the adjoint of the
+/// tangent recursion ẏ_t = (1 − β_t)ẏ_{t−1} + β_t·v_f,t + v_β,t·(f_t − y_{t−1}) with seed gy: its own adjoint
+/// w is the first-order u; the explicit partials are ∂/∂β_t = w_t(v_f,t − ẏ_{t−1}), ∂/∂f_t = v_β,t·w_t and
+/// ∂/∂y_{t−1} = −v_β,t·w_t, the last carried to (f, zi, β) by one more first-order adjoint pass p.
+/// `work` holds 2n values. Returns the per-row parameter parts; writes dgy and df (nullable).
+template <class T>
+inline smoother_row_grads hard_smoother_second_order_row(const T* f, const T* v_f, std::size_t n, T zi, T at, T rt,
+                                                         const T* y, const T* grad_y, T v_zi, T v_at, T v_rt,
+                                                         T* dgy, T* df, T* work) {
+    T* ydot = work;  // ẏ
+    T* w = work + n; // w (= u of the first-order adjoint)
+    hard_smoother_jvp_row(f, v_f, n, zi, at, rt, y, v_zi, v_at, v_rt, ydot);
+    if (dgy)
+        for (std::size_t t = 0; t < n; ++t) dgy[t] = ydot[t];
+    const ar_coeffs<T> c(at, rt);
+    T u_next = T(0), keep_next = T(0);
+    for (std::size_t i = n; i-- > 0;) {
+        const T y_prev = i ? y[i - 1] : zi;
+        const bool attack = f[i] < y_prev;
+        w[i] = u_next = hard_smoother_adjoint_step(grad_y[i], keep_next, u_next);
+        keep_next = attack ? c.keep_at : c.keep_rt;
+    }
+    // One reverse pass: p_t = s_t + (1 − β_{t+1})·p_{t+1}, with s_t = −v_β,t+1·w_{t+1} the seed on y_t.
+    smoother_row_grads g;
+    T p_next = T(0), seed = T(0);  // seed on y_t, from step t + 1
+    keep_next = T(0);
+    for (std::size_t i = n; i-- > 0;) {
+        const T y_prev = i ? y[i - 1] : zi;
+        const bool attack = f[i] < y_prev;
+        const T beta = attack ? c.at : c.rt, v_beta = attack ? v_at : v_rt;
+        const T p = hard_smoother_adjoint_step(seed, keep_next, p_next);
+        const T ydot_prev = i ? ydot[i - 1] : v_zi;
+        const T vf = v_f ? v_f[i] : T(0);
+        const double g_beta = double(w[i]) * double(vf - ydot_prev) + double(p) * double(f[i] - y_prev);
+        (attack ? g.at : g.rt) += g_beta;
+        if (df) df[i] = v_beta * w[i] + beta * p;
+        p_next = p;
+        keep_next = attack ? c.keep_at : c.keep_rt;
+        seed = -v_beta * w[i];  // on y_{i−1}
+    }
+    g.zi = double(keep_next * p_next) + double(seed);  // through y_0's recursion and d_0 = f_0 − zi
+    return g;
+}
+
 // ------------------------------------------------------------------------------------------------
 // Sigmoid-gated smoother (§2.6):
 //     Δ_t = sdb(g_t) − sdb(y_{t−1});  s_t = σ(k·Δ_t);  α_t = s_t·α_r + (1 − s_t)·α_a;
@@ -208,6 +254,15 @@ template <class T>
 void attack_release_smoother_jvp(signal_view<T> f, row_param<T> zi, row_param<T> at, row_param<T> rt,
                                  signal_view<T> y, const T* tangent_f, row_param<T> tangent_zi,
                                  row_param<T> tangent_at, row_param<T> tangent_rt, signal_span<T> tangent_y);
+
+/// Gradient of the gradient: for cotangents (v_f, v_zi, v_at, v_rt) on the backward's outputs, the
+/// gradient of ⟨v, backward⟩ with respect to grad_y (dgy, = the JVP along v), f (df) and the per-row
+/// parameters (grads). v_f, dgy, df and each grads pointer may be null.
+template <class T>
+void attack_release_smoother_backward_backward(signal_view<T> f, row_param<T> zi, row_param<T> at, row_param<T> rt,
+                                               signal_view<T> y, signal_view<T> grad_y, const T* v_f,
+                                               row_param<T> v_zi, row_param<T> v_at, row_param<T> v_rt, T* dgy,
+                                               T* df, const smoother_param_grads<T>& grads);
 
 template <class T> struct sigmoid_param_grads {
     T *zi = nullptr, *alpha_a = nullptr, *alpha_r = nullptr, *k = nullptr;
