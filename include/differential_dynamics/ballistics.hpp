@@ -168,20 +168,55 @@ inline smoother_row_grads hard_smoother_second_order_row(const T* f, const T* v_
 //     Δ_t = sdb(g_t) − sdb(y_{t−1});  s_t = σ(k·Δ_t);  α_t = s_t·α_r + (1 − s_t)·α_a;
 //     y_t = y_{t−1} + α_t·(g_t − y_{t−1})            (sdb = safe dB, floor 1e-7)
 
-template <class T> inline T logistic(T z) { return T(1) / (T(1) + std::exp(-z)); }
+// The per-sample math, for V = T or a SIMD batch (simd.hpp functions: the same bits in every kernel).
+template <class V> inline V safe_db(V a) {
+    const V floor(safe_amp_floor<typename simd::scalar_of<V>::type>);
+    return simd::amp2db(simd::pick(a < floor, floor, a));
+}
+/// d sdb(a)/da: 0 where the floor is active.
+template <class V> inline V safe_db_slope(V a) {
+    using T = typename simd::scalar_of<V>::type;
+    return simd::pick(a < V(safe_amp_floor<T>), V(T(0)), V(db_per_neper<T>) / a);
+}
+template <class V> inline V logistic(V z) { return V(1) / (V(1) + simd::exponential(-z)); }
 
-template <class T> inline T sigmoid_smoother_step(T g, T y_prev, T alpha_a, T alpha_r, T k) {
-    const T delta = safe_amp2db(g) - safe_amp2db(y_prev);
-    const T s = logistic(k * delta);
-    const T alpha = s * alpha_r + (T(1) - s) * alpha_a;
-    return y_prev + alpha * (g - y_prev);
+template <class V> struct sigmoid_coeffs {
+    V alpha_a, alpha_r, k;
+};
+
+/// One step. `ly` is sdb(y_{t−1}) on entry and sdb(y_t) on return (each log is taken once);
+/// `lg` is sdb(g_t), which does not depend on the state and is precomputed by the vector kernels.
+template <class V> inline V sigmoid_smoother_step(V g, V lg, V y_prev, V& ly, const sigmoid_coeffs<V>& c) {
+    const V s = logistic(c.k * (lg - ly));
+    const V alpha = s * c.alpha_r + (V(1) - s) * c.alpha_a;
+    const V y = y_prev + alpha * (g - y_prev);
+    ly = safe_db(y);
+    return y;
+}
+
+/// The local derivatives of one step (adjoint below and the vector kernel).
+template <class V> struct sigmoid_local {
+    V d_y_prev, d_g, d_alpha_a, d_alpha_r, d_k;
+};
+template <class V> inline sigmoid_local<V> sigmoid_step_partials(V g, V lg, V y_prev, V ly_prev, const sigmoid_coeffs<V>& c) {
+    const V delta = lg - ly_prev;
+    const V s = logistic(c.k * delta);
+    const V one(1);
+    const V alpha = s * c.alpha_r + (one - s) * c.alpha_a;
+    const V e = g - y_prev;
+    const V q = (c.alpha_r - c.alpha_a) * s * (one - s) * e;
+    return {one - alpha - q * c.k * safe_db_slope(y_prev), alpha + q * c.k * safe_db_slope(g), (one - s) * e, s * e,
+            q * delta};
 }
 
 template <class T, class Target>
 inline T sigmoid_smoother_forward_row(const Target& target, std::size_t n, T y_prev, T alpha_a, T alpha_r, T k,
                                       T* y) {
+    const sigmoid_coeffs<T> c{alpha_a, alpha_r, k};
+    T ly = safe_db(y_prev);
     for (std::size_t t = 0; t < n; ++t) {
-        y_prev = sigmoid_smoother_step(target.value(t), y_prev, alpha_a, alpha_r, k);
+        const T g = target.value(t);
+        y_prev = sigmoid_smoother_step(g, safe_db(g), y_prev, ly, c);
         y[t] = y_prev;
     }
     return y_prev;
@@ -199,23 +234,21 @@ template <class T, class Target>
 inline sigmoid_row_grads sigmoid_smoother_adjoint_row(Target& target, std::size_t n, T zi, T alpha_a,
                                                       T alpha_r, T k, const T* y, const T* grad_y) {
     sigmoid_row_grads g;
-    T carry = T(0);
+    const sigmoid_coeffs<T> c{alpha_a, alpha_r, k};
+    T lambda_next = T(0), d_next = T(0);  // λ_{t+1}, ∂y_{t+1}/∂y_t
     for (std::size_t i = n; i-- > 0;) {
         const T y_prev = i ? y[i - 1] : zi;
         const auto smp = target.eval(i);
-        const T delta = safe_amp2db(smp.f) - safe_amp2db(y_prev);
-        const T s = logistic(k * delta);
-        const T alpha = s * alpha_r + (T(1) - s) * alpha_a;
-        const T e = smp.f - y_prev;
-        const T q = (alpha_r - alpha_a) * s * (T(1) - s) * e;
-        const T lambda = grad_y[i] + carry;
-        target.pullback(i, smp, lambda * (alpha + q * k * safe_amp2db_derivative(smp.f)));
-        g.alpha_a += double(lambda) * double((T(1) - s) * e);
-        g.alpha_r += double(lambda) * double(s * e);
-        g.k += double(lambda) * double(q * delta);
-        carry = lambda * (T(1) - alpha - q * k * safe_amp2db_derivative(y_prev));
+        const sigmoid_local<T> d = sigmoid_step_partials(smp.f, safe_db(smp.f), y_prev, safe_db(y_prev), c);
+        const T lambda = hard_smoother_adjoint_step(grad_y[i], d_next, lambda_next);
+        target.pullback(i, smp, lambda * d.d_g);
+        g.alpha_a += double(lambda) * double(d.d_alpha_a);
+        g.alpha_r += double(lambda) * double(d.d_alpha_r);
+        g.k += double(lambda) * double(d.d_k);
+        lambda_next = lambda;
+        d_next = d.d_y_prev;
     }
-    g.zi = carry;
+    g.zi = d_next * lambda_next;
     return g;
 }
 

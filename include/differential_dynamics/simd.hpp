@@ -38,8 +38,9 @@ using wide_arch = arch;
 template <class T> using wide = xsimd::batch<T, wide_arch>;
 template <class T> inline constexpr std::size_t wide_lanes = wide<T>::size;
 
-template <class T> struct is_vec : std::false_type {};
-template <class T, class A> struct is_vec<xsimd::batch<T, A>> : std::true_type {};
+/// The element type of V = T or xsimd::batch<T, A>.
+template <class V> struct scalar_of { using type = V; };
+template <class T, class A> struct scalar_of<xsimd::batch<T, A>> { using type = T; };
 
 // --------------------------------------------------------------------------------------------
 // Helpers that read the same for scalars and batches.
@@ -143,7 +144,11 @@ template <class T, class A> inline xsimd::batch<T, A> amp2db(const xsimd::batch<
     return fmadd(e, V(db_per_octave), ln_m * V(db_per_neper));
 }
 
-template <class T, class A> inline xsimd::batch<T, A> db2amp(const xsimd::batch<T, A>& g) {
+namespace detail {
+/// 2^(g·c) for a constant c given as long double: c is split into a head and a tail, so that z = g·c
+/// carries ~2× the working precision (|z| reaches 100 and its rounding error would otherwise be
+/// amplified by the exponential's condition number).
+template <class T, class A> inline xsimd::batch<T, A> exp2_scaled(const xsimd::batch<T, A>& g, long double c_exact) {
     using V = xsimd::batch<T, A>;
     using I = typename detail::bits_of<T>::type;
     using VI = xsimd::batch<I, A>;
@@ -152,11 +157,8 @@ template <class T, class A> inline xsimd::batch<T, A> db2amp(const xsimd::batch<
     constexpr T hi = std::is_same_v<T, float> ? T(127) : T(1023);
     constexpr T round_magic = std::is_same_v<T, float> ? T(12582912.0) : T(6755399441055744.0);  // 1.5·2^mant
     constexpr I bias = std::is_same_v<T, float> ? I(127) : I(1023);
-    // log2(10)/20 split into a head and a tail, so that z = g·c carries ~2× the working precision:
-    // |z| reaches 100 and its rounding error would otherwise be amplified by 2^z's condition number.
-    constexpr long double c_exact = 0.166096404744368117393515971474469508L;
-    constexpr T c_head = T(c_exact);
-    constexpr T c_tail = T(c_exact - (long double)c_head);
+    const T c_head = T(c_exact);
+    const T c_tail = T(c_exact - (long double)c_head);
     constexpr T ln2 = T(0.69314718055994530941723212145818);
 
     const V gc = xsimd::min(xsimd::max(g, V(lo / c_head)), V(hi / c_head));
@@ -189,6 +191,15 @@ template <class T, class A> inline xsimd::batch<T, A> db2amp(const xsimd::batch<
     const VI scale_bits = (xsimd::bitwise_cast<VI>(shifted) + VI(bias)) << mant;
     return p * xsimd::bitwise_cast<V>(scale_bits);
 }
+}  // namespace detail
+
+template <class T, class A> inline xsimd::batch<T, A> db2amp(const xsimd::batch<T, A>& g) {
+    return detail::exp2_scaled(g, 0.166096404744368117393515971474469508L);  // log2(10)/20
+}
+/// e^z, by the same method (used by the sigmoid gate; named apart from xsimd::exp, found by ADL).
+template <class T, class A> inline xsimd::batch<T, A> exponential(const xsimd::batch<T, A>& z) {
+    return detail::exp2_scaled(z, 1.44269504088896340735992468100189214L);  // log2(e)
+}
 
 /// Scalar versions: the batch code on a broadcast value, so the bits equal any lane's.
 template <class T, class = std::enable_if_t<std::is_floating_point_v<T>>> inline T amp2db(T x) {
@@ -196,6 +207,9 @@ template <class T, class = std::enable_if_t<std::is_floating_point_v<T>>> inline
 }
 template <class T, class = std::enable_if_t<std::is_floating_point_v<T>>> inline T db2amp(T g) {
     return db2amp(vec<T>(g)).get(0);
+}
+template <class T, class = std::enable_if_t<std::is_floating_point_v<T>>> inline T exponential(T z) {
+    return exponential(vec<T>(z)).get(0);
 }
 
 // --------------------------------------------------------------------------------------------
