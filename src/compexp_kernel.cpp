@@ -94,62 +94,89 @@ template <class T> struct row_curve {
 
 template <class T> struct group_lanes {
     static constexpr std::size_t W = simd::lanes<T>;
-    T at[W], rt[W];
+    T at[W], rt[W], k[W];
     /// Lane r carries row first + r; lanes past the group repeat its first row (results discarded).
-    group_lanes(const row_param<T>& a, const row_param<T>& r, const row_group& g) {
+    group_lanes(const row_param<T>& a, const row_param<T>& r, const row_param<T>& kk, const row_group& g) {
         for (std::size_t i = 0; i < W; ++i) {
             const std::size_t row = g.first + (i < g.count ? i : 0);
             at[i] = a[row];
             rt[i] = r[row];
+            k[i] = kk[row];
         }
     }
 };
+
+/// sdb of n values (padded to whole wide vectors), for the sigmoid gate.
+template <class T> void safe_db_phase(const T* in, std::size_t n, T* out) {
+    using V = simd::wide<T>;
+    for (std::size_t k = 0; k < n; k += V::size) safe_db(V::load_unaligned(in + k)).store_unaligned(out + k);
+}
 
 /// Row pointers for the W lanes of a group: lane i < count → buffer + i·chunk, padding lanes → `pad`.
 template <class T, class P> void lane_rows(P* base, P* pad, std::size_t count, P** out) {
     for (std::size_t i = 0; i < simd::lanes<T>; ++i) out[i] = i < count ? base + i * chunk : pad;
 }
 
-template <class T>
+/// The gate's recursion state for the rows in lanes: y, and sdb(y) for the sigmoid gate.
+template <class V> struct gate_state {
+    V y, ly;
+};
+
+template <bool Sigmoid, class T>
 void compexp_forward_group(signal_view<T> x, const compexp_params<T>& params, row_param<T> at, row_param<T> rt,
-                           signal_span<T> y, const row_group& g) {
+                           row_param<T> kk, signal_span<T> y, const row_group& g) {
     using V = simd::vec<T>;
     constexpr std::size_t W = simd::lanes<T>;
     const std::size_t cols = x.cols;
     const bool multi = g.count > 1;
-    // Scratch: f and y per row, one padding row, f and y in lanes.
-    T* const f = scratch<T>((2 * g.count + 1) * chunk + 2 * chunk * W);
-    T* const y_buf = f + g.count * chunk;
+    // Scratch: f, sdb(f) and y per row, one padding row, f, sdb(f) and y in lanes.
+    T* const f = scratch<T>((3 * g.count + 1) * chunk + 3 * chunk * W);
+    T* const lg = f + g.count * chunk;
+    T* const y_buf = lg + g.count * chunk;
     T* const pad = y_buf + g.count * chunk;
     T* const lanes_f = pad + chunk;
-    T* const lanes_y = lanes_f + chunk * W;
-    const T* f_rows[W];
+    T* const lanes_lg = lanes_f + chunk * W;
+    T* const lanes_y = lanes_lg + chunk * W;
+    const T *f_rows[W], *lg_rows[W];
     T* y_rows_out[W];
     lane_rows<T>(static_cast<const T*>(f), static_cast<const T*>(f), g.count, f_rows);
+    lane_rows<T>(static_cast<const T*>(lg), static_cast<const T*>(lg), g.count, lg_rows);
     lane_rows<T>(y_buf, pad, g.count, y_rows_out);
     std::vector<row_curve<T>> curves;
     for (std::size_t r = 0; r < g.count; ++r) curves.emplace_back(params.row(g.first + r));
-    const group_lanes<T> lanes(at, rt, g);
-    const ar_coeffs<V> coeffs(V::load_unaligned(lanes.at), V::load_unaligned(lanes.rt));
-    V state(T(1));
+    const group_lanes<T> lanes(at, rt, kk, g);
+    const V at_l = V::load_unaligned(lanes.at), rt_l = V::load_unaligned(lanes.rt);
+    const ar_coeffs<V> coeffs(at_l, rt_l);
+    const sigmoid_coeffs<V> sig{at_l, rt_l, V::load_unaligned(lanes.k)};
+    gate_state<V> state{V(T(1)), safe_db(V(T(1)))};
+    // One step of the gate; f and lg are lane vectors (broadcast for a one-row group).
+    auto step = [&](const V& fv, const V& lgv) {
+        if constexpr (Sigmoid)
+            state.y = sigmoid_smoother_step(fv, lgv, state.y, state.ly, sig);
+        else
+            state.y = hard_smoother_step(fv, state.y, coeffs);
+    };
     for (std::size_t t0 = 0; t0 < cols; t0 += chunk) {
         const std::size_t n = std::min(chunk, cols - t0), padded = (n + W - 1) / W * W;
-        for (std::size_t r = 0; r < g.count; ++r)
+        for (std::size_t r = 0; r < g.count; ++r) {
             curves[r].targets(x.row(g.first + r) + t0, n, nullptr, nullptr, f + r * chunk);
+            if constexpr (Sigmoid) safe_db_phase(f + r * chunk, n, lg + r * chunk);
+        }
         if (!multi) {
             // One row: the vector step on a broadcast sample keeps the recursion branch-free (a
             // scalar compare-and-branch mispredicts at every attack/release flip).
             T* out = y.row(g.first) + t0;
             for (std::size_t k = 0; k < n; ++k) {
-                state = hard_smoother_step(V(f[k]), state, coeffs);
-                out[k] = state.get(0);
+                step(V(f[k]), Sigmoid ? V(lg[k]) : V(T(0)));
+                out[k] = state.y.get(0);
             }
             continue;
         }
         simd::to_lanes(f_rows, 0, padded, lanes_f);
+        if constexpr (Sigmoid) simd::to_lanes(lg_rows, 0, padded, lanes_lg);
         for (std::size_t k = 0; k < n; ++k) {
-            state = hard_smoother_step(V::load_unaligned(&lanes_f[k * W]), state, coeffs);
-            state.store_unaligned(&lanes_y[k * W]);
+            step(V::load_unaligned(&lanes_f[k * W]), Sigmoid ? V::load_unaligned(&lanes_lg[k * W]) : V(T(0)));
+            state.y.store_unaligned(&lanes_y[k * W]);
         }
         if (n == padded) {  // whole blocks: transpose straight into the output rows
             T* out_rows[W];
@@ -164,78 +191,116 @@ void compexp_forward_group(signal_view<T> x, const compexp_params<T>& params, ro
 }
 
 template <class T> struct param_sums {
-    simd::wide<T> ct, cr, et, er, knee, at, rt;
-    param_sums() : ct(T(0)), cr(T(0)), et(T(0)), er(T(0)), knee(T(0)), at(T(0)), rt(T(0)) {}
+    simd::wide<T> ct, cr, et, er, knee, at, rt, k;  // at/rt are α_a/α_r for the sigmoid gate
+    param_sums() : ct(T(0)), cr(T(0)), et(T(0)), er(T(0)), knee(T(0)), at(T(0)), rt(T(0)), k(T(0)) {}
 };
 
-/// P3 for one row: ∂f = β·u, the chain rule through the curve to x_rms (written to gx, if wanted)
-/// and the parameter sums of this chunk, with time in the widest lanes.
+/// The curve's chain rule for one wide vector: ∂f → ∂g_dB → x_rms (returned) and the curve sums.
+template <bool Knee, class V>
+V curve_pullback(const prepared_curve<V>& cv, const V& gf, const V& fv, const V& level, const V& x,
+                 param_sums<typename simd::scalar_of<V>::type>& acc) {
+    using T = typename simd::scalar_of<V>::type;
+    curve_partials<V> p;
+    compexp_gain_db<Knee>(cv, level, p);
+    const V gg = gf * fv * V(ln10_over_20<T>::value);
+    acc.ct += gg * p.comp_thresh;
+    acc.cr += gg * p.comp_ratio;
+    acc.et += gg * p.exp_thresh;
+    acc.er += gg * p.exp_ratio;
+    if constexpr (Knee) acc.knee += gg * p.knee;
+    return gg * p.level * V(db_per_neper<T>) / x;
+}
+
+template <class T> void store_partial(T* out, std::size_t k, std::size_t n, const simd::wide<T>& v) {
+    constexpr std::size_t WW = simd::wide_lanes<T>;
+    if (k + WW <= n) {
+        v.store_unaligned(out + k);
+        return;
+    }
+    alignas(64) T tmp[WW];
+    v.store_aligned(tmp);
+    for (std::size_t i = 0; k + i < n; ++i) out[k + i] = tmp[i];
+}
+
+/// P3 for one row, hard gate: ∂f = β·u, the chain rule through the curve to x_rms (written to gx, if
+/// wanted) and the parameter sums of this chunk, with time in the widest lanes.
 template <bool Knee, class T>
 void gradient_phase(const prepared_curve<simd::wide<T>>& cv, T at, T rt, std::size_t n, const T* f, const T* y_prev,
                     const T* u, const T* level, const T* xs, T* gx, param_sums<T>& acc) {
     using V = simd::wide<T>;
-    constexpr std::size_t WW = simd::wide_lanes<T>;
     const V at_v(at), rt_v(rt), zero(T(0));
-    for (std::size_t k = 0; k < n; k += WW) {
+    for (std::size_t k = 0; k < n; k += V::size) {
         const V fv = V::load_unaligned(f + k), yp = V::load_unaligned(y_prev + k);
         const V uv = V::load_unaligned(u + k);
         const auto attack = fv < yp;
         const V ud = uv * (fv - yp);
         acc.at += simd::pick(attack, ud, zero);
         acc.rt += simd::pick(attack, zero, ud);
-        curve_partials<V> p;
-        compexp_gain_db<Knee>(cv, V::load_unaligned(level + k), p);
-        const V gg = simd::pick(attack, at_v, rt_v) * uv * fv * V(ln10_over_20<T>::value);
-        acc.ct += gg * p.comp_thresh;
-        acc.cr += gg * p.comp_ratio;
-        acc.et += gg * p.exp_thresh;
-        acc.er += gg * p.exp_ratio;
-        if constexpr (Knee) acc.knee += gg * p.knee;
-        if (gx) {
-            const V gxv = gg * p.level * V(db_per_neper<T>) / V::load_unaligned(xs + k);
-            if (k + WW <= n) {
-                gxv.store_unaligned(gx + k);
-            } else {
-                alignas(64) T tmp[WW];
-                gxv.store_aligned(tmp);
-                for (std::size_t i = 0; k + i < n; ++i) gx[k + i] = tmp[i];
-            }
-        }
+        const V gxv = curve_pullback<Knee>(cv, simd::pick(attack, at_v, rt_v) * uv, fv, V::load_unaligned(level + k),
+                                           V::load_unaligned(xs + k), acc);
+        if (gx) store_partial(gx, k, n, gxv);
     }
 }
 
-template <class T>
+/// P3 for one row, sigmoid gate: ∂f = λ·∂y/∂g with the step partials stored by P1.
+template <bool Knee, class T>
+void sigmoid_gradient_phase(const prepared_curve<simd::wide<T>>& cv, std::size_t n, const T* f, const T* lambda,
+                            const T* d_g, const T* d_aa, const T* d_ar, const T* d_k, const T* level, const T* xs,
+                            T* gx, param_sums<T>& acc) {
+    using V = simd::wide<T>;
+    for (std::size_t k = 0; k < n; k += V::size) {
+        const V lv = V::load_unaligned(lambda + k);
+        acc.at += lv * V::load_unaligned(d_aa + k);
+        acc.rt += lv * V::load_unaligned(d_ar + k);
+        acc.k += lv * V::load_unaligned(d_k + k);
+        const V gxv = curve_pullback<Knee>(cv, lv * V::load_unaligned(d_g + k), V::load_unaligned(f + k),
+                                           V::load_unaligned(level + k), V::load_unaligned(xs + k), acc);
+        if (gx) store_partial(gx, k, n, gxv);
+    }
+}
+
+template <bool Sigmoid, class T>
 void compexp_backward_group(signal_view<T> x, const compexp_params<T>& params, row_param<T> at, row_param<T> rt,
-                            signal_view<T> y, strided_view<T> grad_y, T* grad_x, const compexp_param_grads<T>& curve_grads,
-                            T* grad_at, T* grad_rt, const row_group& g) {
+                            row_param<T> kk, signal_view<T> y, strided_view<T> grad_y, T* grad_x,
+                            const compexp_param_grads<T>& curve_grads, T* grad_at, T* grad_rt, T* grad_k,
+                            const row_group& g) {
     using V = simd::vec<T>;
     constexpr std::size_t W = simd::lanes<T>, WW = simd::wide_lanes<T>;
     const std::size_t cols = x.cols;
     const std::size_t m = g.count * chunk;
     const bool multi = g.count > 1;
-    // Scratch: x, L, f, y_{t−1}, grad_y, u per row; a padding row; f, y_{t−1}, grad_y, u in lanes.
-    T* const xs = scratch<T>(6 * m + chunk + 4 * chunk * W);
+    // Scratch: x, L, f, y_{t−1}, grad_y, u per row (u is λ for the sigmoid gate), and for the sigmoid
+    // gate its step partials ∂y_t/∂y_{t−1}, ∂y_t/∂g_t, ∂α_a, ∂α_r, ∂k; a padding row; f, y_{t−1} (or
+    // ∂y_t/∂y_{t−1}), grad_y and u in lanes.
+    T* const xs = scratch<T>(11 * m + chunk + 4 * chunk * W);
     T* const level = xs + m;
     T* const f = level + m;
     T* const y_prev = f + m;
     T* const gy = y_prev + m;
     T* const u = gy + m;
-    T* const pad = u + m;
+    T* const d_prev = u + m;
+    T* const d_g = d_prev + m;
+    T* const d_aa = d_g + m;
+    T* const d_ar = d_aa + m;
+    T* const d_k = d_ar + m;
+    T* const pad = d_k + m;
     T* const lanes_f = pad + chunk;
     T* const lanes_yp = lanes_f + chunk * W;
     T* const lanes_gy = lanes_yp + chunk * W;
     T* const lanes_u = lanes_gy + chunk * W;
     const T *f_rows[W], *yp_rows[W], *gy_rows[W];
     T* u_rows[W];
-    lane_rows<T>(static_cast<const T*>(f), static_cast<const T*>(f), g.count, f_rows);
+    // Lanes of the decision inputs: f and y_{t−1} (hard) or the sigmoid step's ∂y_t/∂y_{t−1}.
+    lane_rows<T>(static_cast<const T*>(Sigmoid ? d_prev : f), static_cast<const T*>(Sigmoid ? d_prev : f), g.count,
+                 f_rows);
     lane_rows<T>(static_cast<const T*>(y_prev), static_cast<const T*>(y_prev), g.count, yp_rows);
     lane_rows<T>(static_cast<const T*>(gy), static_cast<const T*>(gy), g.count, gy_rows);
     lane_rows<T>(u, pad, g.count, u_rows);
     std::vector<row_curve<T>> curves;
     for (std::size_t r = 0; r < g.count; ++r) curves.emplace_back(params.row(g.first + r));
-    const group_lanes<T> lanes(at, rt, g);
+    const group_lanes<T> lanes(at, rt, kk, g);
     const ar_coeffs<V> coeffs(V::load_unaligned(lanes.at), V::load_unaligned(lanes.rt));
-    std::vector<double> sums(g.count * 7, 0.0);
+    std::vector<double> sums(g.count * 8, 0.0);
     V u_next(T(0)), keep_next(T(0));
 
     const std::size_t n_chunks = (cols + chunk - 1) / chunk;
@@ -258,23 +323,45 @@ void compexp_backward_group(signal_view<T> x, const compexp_params<T>& params, r
             std::fill(yp + n, yp + wide_padded, T(1));
             grad_y.copy_row(g.first + r, t0, n, gy + o);
             std::fill(gy + o + n, gy + o + wide_padded, T(0));
+            if constexpr (Sigmoid) {
+                using VW = simd::wide<T>;
+                const std::size_t b = g.first + r;
+                const sigmoid_coeffs<VW> sig{VW(at[b]), VW(rt[b]), VW(kk[b])};
+                for (std::size_t k = 0; k < wide_padded; k += VW::size) {
+                    const VW fv = VW::load_unaligned(f + o + k), ypv = VW::load_unaligned(yp + k);
+                    const sigmoid_local<VW> d = sigmoid_step_partials(fv, safe_db(fv), ypv, safe_db(ypv), sig);
+                    d.d_y_prev.store_unaligned(d_prev + o + k);
+                    d.d_g.store_unaligned(d_g + o + k);
+                    d.d_alpha_a.store_unaligned(d_aa + o + k);
+                    d.d_alpha_r.store_unaligned(d_ar + o + k);
+                    d.d_k.store_unaligned(d_k + o + k);
+                }
+            }
         }
-        // P2: u_t = gy_t + (1 − β_{t+1})·u_{t+1}, backwards in time.
+        // P2: u_t = gy_t + (∂y_{t+1}/∂y_t)·u_{t+1}, backwards in time; the factor is 1 − β_{t+1} for the
+        // hard gate and the sigmoid step's partial (from P1) for the sigmoid gate.
         if (!multi) {  // broadcast, as in the forward: branch-free
             for (std::size_t k = n; k-- > 0;) {
                 u_next = hard_smoother_adjoint_step(V(gy[k]), keep_next, u_next);
                 u[k] = u_next.get(0);
-                keep_next = simd::pick(V(f[k]) < V(y_prev[k]), coeffs.keep_at, coeffs.keep_rt);
+                if constexpr (Sigmoid)
+                    keep_next = V(d_prev[k]);
+                else
+                    keep_next = simd::pick(V(f[k]) < V(y_prev[k]), coeffs.keep_at, coeffs.keep_rt);
             }
         } else {
             simd::to_lanes(f_rows, 0, padded, lanes_f);
-            simd::to_lanes(yp_rows, 0, padded, lanes_yp);
+            if constexpr (!Sigmoid) simd::to_lanes(yp_rows, 0, padded, lanes_yp);
             simd::to_lanes(gy_rows, 0, padded, lanes_gy);
             for (std::size_t k = n; k-- > 0;) {
                 u_next = hard_smoother_adjoint_step(V::load_unaligned(&lanes_gy[k * W]), keep_next, u_next);
                 u_next.store_unaligned(&lanes_u[k * W]);
-                const auto attack = V::load_unaligned(&lanes_f[k * W]) < V::load_unaligned(&lanes_yp[k * W]);
-                keep_next = simd::pick(attack, coeffs.keep_at, coeffs.keep_rt);
+                if constexpr (Sigmoid) {
+                    keep_next = V::load_unaligned(&lanes_f[k * W]);
+                } else {
+                    const auto attack = V::load_unaligned(&lanes_f[k * W]) < V::load_unaligned(&lanes_yp[k * W]);
+                    keep_next = simd::pick(attack, coeffs.keep_at, coeffs.keep_rt);
+                }
             }
             simd::from_lanes(static_cast<const T*>(lanes_u), 0, padded, u_rows);
         }
@@ -284,20 +371,29 @@ void compexp_backward_group(signal_view<T> x, const compexp_params<T>& params, r
             std::fill(u + o + n, u + o + wide_padded, T(0));  // padding contributes exactly 0
             param_sums<T> acc;
             T* gx = grad_x ? grad_x + (g.first + r) * cols + t0 : nullptr;
-            if (curves[r].knee)
-                gradient_phase<true>(curves[r].curve, at[g.first + r], rt[g.first + r], n, f + o, y_prev + o, u + o,
-                                     level + o, xs + o, gx, acc);
-            else
-                gradient_phase<false>(curves[r].curve, at[g.first + r], rt[g.first + r], n, f + o, y_prev + o, u + o,
-                                      level + o, xs + o, gx, acc);
-            double* s = &sums[r * 7];
-            const simd::wide<T> all[7] = {acc.ct, acc.cr, acc.et, acc.er, acc.knee, acc.at, acc.rt};
-            for (int i = 0; i < 7; ++i) s[i] += double(xsimd::hadd(all[i]));
+            const auto& cv = curves[r].curve;
+            if constexpr (Sigmoid) {
+                if (curves[r].knee)
+                    sigmoid_gradient_phase<true>(cv, n, f + o, u + o, d_g + o, d_aa + o, d_ar + o, d_k + o, level + o,
+                                                 xs + o, gx, acc);
+                else
+                    sigmoid_gradient_phase<false>(cv, n, f + o, u + o, d_g + o, d_aa + o, d_ar + o, d_k + o, level + o,
+                                                  xs + o, gx, acc);
+            } else {
+                const T a = at[g.first + r], rr = rt[g.first + r];
+                if (curves[r].knee)
+                    gradient_phase<true>(cv, a, rr, n, f + o, y_prev + o, u + o, level + o, xs + o, gx, acc);
+                else
+                    gradient_phase<false>(cv, a, rr, n, f + o, y_prev + o, u + o, level + o, xs + o, gx, acc);
+            }
+            double* s = &sums[r * 8];
+            const simd::wide<T> all[8] = {acc.ct, acc.cr, acc.et, acc.er, acc.knee, acc.at, acc.rt, acc.k};
+            for (int i = 0; i < 8; ++i) s[i] += double(xsimd::hadd(all[i]));
         }
     }
     for (std::size_t r = 0; r < g.count; ++r) {
         const std::size_t b = g.first + r;
-        const double* s = &sums[r * 7];
+        const double* s = &sums[r * 8];
         store_row(curve_grads.comp_thresh, b, s[0]);
         store_row(curve_grads.comp_ratio, b, s[1]);
         store_row(curve_grads.exp_thresh, b, s[2]);
@@ -305,6 +401,7 @@ void compexp_backward_group(signal_view<T> x, const compexp_params<T>& params, r
         store_row(curve_grads.knee, b, s[4]);
         store_row(grad_at, b, s[5]);
         store_row(grad_rt, b, s[6]);
+        if constexpr (Sigmoid) store_row(grad_k, b, s[7]);
     }
 }
 
@@ -312,28 +409,38 @@ void compexp_backward_group(signal_view<T> x, const compexp_params<T>& params, r
 
 template <class T>
 void compexp_gain_kernel(signal_view<T> x_rms, const compexp_params<T>& curve, row_param<T> at, row_param<T> rt,
-                         signal_span<T> gain) {
+                         ar_mode mode, row_param<T> k, signal_span<T> gain) {
     const auto groups = make_groups(x_rms.rows, simd::lanes<T>);
-    parallel_rows(groups.size(), [&](std::size_t i) { compexp_forward_group(x_rms, curve, at, rt, gain, groups[i]); });
+    parallel_rows(groups.size(), [&](std::size_t i) {
+        if (mode == ar_mode::sigmoid)
+            compexp_forward_group<true>(x_rms, curve, at, rt, k, gain, groups[i]);
+        else
+            compexp_forward_group<false>(x_rms, curve, at, rt, k, gain, groups[i]);
+    });
 }
 
 template <class T>
 void compexp_gain_backward_kernel(signal_view<T> x_rms, const compexp_params<T>& curve, row_param<T> at,
-                                  row_param<T> rt, signal_view<T> gain, strided_arg<T> grad_gain, T* grad_x_rms,
-                                  const compexp_param_grads<T>& curve_grads, T* grad_at, T* grad_rt) {
+                                  row_param<T> rt, ar_mode mode, row_param<T> k, signal_view<T> gain,
+                                  strided_arg<T> grad_gain, T* grad_x_rms, const compexp_param_grads<T>& curve_grads,
+                                  T* grad_at, T* grad_rt, T* grad_k) {
     const auto groups = make_groups(x_rms.rows, simd::lanes<T>);
     parallel_rows(groups.size(), [&](std::size_t i) {
-        compexp_backward_group(x_rms, curve, at, rt, gain, grad_gain, grad_x_rms, curve_grads, grad_at, grad_rt,
-                               groups[i]);
+        if (mode == ar_mode::sigmoid)
+            compexp_backward_group<true>(x_rms, curve, at, rt, k, gain, grad_gain, grad_x_rms, curve_grads, grad_at,
+                                         grad_rt, grad_k, groups[i]);
+        else
+            compexp_backward_group<false>(x_rms, curve, at, rt, k, gain, grad_gain, grad_x_rms, curve_grads, grad_at,
+                                          grad_rt, grad_k, groups[i]);
     });
 }
 
 #define DD_INSTANTIATE(T)                                                                                        \
     template void compexp_gain_kernel<T>(signal_view<T>, const compexp_params<T>&, row_param<T>, row_param<T>,   \
-                                         signal_span<T>);                                                        \
+                                         ar_mode, row_param<T>, signal_span<T>);                                 \
     template void compexp_gain_backward_kernel<T>(signal_view<T>, const compexp_params<T>&, row_param<T>,        \
-                                                  row_param<T>, signal_view<T>, strided_arg<T>, T*,              \
-                                                  const compexp_param_grads<T>&, T*, T*);
+                                                  row_param<T>, ar_mode, row_param<T>, signal_view<T>,           \
+                                                  strided_arg<T>, T*, const compexp_param_grads<T>&, T*, T*, T*);
 DD_INSTANTIATE(float)
 DD_INSTANTIATE(double)
 #undef DD_INSTANTIATE

@@ -21,19 +21,6 @@ void check_compexp_args(signal_view<T> x_rms, const compexp_params<T>& curve, ro
     check_coefficient(rt, x_rms.rows, rt_name);
 }
 
-template <class T> void store_curve_grads(const compexp_param_grads<T>& out, std::size_t b, const curve_row_grads& g) {
-    store_row(out.comp_thresh, b, g.comp_thresh);
-    store_row(out.comp_ratio, b, g.comp_ratio);
-    store_row(out.exp_thresh, b, g.exp_thresh);
-    store_row(out.exp_ratio, b, g.exp_ratio);
-    store_row(out.knee, b, g.knee);
-}
-
-template <class T> compexp_target<T> make_target(signal_view<T> x_rms, const compexp_params<T>& curve, std::size_t b,
-                                                 T* grad_x) {
-    return compexp_target<T>{x_rms.row(b), prepared_curve<T>::from(curve.row(b)), grad_x ? grad_x + b * x_rms.cols : nullptr, {}};
-}
-
 template <class T> void check_limiter_args(signal_view<T> x, row_param<T> threshold, row_param<T> at, row_param<T> rt) {
     check_signal(x, "x");
     check_param(threshold, x.rows, "threshold", [](T v) { return v <= T(0); }, "<= 0 dB");
@@ -63,11 +50,7 @@ void compexp_gain_mode(signal_view<T> x_rms, const compexp_params<T>& curve, row
     check_compexp_args(x_rms, curve, alpha_a, alpha_r, hard ? "at" : "alpha_a", hard ? "rt" : "alpha_r");
     if (!hard) check_param(k, x_rms.rows, "k", [](T v) { return v > T(0); }, "> 0 (1/dB)");
     check_output(gain, x_rms, "gain");
-    if (hard) return compexp_gain_kernel(x_rms, curve, alpha_a, alpha_r, gain);
-    parallel_rows(x_rms.rows, [&](std::size_t b) {
-        const compexp_target<T> target = make_target(x_rms, curve, b, static_cast<T*>(nullptr));
-        sigmoid_smoother_forward_row(target, x_rms.cols, T(1), alpha_a[b], alpha_r[b], k[b], gain.row(b));
-    });
+    compexp_gain_kernel(x_rms, curve, alpha_a, alpha_r, mode, k, gain);
 }
 
 template <class T>
@@ -80,19 +63,8 @@ void compexp_gain_mode_backward(signal_view<T> x_rms, const compexp_params<T>& c
     if (!hard) check_param(k, x_rms.rows, "k", [](T v) { return v > T(0); }, "> 0 (1/dB)");
     check_same_shape(gain, x_rms, "gain");
     check_same_shape(grad_gain, x_rms, "grad_gain");
-    if (hard)
-        return compexp_gain_backward_kernel(x_rms, curve, alpha_a, alpha_r, gain, grad_gain, grad_x_rms, curve_grads,
-                                            grad_alpha_a, grad_alpha_r);
-    if (!grad_gain.contiguous()) throw argument_error("grad_gain", "must be contiguous for ar_mode \"sigmoid\"");
-    parallel_rows(x_rms.rows, [&](std::size_t b) {
-        compexp_target<T> target = make_target(x_rms, curve, b, grad_x_rms);
-        const sigmoid_row_grads g = sigmoid_smoother_adjoint_row(target, x_rms.cols, T(1), alpha_a[b], alpha_r[b],
-                                                                 k[b], gain.row(b), grad_gain.data + b * x_rms.cols);
-        store_row(grad_alpha_a, b, g.alpha_a);
-        store_row(grad_alpha_r, b, g.alpha_r);
-        store_row(grad_k, b, g.k);
-        store_curve_grads(curve_grads, b, target.grads);
-    });
+    compexp_gain_backward_kernel(x_rms, curve, alpha_a, alpha_r, mode, k, gain, grad_gain, grad_x_rms, curve_grads,
+                                 grad_alpha_a, grad_alpha_r, grad_k);
 }
 
 template <class T>

@@ -2,10 +2,10 @@
 // mode), as per-row kernels shared by the batch API, the streaming processors and the Python package.
 // Derivations: docs/ballistics.md.
 //
-// The kernels are generic in a *target policy*: where the smoother's input f_t comes from. An
-// `array_target` reads it from memory; compressor.hpp supplies policies that compute f_t from a
-// level on the fly (the static curve fused with the recursion) and pull the gradient of f_t back
-// to the level and the curve parameters. A target policy provides
+// The row kernels are generic in a *target policy*: where the smoother's input f_t comes from. An
+// `array_target` reads it from memory; detectors.hpp and compressor.hpp supply policies that compute
+// f_t on the fly (|x|, the limiter's ratio) and pull the gradient of f_t back. (compexp_gain's
+// vectorised kernel, src/compexp_kernel.cpp, takes the same per-sample steps.) A target policy provides
 //     T value(size_t t) const                      f_t, for the forward pass
 //     sample eval(size_t t) const                  f_t (member .f) plus what the pullback needs
 //     void pullback(size_t t, const sample&, T gf) receives ∂loss/∂f_t in the backward pass

@@ -406,25 +406,28 @@ TEST(Errors, BadInputNamesTheArgument) {
 // ------------------------------------------------------------------------------------------------
 namespace {
 template <class T> struct compexp_run {
-    std::vector<T> y, gx, gct, gcr, get, ger, gkn, gat, grt;
+    std::vector<T> y, gx, gct, gcr, get, ger, gkn, gat, grt, gk;
 };
 template <class T>
 compexp_run<T> run_compexp(const std::vector<T>& x, std::size_t rows, std::size_t cols, const std::vector<T>& cr,
-                           const std::vector<T>& w, T knee = T(2)) {
+                           const std::vector<T>& w, T knee = T(2), dd::ar_mode mode = dd::ar_mode::hard) {
     compexp_run<T> o;
+    o.gk.resize(rows);
     o.y.resize(rows * cols);
     o.gx.resize(rows * cols);
     for (auto* v : {&o.gct, &o.gcr, &o.get, &o.ger, &o.gkn, &o.gat, &o.grt}) v->resize(rows);
     const dd::compexp_params<T> p{T(-22), row_param<T>(cr.data(), rows), T(-50), T(0.5), knee};
-    dd::compexp_gain(signal_view<T>{x.data(), rows, cols}, p, T(0.05), T(0.004), signal_span<T>{o.y.data(), rows, cols});
-    dd::compexp_gain_backward(signal_view<T>{x.data(), rows, cols}, p, T(0.05), T(0.004),
-                              signal_view<T>{o.y.data(), rows, cols}, signal_view<T>{w.data(), rows, cols}, o.gx.data(),
-                              dd::compexp_param_grads<T>{o.gct.data(), o.gcr.data(), o.get.data(), o.ger.data(), o.gkn.data()},
-                              o.gat.data(), o.grt.data());
+    dd::compexp_gain_mode(signal_view<T>{x.data(), rows, cols}, p, T(0.05), T(0.004), mode, T(0.8),
+                          signal_span<T>{o.y.data(), rows, cols});
+    dd::compexp_gain_mode_backward(
+        signal_view<T>{x.data(), rows, cols}, p, T(0.05), T(0.004), mode, T(0.8), signal_view<T>{o.y.data(), rows, cols},
+        signal_view<T>{w.data(), rows, cols}, o.gx.data(),
+        dd::compexp_param_grads<T>{o.gct.data(), o.gcr.data(), o.get.data(), o.ger.data(), o.gkn.data()}, o.gat.data(),
+        o.grt.data(), o.gk.data());
     return o;
 }
 
-template <class T> void check_composition_invariance() {
+template <class T> void check_composition_invariance(dd::ar_mode mode) {
     const std::size_t rows = 11, cols = 5000;  // > 2 chunks, not a multiple of the lane count
     const batch xd = switching_level(rows, cols, 21, -70, -5);
     const std::vector<T> x(xd.data.begin(), xd.data.end());
@@ -433,9 +436,9 @@ template <class T> void check_composition_invariance() {
     const auto wd = random_weights(rows * cols, 22);
     std::copy(wd.begin(), wd.end(), w.begin());
     dd::set_num_threads(1);
-    const auto one = run_compexp(x, rows, cols, cr, w);
+    const auto one = run_compexp(x, rows, cols, cr, w, T(2), mode);
     dd::set_num_threads(2);
-    const auto two = run_compexp(x, rows, cols, cr, w);
+    const auto two = run_compexp(x, rows, cols, cr, w, T(2), mode);
     dd::set_num_threads(0);
     EXPECT_EQ(one.y, two.y);
     EXPECT_EQ(one.gx, two.gx);
@@ -443,21 +446,24 @@ template <class T> void check_composition_invariance() {
     EXPECT_EQ(one.gat, two.gat);
     for (std::size_t b : {std::size_t(0), std::size_t(5), rows - 1}) {
         const std::vector<T> xr(x.begin() + b * cols, x.begin() + (b + 1) * cols), wr(w.begin() + b * cols, w.begin() + (b + 1) * cols);
-        const auto alone = run_compexp(xr, 1, cols, std::vector<T>{cr[b]}, wr);
+        const auto alone = run_compexp(xr, 1, cols, std::vector<T>{cr[b]}, wr, T(2), mode);
         for (std::size_t t = 0; t < cols; ++t) {
             ASSERT_EQ(alone.y[t], one.y[b * cols + t]) << "row " << b << " t " << t;
             ASSERT_EQ(alone.gx[t], one.gx[b * cols + t]) << "row " << b << " t " << t;
         }
         for (auto [a, full] : {std::pair{&alone.gct, &one.gct}, {&alone.gcr, &one.gcr}, {&alone.get, &one.get},
-                               {&alone.ger, &one.ger}, {&alone.gkn, &one.gkn}, {&alone.gat, &one.gat}, {&alone.grt, &one.grt}})
+                               {&alone.ger, &one.ger}, {&alone.gkn, &one.gkn}, {&alone.gat, &one.gat}, {&alone.grt, &one.grt},
+                               {&alone.gk, &one.gk}})
             EXPECT_EQ((*a)[0], (*full)[b]) << "row " << b;
     }
 }
 }  // namespace
 
 TEST(CompexpGain, RowResultsDoNotDependOnBatchCompositionOrThreads) {
-    check_composition_invariance<float>();
-    check_composition_invariance<double>();
+    for (auto mode : {dd::ar_mode::hard, dd::ar_mode::sigmoid}) {
+        check_composition_invariance<float>(mode);
+        check_composition_invariance<double>(mode);
+    }
 }
 
 TEST(CompexpGain, Float32IsAsAccurateAsLibmFloat32) {
