@@ -106,6 +106,23 @@ template <class T> struct group_lanes {
     }
 };
 
+/// What a group's phases need besides the signals: each row's curve, and both gates' coefficients
+/// with one row per lane.
+template <class T> struct group_context {
+    using V = simd::vec<T>;
+    std::vector<row_curve<T>> curves;
+    ar_coeffs<V> hard;
+    sigmoid_coeffs<V> sigmoid;
+    group_context(const compexp_params<T>& params, row_param<T> at, row_param<T> rt, row_param<T> k,
+                  const row_group& g) {
+        for (std::size_t r = 0; r < g.count; ++r) curves.emplace_back(params.row(g.first + r));
+        const group_lanes<T> lanes(at, rt, k, g);
+        const V at_l = V::load_unaligned(lanes.at), rt_l = V::load_unaligned(lanes.rt);
+        hard = ar_coeffs<V>(at_l, rt_l);
+        sigmoid = {at_l, rt_l, V::load_unaligned(lanes.k)};
+    }
+};
+
 /// sdb of n values (padded to whole wide vectors), for the sigmoid gate.
 template <class T> void safe_db_phase(const T* in, std::size_t n, T* out) {
     using V = simd::wide<T>;
@@ -115,6 +132,10 @@ template <class T> void safe_db_phase(const T* in, std::size_t n, T* out) {
 /// Row pointers for the W lanes of a group: lane i < count → buffer + i·chunk, padding lanes → `pad`.
 template <class T, class P> void lane_rows(P* base, P* pad, std::size_t count, P** out) {
     for (std::size_t i = 0; i < simd::lanes<T>; ++i) out[i] = i < count ? base + i * chunk : pad;
+}
+/// Read-only lanes: padding lanes repeat the first row.
+template <class T> void lane_rows(const T* base, std::size_t count, const T** out) {
+    lane_rows<T>(base, base, count, out);
 }
 
 /// The gate's recursion state for the rows in lanes: y, and sdb(y) for the sigmoid gate.
@@ -139,22 +160,18 @@ void compexp_forward_group(signal_view<T> x, const compexp_params<T>& params, ro
     T* const lanes_y = lanes_lg + chunk * W;
     const T *f_rows[W], *lg_rows[W];
     T* y_rows_out[W];
-    lane_rows<T>(static_cast<const T*>(f), static_cast<const T*>(f), g.count, f_rows);
-    lane_rows<T>(static_cast<const T*>(lg), static_cast<const T*>(lg), g.count, lg_rows);
+    lane_rows<T>(f, g.count, f_rows);
+    lane_rows<T>(lg, g.count, lg_rows);
     lane_rows<T>(y_buf, pad, g.count, y_rows_out);
-    std::vector<row_curve<T>> curves;
-    for (std::size_t r = 0; r < g.count; ++r) curves.emplace_back(params.row(g.first + r));
-    const group_lanes<T> lanes(at, rt, kk, g);
-    const V at_l = V::load_unaligned(lanes.at), rt_l = V::load_unaligned(lanes.rt);
-    const ar_coeffs<V> coeffs(at_l, rt_l);
-    const sigmoid_coeffs<V> sig{at_l, rt_l, V::load_unaligned(lanes.k)};
+    const group_context<T> ctx(params, at, rt, kk, g);
+    const auto& curves = ctx.curves;
     gate_state<V> state{V(T(1)), safe_db(V(T(1)))};
     // One step of the gate; f and lg are lane vectors (broadcast for a one-row group).
     auto step = [&](const V& fv, const V& lgv) {
         if constexpr (Sigmoid)
-            state.y = sigmoid_smoother_step(fv, lgv, state.y, state.ly, sig);
+            state.y = sigmoid_smoother_step(fv, lgv, state.y, state.ly, ctx.sigmoid);
         else
-            state.y = hard_smoother_step(fv, state.y, coeffs);
+            state.y = hard_smoother_step(fv, state.y, ctx.hard);
     };
     for (std::size_t t0 = 0; t0 < cols; t0 += chunk) {
         const std::size_t n = std::min(chunk, cols - t0), padded = (n + W - 1) / W * W;
@@ -291,15 +308,13 @@ void compexp_backward_group(signal_view<T> x, const compexp_params<T>& params, r
     const T *f_rows[W], *yp_rows[W], *gy_rows[W];
     T* u_rows[W];
     // Lanes of the decision inputs: f and y_{t−1} (hard) or the sigmoid step's ∂y_t/∂y_{t−1}.
-    lane_rows<T>(static_cast<const T*>(Sigmoid ? d_prev : f), static_cast<const T*>(Sigmoid ? d_prev : f), g.count,
-                 f_rows);
-    lane_rows<T>(static_cast<const T*>(y_prev), static_cast<const T*>(y_prev), g.count, yp_rows);
-    lane_rows<T>(static_cast<const T*>(gy), static_cast<const T*>(gy), g.count, gy_rows);
+    lane_rows<T>(Sigmoid ? d_prev : f, g.count, f_rows);
+    lane_rows<T>(y_prev, g.count, yp_rows);
+    lane_rows<T>(gy, g.count, gy_rows);
     lane_rows<T>(u, pad, g.count, u_rows);
-    std::vector<row_curve<T>> curves;
-    for (std::size_t r = 0; r < g.count; ++r) curves.emplace_back(params.row(g.first + r));
-    const group_lanes<T> lanes(at, rt, kk, g);
-    const ar_coeffs<V> coeffs(V::load_unaligned(lanes.at), V::load_unaligned(lanes.rt));
+    const group_context<T> ctx(params, at, rt, kk, g);
+    const auto& curves = ctx.curves;
+    const ar_coeffs<V>& coeffs = ctx.hard;
     std::vector<double> sums(g.count * 8, 0.0);
     V u_next(T(0)), keep_next(T(0));
 
