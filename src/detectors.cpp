@@ -11,11 +11,18 @@ template <class T> void check_avg_args(signal_view<T> x, row_param<T> coef) {
 }
 }  // namespace
 
+// avg is the hard smoother with at = rt, where the attack/release decision selects nothing: these
+// loops take the same step (hard_smoother_step's fma with β = coef) without evaluating it, since
+// on noisy levels the decision flips at random and its branch would mispredict half the time.
 template <class T> void avg(signal_view<T> x, row_param<T> coef, signal_span<T> y) {
     check_avg_args(x, coef);
     check_output(y, x, "y");
     parallel_rows(x.rows, [&](std::size_t b) {
-        hard_smoother_forward_row(array_target<T>{x.row(b), nullptr}, x.cols, T(0), coef[b], coef[b], y.row(b));
+        const ar_coeffs<T> c(coef[b], coef[b]);
+        const T* in = x.row(b);
+        T* out = y.row(b);
+        T state = T(0);
+        for (std::size_t t = 0; t < x.cols; ++t) out[t] = state = simd::fmadd(c.keep_at, state, c.at * in[t]);
     });
 }
 
@@ -26,10 +33,18 @@ void avg_backward(signal_view<T> x, row_param<T> coef, signal_view<T> y, signal_
     check_same_shape(y, x, "y");
     check_same_shape(grad_y, x, "grad_y");
     parallel_rows(x.rows, [&](std::size_t b) {
-        array_target<T> target{x.row(b), grad_x ? grad_x + b * x.cols : nullptr};
-        const smoother_row_grads g =
-            hard_smoother_adjoint_row(target, x.cols, T(0), coef[b], coef[b], y.row(b), grad_y.row(b));
-        store_row(grad_coef, b, g.at + g.rt);  // the one coefficient plays both roles
+        // The smoother's adjoint (ballistics.hpp) with β_t = coef at every step.
+        const ar_coeffs<T> c(coef[b], coef[b]);
+        const T *in = x.row(b), *out = y.row(b), *gy = grad_y.row(b);
+        T* gx = grad_x ? grad_x + b * x.cols : nullptr;
+        T u = T(0);
+        double g_coef = 0;
+        for (std::size_t i = x.cols; i-- > 0;) {
+            u = hard_smoother_adjoint_step(gy[i], i + 1 < x.cols ? c.keep_at : T(0), u);
+            if (gx) gx[i] = c.at * u;
+            g_coef += double(u) * double(in[i] - (i ? out[i - 1] : T(0)));
+        }
+        store_row(grad_coef, b, g_coef);
     });
 }
 
