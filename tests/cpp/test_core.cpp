@@ -126,17 +126,7 @@ TEST(Smoother, AdjointMatchesFiniteDifferences) {
         EXPECT_NE(grt[b], 0.0);
     }
     // Signal gradient: every entry through a random direction, plus some entries one by one.
-    const std::vector<double> v = random_weights(B * T, 5);
-    const batch x0 = c.x;
-    double s = 0;
-    auto along = [&] {
-        for (std::size_t i = 0; i < B * T; ++i) c.x.data[i] = x0.data[i] + s * v[i] * x0.data[i];
-        return c.loss();
-    };
-    double analytic = 0;
-    for (std::size_t i = 0; i < B * T; ++i) analytic += gx[i] * v[i] * x0.data[i];
-    expect_gradient_close(analytic, central_difference(s, 1e-6, along), 1e-6, "x direction");
-    c.x = x0;
+    expect_directional_gradient(c.x.data, gx, 5, loss, 1e-6, "x direction");
     for (std::size_t i = 7; i < B * T; i += 97)
         expect_gradient_close(gx[i], central_difference(c.x.data[i], 1e-5, loss), 1e-6, "x entry");
 }
@@ -218,14 +208,7 @@ TEST(SigmoidSmoother, AdjointMatchesFiniteDifferencesAndLargeKApproachesHardGate
         expect_gradient_close(gk[b], central_difference(k[b], 1e-6, loss), 1e-6, "k");
         EXPECT_NE(gk[b], 0.0);
     }
-    const std::vector<double> v = random_weights(B * T, 10);
-    double s = 0, analytic = 0;
-    auto along = [&] {
-        for (std::size_t i = 0; i < B * T; ++i) g.data[i] = gsig.data[i] * (1 + s * v[i]);
-        return loss();
-    };
-    for (std::size_t i = 0; i < B * T; ++i) analytic += gg[i] * v[i] * gsig.data[i];
-    expect_gradient_close(analytic, central_difference(s, 1e-6, along), 1e-6, "g direction");
+    expect_directional_gradient(g.data, gg, 10, loss, 1e-6, "g direction");
 
     // k → ∞ tends to the hard gate.
     g = gsig;
@@ -273,15 +256,7 @@ void check_compexp_gradients(dd::ar_mode mode) {
         if (mode == dd::ar_mode::sigmoid) expect_gradient_close(gk[b], central_difference(c.k[b], 1e-4, loss), 1e-6, "k");
         for (double g : {gct[b], gcr[b], get[b], ger[b], gat[b], grt[b]}) EXPECT_NE(g, 0.0);
     }
-    const std::vector<double> v = random_weights(B * T, 13);
-    const batch x0 = c.x;
-    double s = 0, analytic = 0;
-    auto along = [&] {
-        for (std::size_t i = 0; i < B * T; ++i) c.x.data[i] = x0.data[i] * (1 + s * v[i]);
-        return loss();
-    };
-    for (std::size_t i = 0; i < B * T; ++i) analytic += gx[i] * v[i] * x0.data[i];
-    expect_gradient_close(analytic, central_difference(s, 1e-6, along), 1e-6, "x_rms direction");
+    expect_directional_gradient(c.x.data, gx, 13, loss, 1e-6, "x_rms direction");
 }
 }  // namespace
 
@@ -328,15 +303,7 @@ TEST(Limiter, ForwardMatchesReferenceAndGradientsMatchFiniteDifferences) {
         expect_gradient_close(grt[b], central_difference(rt[b], 1e-8, run), 1e-6, "rt");
         EXPECT_NE(gthr[b], 0.0);
     }
-    const std::vector<double> v = random_weights(B * T, 16);
-    const batch x0 = x;
-    double s = 0, analytic = 0;
-    auto along = [&] {
-        for (std::size_t i = 0; i < B * T; ++i) x.data[i] = x0.data[i] + s * v[i];
-        return run();
-    };
-    for (std::size_t i = 0; i < B * T; ++i) analytic += gx[i] * v[i];
-    expect_gradient_close(analytic, central_difference(s, 1e-7, along), 1e-6, "x direction");
+    expect_directional_gradient(x.data, gx, 16, run, 1e-7, "x direction", /*relative=*/false);
 }
 
 TEST(Avg, ForwardIsTheSmootherAndGradientsMatchFiniteDifferences) {
@@ -529,16 +496,7 @@ TEST(Smoother, GradientOfTheGradientMatchesFiniteDifferencesOfTheBackward) {
         expect_gradient_close(grt[b], central_difference(c.rt[b], 1e-7, loss), 1e-6, "rt");
         EXPECT_NE(gat[b], 0.0);
     }
-    const std::vector<double> dir = random_weights(B * T, 32);
-    const batch x0 = c.x;
-    double s = 0, analytic = 0;
-    auto along = [&] {
-        for (std::size_t i = 0; i < B * T; ++i) c.x.data[i] = x0.data[i] * (1 + s * dir[i]);
-        return loss();
-    };
-    for (std::size_t i = 0; i < B * T; ++i) analytic += df[i] * dir[i] * x0.data[i];
-    expect_gradient_close(analytic, central_difference(s, 1e-6, along), 1e-6, "f direction");
-    c.x = x0;
+    expect_directional_gradient(c.x.data, df, 32, loss, 1e-6, "f direction");
     // ℓ₂ is linear in gy: its gradient dgy must reproduce ℓ₂ exactly.
     EXPECT_NEAR(dot(dgy, c.w), l2(c.w), 1e-10 * std::abs(l2(c.w)));
     std::vector<double> e(B * T, 0.0);

@@ -85,6 +85,23 @@ inline void expect_gradient_close(double analytic, double numeric, double rel, c
     EXPECT_NEAR(analytic, numeric, rel * std::max(std::abs(analytic), std::abs(numeric)) + abs_floor) << what;
 }
 
+/// The gradient g of loss() with respect to a whole signal x, along a random direction v (seeded):
+/// x_i → x0_i·(1 + s·v_i) (relative: positive levels stay positive) or x0_i + s·v_i, and
+/// Σ_i g_i·dx_i/ds is compared with the central difference in s. x is restored afterwards.
+inline void expect_directional_gradient(std::vector<double>& x, const std::vector<double>& g, unsigned seed,
+                                        const std::function<double()>& loss, double h, const char* what,
+                                        bool relative = true) {
+    const std::vector<double> v = random_weights(x.size(), seed), x0 = x;
+    double s = 0, analytic = 0;
+    for (std::size_t i = 0; i < x.size(); ++i) analytic += g[i] * v[i] * (relative ? x0[i] : 1.0);
+    auto along = [&] {
+        for (std::size_t i = 0; i < x.size(); ++i) x[i] = relative ? x0[i] * (1 + s * v[i]) : x0[i] + s * v[i];
+        return loss();
+    };
+    expect_gradient_close(analytic, central_difference(s, h, along), 1e-6, what);
+    x = x0;
+}
+
 // ------------------------------------------------------------------------------------------------
 // Reference implementations (straightforward transcriptions of SPEC §2.1–2.4)
 
