@@ -12,13 +12,17 @@ ar_mode parse_ar_mode(const std::string& name) {
 }
 
 namespace {
+/// The coefficients are called at/rt for the hard gate and alpha_a/alpha_r for the sigmoid gate,
+/// which also needs k > 0.
 template <class T>
 void check_compexp_args(signal_view<T> x_rms, const compexp_params<T>& curve, row_param<T> at, row_param<T> rt,
-                        const char* at_name, const char* rt_name) {
+                        ar_mode mode, row_param<T> k) {
+    const bool hard = mode == ar_mode::hard;
     check_positive_signal(x_rms, "x_rms");
     check_compexp_params(curve, x_rms.rows);
-    check_coefficient(at, x_rms.rows, at_name);
-    check_coefficient(rt, x_rms.rows, rt_name);
+    check_coefficient(at, x_rms.rows, hard ? "at" : "alpha_a");
+    check_coefficient(rt, x_rms.rows, hard ? "rt" : "alpha_r");
+    if (!hard) check_param(k, x_rms.rows, "k", [](T v) { return v > T(0); }, "> 0 (1/dB)");
 }
 
 template <class T> void check_limiter_args(signal_view<T> x, row_param<T> threshold, row_param<T> at, row_param<T> rt) {
@@ -46,9 +50,7 @@ void compexp_gain_backward(signal_view<T> x_rms, const compexp_params<T>& curve,
 template <class T>
 void compexp_gain_mode(signal_view<T> x_rms, const compexp_params<T>& curve, row_param<T> alpha_a,
                        row_param<T> alpha_r, ar_mode mode, row_param<T> k, signal_span<T> gain) {
-    const bool hard = mode == ar_mode::hard;
-    check_compexp_args(x_rms, curve, alpha_a, alpha_r, hard ? "at" : "alpha_a", hard ? "rt" : "alpha_r");
-    if (!hard) check_param(k, x_rms.rows, "k", [](T v) { return v > T(0); }, "> 0 (1/dB)");
+    check_compexp_args(x_rms, curve, alpha_a, alpha_r, mode, k);
     check_output(gain, x_rms, "gain");
     compexp_gain_kernel(x_rms, curve, alpha_a, alpha_r, mode, k, gain);
 }
@@ -58,9 +60,7 @@ void compexp_gain_mode_backward(signal_view<T> x_rms, const compexp_params<T>& c
                                 row_param<T> alpha_r, ar_mode mode, row_param<T> k, signal_view<T> gain,
                                 strided_arg<T> grad_gain, T* grad_x_rms, const compexp_param_grads<T>& curve_grads,
                                 T* grad_alpha_a, T* grad_alpha_r, T* grad_k) {
-    const bool hard = mode == ar_mode::hard;
-    check_compexp_args(x_rms, curve, alpha_a, alpha_r, hard ? "at" : "alpha_a", hard ? "rt" : "alpha_r");
-    if (!hard) check_param(k, x_rms.rows, "k", [](T v) { return v > T(0); }, "> 0 (1/dB)");
+    check_compexp_args(x_rms, curve, alpha_a, alpha_r, mode, k);
     check_same_shape(gain, x_rms, "gain");
     check_same_shape(grad_gain, x_rms, "grad_gain");
     compexp_gain_backward_kernel(x_rms, curve, alpha_a, alpha_r, mode, k, gain, grad_gain, grad_x_rms, curve_grads,
