@@ -288,7 +288,8 @@ void compexp_backward_group(signal_view<T> x, const compexp_params<T>& params, r
     const bool multi = g.count > 1;
     // Scratch: x, L, f, y_{t−1}, grad_y, u per row (u is λ for the sigmoid gate), and for the sigmoid
     // gate its step partials ∂y_t/∂y_{t−1}, ∂y_t/∂g_t, ∂α_a, ∂α_r, ∂k; a padding row; f, y_{t−1} (or
-    // ∂y_t/∂y_{t−1}), grad_y and u in lanes.
+    // ∂y_t/∂y_{t−1}), grad_y and u in lanes. x, y_{t−1} and grad_y are copied only where they cannot be
+    // read in place: the last (partial) chunk, the first sample's y_{−1} = zi, a non-contiguous grad_y.
     T* const xs = scratch<T>(11 * m + chunk + 4 * chunk * W);
     T* const level = xs + m;
     T* const f = level + m;
@@ -305,42 +306,55 @@ void compexp_backward_group(signal_view<T> x, const compexp_params<T>& params, r
     T* const lanes_yp = lanes_f + chunk * W;
     T* const lanes_gy = lanes_yp + chunk * W;
     T* const lanes_u = lanes_gy + chunk * W;
-    const T *f_rows[W], *yp_rows[W], *gy_rows[W];
+    const T* f_rows[W];
     T* u_rows[W];
     // Lanes of the decision inputs: f and y_{t−1} (hard) or the sigmoid step's ∂y_t/∂y_{t−1}.
     lane_rows<T>(Sigmoid ? d_prev : f, g.count, f_rows);
-    lane_rows<T>(y_prev, g.count, yp_rows);
-    lane_rows<T>(gy, g.count, gy_rows);
     lane_rows<T>(u, pad, g.count, u_rows);
     const group_context<T> ctx(params, at, rt, kk, g);
     const auto& curves = ctx.curves;
     const ar_coeffs<V>& coeffs = ctx.hard;
     std::vector<double> sums(g.count * 8, 0.0);
     V u_next(T(0)), keep_next(T(0));
+    // Per chunk: where each row's x, y_{t−1} and grad_y are read (in place or a scratch copy).
+    const T *x_at[W], *yp_at[W], *gy_at[W];
 
     const std::size_t n_chunks = (cols + chunk - 1) / chunk;
     for (std::size_t c = n_chunks; c-- > 0;) {
         const std::size_t t0 = c * chunk, n = std::min(chunk, cols - t0);
         const std::size_t padded = (n + W - 1) / W * W;                             // P2 blocks
         const std::size_t wide_padded = (n + WW - 1) / WW * WW;                     // P1/P3 vectors
+        const bool whole = n == chunk;  // no padding needed: every vector lies inside the row
         // P1: level and target; y_{t−1} (zi = 1 before the first sample) and grad_y, padded neutrally.
         for (std::size_t r = 0; r < g.count; ++r) {
-            const std::size_t o = r * chunk;
-            curves[r].targets(x.row(g.first + r) + t0, n, xs + o, level + o, f + o);
-            const T* yr = y.row(g.first + r);
-            T* yp = y_prev + o;
-            if (t0 == 0) {
-                yp[0] = T(1);
-                std::copy(yr, yr + n - 1, yp + 1);
+            const std::size_t o = r * chunk, b = g.first + r;
+            const T* xr = x.row(b) + t0;
+            x_at[r] = whole ? xr : xs + o;
+            curves[r].targets(xr, n, whole ? nullptr : xs + o, level + o, f + o);
+            const T* yr = y.row(b);
+            if (whole && t0 > 0) {
+                yp_at[r] = yr + t0 - 1;
             } else {
-                std::copy(yr + t0 - 1, yr + t0 - 1 + n, yp);
+                T* yp = y_prev + o;
+                if (t0 == 0) {
+                    yp[0] = T(1);
+                    std::copy(yr, yr + n - 1, yp + 1);
+                } else {
+                    std::copy(yr + t0 - 1, yr + t0 - 1 + n, yp);
+                }
+                std::fill(yp + n, yp + wide_padded, T(1));
+                yp_at[r] = yp;
             }
-            std::fill(yp + n, yp + wide_padded, T(1));
-            grad_y.copy_row(g.first + r, t0, n, gy + o);
-            std::fill(gy + o + n, gy + o + wide_padded, T(0));
+            if (whole && grad_y.col_stride == 1) {
+                gy_at[r] = grad_y.data + std::ptrdiff_t(b) * grad_y.row_stride + std::ptrdiff_t(t0);
+            } else {
+                grad_y.copy_row(b, t0, n, gy + o);
+                std::fill(gy + o + n, gy + o + wide_padded, T(0));
+                gy_at[r] = gy + o;
+            }
             if constexpr (Sigmoid) {
                 using VW = simd::wide<T>;
-                const std::size_t b = g.first + r;
+                const T* yp = yp_at[r];
                 const sigmoid_coeffs<VW> sig{VW(at[b]), VW(rt[b]), VW(kk[b])};
                 for (std::size_t k = 0; k < wide_padded; k += VW::size) {
                     const VW fv = VW::load_unaligned(f + o + k), ypv = VW::load_unaligned(yp + k);
@@ -353,21 +367,26 @@ void compexp_backward_group(signal_view<T> x, const compexp_params<T>& params, r
                 }
             }
         }
+        for (std::size_t r = g.count; r < W; ++r) {  // padding lanes repeat the first row
+            x_at[r] = x_at[0];
+            yp_at[r] = yp_at[0];
+            gy_at[r] = gy_at[0];
+        }
         // P2: u_t = gy_t + (∂y_{t+1}/∂y_t)·u_{t+1}, backwards in time; the factor is 1 − β_{t+1} for the
         // hard gate and the sigmoid step's partial (from P1) for the sigmoid gate.
         if (!multi) {  // broadcast, as in the forward: branch-free
             for (std::size_t k = n; k-- > 0;) {
-                u_next = hard_smoother_adjoint_step(V(gy[k]), keep_next, u_next);
+                u_next = hard_smoother_adjoint_step(V(gy_at[0][k]), keep_next, u_next);
                 u[k] = u_next.get(0);
                 if constexpr (Sigmoid)
                     keep_next = V(d_prev[k]);
                 else
-                    keep_next = simd::pick(V(f[k]) < V(y_prev[k]), coeffs.keep_at, coeffs.keep_rt);
+                    keep_next = simd::pick(V(f[k]) < V(yp_at[0][k]), coeffs.keep_at, coeffs.keep_rt);
             }
         } else {
             simd::to_lanes(f_rows, 0, padded, lanes_f);
-            if constexpr (!Sigmoid) simd::to_lanes(yp_rows, 0, padded, lanes_yp);
-            simd::to_lanes(gy_rows, 0, padded, lanes_gy);
+            if constexpr (!Sigmoid) simd::to_lanes(yp_at, 0, padded, lanes_yp);
+            simd::to_lanes(gy_at, 0, padded, lanes_gy);
             for (std::size_t k = n; k-- > 0;) {
                 u_next = hard_smoother_adjoint_step(V::load_unaligned(&lanes_gy[k * W]), keep_next, u_next);
                 u_next.store_unaligned(&lanes_u[k * W]);
@@ -390,16 +409,16 @@ void compexp_backward_group(signal_view<T> x, const compexp_params<T>& params, r
             if constexpr (Sigmoid) {
                 if (curves[r].knee)
                     sigmoid_gradient_phase<true>(cv, n, f + o, u + o, d_g + o, d_aa + o, d_ar + o, d_k + o, level + o,
-                                                 xs + o, gx, acc);
+                                                 x_at[r], gx, acc);
                 else
                     sigmoid_gradient_phase<false>(cv, n, f + o, u + o, d_g + o, d_aa + o, d_ar + o, d_k + o, level + o,
-                                                  xs + o, gx, acc);
+                                                  x_at[r], gx, acc);
             } else {
                 const T a = at[g.first + r], rr = rt[g.first + r];
                 if (curves[r].knee)
-                    gradient_phase<true>(cv, a, rr, n, f + o, y_prev + o, u + o, level + o, xs + o, gx, acc);
+                    gradient_phase<true>(cv, a, rr, n, f + o, yp_at[r], u + o, level + o, x_at[r], gx, acc);
                 else
-                    gradient_phase<false>(cv, a, rr, n, f + o, y_prev + o, u + o, level + o, xs + o, gx, acc);
+                    gradient_phase<false>(cv, a, rr, n, f + o, yp_at[r], u + o, level + o, x_at[r], gx, acc);
             }
             double* s = &sums[r * 8];
             const simd::wide<T> all[8] = {acc.ct, acc.cr, acc.et, acc.er, acc.knee, acc.at, acc.rt, acc.k};

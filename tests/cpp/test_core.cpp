@@ -223,25 +223,30 @@ TEST(SigmoidSmoother, AdjointMatchesFiniteDifferencesAndLargeKApproachesHardGate
 // ------------------------------------------------------------------------------------------------
 namespace {
 struct compexp_case {
-    batch x = switching_level(B, T, 11, -65, -5);
+    std::size_t cols = T;
+    batch x = switching_level(B, cols, 11, -65, -5);
     std::vector<double> ct = {-20, -25, -15}, cr = {4, 2, 8}, et = {-50, -45, -55}, er = {0.5, 0.7, 0.3},
-                        knee = {0, 6, 3}, at = AT, rt = RT, k = {0.5, 1.5, 3.0}, w = random_weights(B * T, 12);
+                        knee = {0, 6, 3}, at = AT, rt = RT, k = {0.5, 1.5, 3.0}, w = random_weights(B * cols, 12);
+    compexp_case() = default;
+    explicit compexp_case(std::size_t n) : cols(n), x(switching_level(B, n, 11, -65, -5)), w(random_weights(B * n, 12)) {}
     dd::compexp_params<double> params() const {
         return {per_row(ct), per_row(cr), per_row(et), per_row(er), per_row(knee)};
     }
     std::vector<double> run(dd::ar_mode mode) const {
-        std::vector<double> y(B * T);
-        dd::compexp_gain_mode(view(x.data, B, T), params(), per_row(at), per_row(rt), mode, per_row(k), span(y, B, T));
+        std::vector<double> y(B * cols);
+        dd::compexp_gain_mode(view(x.data, B, cols), params(), per_row(at), per_row(rt), mode, per_row(k),
+                              span(y, B, cols));
         return y;
     }
 };
 
 void check_compexp_gradients(dd::ar_mode mode) {
     compexp_case c;
+    const std::size_t cols = T;
     const std::vector<double> y = c.run(mode);
-    std::vector<double> gx(B * T), gct(B), gcr(B), get(B), ger(B), gkn(B), gat(B), grt(B), gk(B);
-    dd::compexp_gain_mode_backward(view(c.x.data, B, T), c.params(), per_row(c.at), per_row(c.rt), mode, per_row(c.k),
-                                   view(y, B, T), view(c.w, B, T), gx.data(),
+    std::vector<double> gx(B * cols), gct(B), gcr(B), get(B), ger(B), gkn(B), gat(B), grt(B), gk(B);
+    dd::compexp_gain_mode_backward(view(c.x.data, B, cols), c.params(), per_row(c.at), per_row(c.rt), mode,
+                                   per_row(c.k), view(y, B, cols), view(c.w, B, cols), gx.data(),
                                    dd::compexp_param_grads<double>{gct.data(), gcr.data(), get.data(), ger.data(), gkn.data()},
                                    gat.data(), grt.data(), gk.data());
     auto loss = [&] { return dot(c.run(mode), c.w); };
@@ -277,6 +282,69 @@ TEST(CompexpGain, ForwardMatchesReference) {
 
 TEST(CompexpGain, HardGradientsMatchFiniteDifferences) { check_compexp_gradients(dd::ar_mode::hard); }
 TEST(CompexpGain, SigmoidGradientsMatchFiniteDifferences) { check_compexp_gradients(dd::ar_mode::sigmoid); }
+TEST(CompexpGain, LongRowsMatchTheCompositionOfTheScalarKernels) {
+    // Over many kernel chunks (the vectorised kernel reads whole chunks of x, y and grad_y in place
+    // and copies the last, partial one) the fused kernel equals the composition of the separately
+    // tested scalar kernels: level → gain_curve → 10^(g/20) → smoother, gradients chained back by hand.
+    // grad_y is passed contiguous and as a strided view of a column-major copy (the gathering path).
+    const std::size_t cols = 10007;
+    compexp_case c(cols);
+    const auto params = c.params();
+    std::vector<double> level(B * cols), g_db(B * cols), f(B * cols);
+    for (std::size_t i = 0; i < B * cols; ++i) level[i] = 20.0 * std::log10(c.x.data[i]);
+    dd::gain_curve(view(level, B, cols), params, span(g_db, B, cols));
+    for (std::size_t i = 0; i < B * cols; ++i) f[i] = std::pow(10.0, g_db[i] / 20.0);
+    std::vector<double> w_cm(B * cols);
+    for (std::size_t b = 0; b < B; ++b)
+        for (std::size_t t = 0; t < cols; ++t) w_cm[t * B + b] = c.w[b * cols + t];
+    for (auto mode : {dd::ar_mode::hard, dd::ar_mode::sigmoid}) {
+        const bool hard = mode == dd::ar_mode::hard;
+        // The composition.
+        std::vector<double> y_ref(B * cols), gf(B * cols), gg(B * cols), gl(B * cols), r_at(B), r_rt(B), r_k(B), r_zi(B);
+        std::vector<double> r_ct(B), r_cr(B), r_et(B), r_er(B), r_kn(B);
+        if (hard) {
+            dd::attack_release_smoother(view(f, B, cols), 1.0, per_row(c.at), per_row(c.rt), span(y_ref, B, cols));
+            dd::attack_release_smoother_backward(view(f, B, cols), 1.0, per_row(c.at), per_row(c.rt), view(y_ref, B, cols),
+                                                 view(c.w, B, cols), gf.data(),
+                                                 dd::smoother_param_grads<double>{r_zi.data(), r_at.data(), r_rt.data()});
+        } else {
+            dd::sigmoid_smoother(view(f, B, cols), 1.0, per_row(c.at), per_row(c.rt), per_row(c.k), span(y_ref, B, cols));
+            dd::sigmoid_smoother_backward(view(f, B, cols), 1.0, per_row(c.at), per_row(c.rt), per_row(c.k),
+                                          view(y_ref, B, cols), view(c.w, B, cols), gf.data(),
+                                          dd::sigmoid_param_grads<double>{r_zi.data(), r_at.data(), r_rt.data(), r_k.data()});
+        }
+        const double ln10_20 = std::log(10.0) / 20.0;
+        for (std::size_t i = 0; i < B * cols; ++i) gg[i] = gf[i] * f[i] * ln10_20;
+        dd::gain_curve_backward(view(level, B, cols), params, view(gg, B, cols), gl.data(),
+                                dd::compexp_param_grads<double>{r_ct.data(), r_cr.data(), r_et.data(), r_er.data(), r_kn.data()});
+        // The fused kernel.
+        const std::vector<double> y = c.run(mode);
+        for (std::size_t i = 0; i < B * cols; ++i) ASSERT_NEAR(y[i], y_ref[i], 1e-13 * y_ref[i]) << "y " << i;
+        for (bool strided : {false, true}) {
+            const dd::strided_view<double> grad_y = strided ? dd::strided_view<double>(w_cm.data(), B, cols, 1, std::ptrdiff_t(B))
+                                                            : dd::strided_view<double>(c.w.data(), B, cols);
+            std::vector<double> gx(B * cols), gct(B), gcr(B), get(B), ger(B), gkn(B), gat(B), grt(B), gk(B);
+            dd::compexp_gain_mode_backward(view(c.x.data, B, cols), params, per_row(c.at), per_row(c.rt), mode,
+                                           per_row(c.k), view(y, B, cols), grad_y, gx.data(),
+                                           dd::compexp_param_grads<double>{gct.data(), gcr.data(), get.data(), ger.data(), gkn.data()},
+                                           gat.data(), grt.data(), gk.data());
+            for (std::size_t i = 0; i < B * cols; ++i) {
+                const double ref = gl[i] / (ln10_20 * c.x.data[i]);
+                ASSERT_NEAR(gx[i], ref, 1e-9 * std::abs(ref) + 1e-12) << "grad x_rms " << i << (strided ? " strided" : "");
+            }
+            for (std::size_t b = 0; b < B; ++b) {
+                expect_gradient_close(gct[b], r_ct[b], 1e-9, "comp_thresh");
+                expect_gradient_close(gcr[b], r_cr[b], 1e-9, "comp_ratio");
+                expect_gradient_close(get[b], r_et[b], 1e-9, "exp_thresh");
+                expect_gradient_close(ger[b], r_er[b], 1e-9, "exp_ratio");
+                expect_gradient_close(gkn[b], r_kn[b], 1e-9, "knee");
+                expect_gradient_close(gat[b], r_at[b], 1e-9, "at");
+                expect_gradient_close(grt[b], r_rt[b], 1e-9, "rt");
+                if (!hard) expect_gradient_close(gk[b], r_k[b], 1e-9, "k");
+            }
+        }
+    }
+}
 
 // ------------------------------------------------------------------------------------------------
 TEST(Limiter, ForwardMatchesReferenceAndGradientsMatchFiniteDifferences) {
