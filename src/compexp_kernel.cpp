@@ -1,17 +1,21 @@
-// compexp_gain with the hard gate (SPEC §2.3): the vectorised batch kernel, forward and backward.
+// compexp_gain (SPEC §2.3, §2.6): the vectorised batch kernels, forward and backward, hard and
+// sigmoid gate.
 //
-// Rows are processed in groups (one row per SIMD lane in the recursion), time in chunks that stay in
-// cache, each chunk in three phases:
-//   P1  per row, time in SIMD lanes: L = amp2db(x), f = db2amp(g_dB(L))          (the expensive part)
-//   P2  rows in SIMD lanes (or scalar for a one-row group): the serial recursion over time —
-//       forward: hard_smoother_step; backward: hard_smoother_adjoint_step, u_t
-//   P3  (backward) per row, time in lanes: ∂f = β·u, the curve's chain rule to x_rms, and the
-//       parameter sums (per chunk in lanes, then added in double per row).
+// Forward: rows in groups (one row per SIMD lane in the recursion), time in chunks that stay in
+// cache, each chunk in two phases:
+//   P1  per row, time in the widest SIMD lanes: L = amp2db(x), f = db2amp(g_dB(L))  (the expensive part)
+//   P2  rows in SIMD lanes (a broadcast vector for a one-row group): the serial recursion over time,
+//       hard_smoother_step / sigmoid_smoother_step, with in-register transposes in and out.
+// Backward: one pass per row from the last sample to the first, time in the widest lanes
+// (compexp_backward_row): the curve is recomputed, the adjoint recursion is a linear recurrence
+// solved by an in-register scan per vector (simd::reverse_linear_scan), and the gradient chain and
+// parameter sums follow in the same loop: no scratch buffers, no transposes, rows in parallel.
 // The per-sample math is the shared steps of ballistics.hpp / gain_curve.hpp / simd.hpp, so y has
 // the same bits as the scalar row kernels and the streaming form. The order of every sum depends on
-// the absolute sample index only (chunks start at multiples of `chunk`, lane = t mod wide_lanes), so results
-// do not depend on how rows are grouped or on the number of threads.
+// the absolute sample index only (chunks start at multiples of `chunk`, lane = t mod wide_lanes), so
+// results do not depend on how rows are grouped or on the number of threads.
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include "differential_dynamics/compressor.hpp"
@@ -214,7 +218,7 @@ template <class T> struct param_sums {
 
 /// The curve's chain rule for one wide vector: ∂f → ∂g_dB → x_rms (returned) and the curve sums.
 template <bool Knee, class V>
-V curve_pullback(const prepared_curve<V>& cv, const V& gf, const V& fv, const V& level, const V& x,
+[[gnu::always_inline]] inline V curve_pullback(const prepared_curve<V>& cv, const V& gf, const V& fv, const V& level, const V& x,
                  param_sums<typename simd::scalar_of<V>::type>& acc) {
     using T = typename simd::scalar_of<V>::type;
     curve_partials<V> p;
@@ -239,203 +243,84 @@ template <class T> void store_partial(T* out, std::size_t k, std::size_t n, cons
     for (std::size_t i = 0; k + i < n; ++i) out[k + i] = tmp[i];
 }
 
-/// P3 for one row, hard gate: ∂f = β·u, the chain rule through the curve to x_rms (written to gx, if
-/// wanted) and the parameter sums of this chunk, with time in the widest lanes.
-template <bool Knee, class T>
-void gradient_phase(const prepared_curve<simd::wide<T>>& cv, T at, T rt, std::size_t n, const T* f, const T* y_prev,
-                    const T* u, const T* level, const T* xs, T* gx, param_sums<T>& acc) {
-    using V = simd::wide<T>;
-    const V at_v(at), rt_v(rt), zero(T(0));
-    for (std::size_t k = 0; k < n; k += V::size) {
-        const V fv = V::load_unaligned(f + k), yp = V::load_unaligned(y_prev + k);
-        const V uv = V::load_unaligned(u + k);
-        const auto attack = fv < yp;
-        const V ud = uv * (fv - yp);
-        acc.at += simd::pick(attack, ud, zero);
-        acc.rt += simd::pick(attack, zero, ud);
-        const V gxv = curve_pullback<Knee>(cv, simd::pick(attack, at_v, rt_v) * uv, fv, V::load_unaligned(level + k),
-                                           V::load_unaligned(xs + k), acc);
-        if (gx) store_partial(gx, k, n, gxv);
+/// Loads y_{t−1} for t = t0 + k … t0 + k + WW − 1 from the row y (y_{−1} = 1; past n: 1).
+template <class V, class T> V load_previous(const T* y, std::size_t t0, std::size_t k, std::size_t n) {
+    constexpr std::size_t WW = V::size;
+    if (t0 + k > 0 && k + WW <= n) return V::load_unaligned(y + t0 + k - 1);
+    alignas(64) T tmp[WW];
+    for (std::size_t i = 0; i < WW; ++i) {
+        const std::size_t t = t0 + k + i;
+        tmp[i] = t == 0 || k + i >= n ? T(1) : y[t - 1];
     }
+    return V::load_aligned(tmp);
 }
 
-/// P3 for one row, sigmoid gate: ∂f = λ·∂y/∂g with the step partials stored by P1.
-template <bool Knee, class T>
-void sigmoid_gradient_phase(const prepared_curve<simd::wide<T>>& cv, std::size_t n, const T* f, const T* lambda,
-                            const T* d_g, const T* d_aa, const T* d_ar, const T* d_k, const T* level, const T* xs,
-                            T* gx, param_sums<T>& acc) {
+/// The backward of one row, in one pass from the last sample to the first with time in the widest
+/// lanes; nothing is stored between phases. Per vector of samples t … t + WW − 1:
+///   - the curve again: L = amp2db(x), f = db2amp(g_dB(L)), and the step's local derivatives from f
+///     and y_{t−1} (read from y): hard gate β_t and 1 − β_t, sigmoid gate its step partials;
+///   - the adjoint u_t = gy_t + (∂y_{t+1}/∂y_t)·u_{t+1} by reverse_linear_scan, the factor taken one
+///     lane later (shift_down, the next vector's first lane at the top), u_{t+WW} carried in;
+///   - ∂f = β·u (sigmoid: λ·∂y/∂g), the curve's chain rule to x_rms, and the parameter sums.
+/// Sums are reduced to double every `chunk` samples (chunks at multiples of `chunk`, lanes at
+/// multiples of WW: the order depends on the absolute sample index only).
+template <bool Sigmoid, bool Knee, class T>
+void compexp_backward_row(const prepared_curve<simd::wide<T>>& cv, T at, T rt, T k, const T* x, const T* y,
+                          const strided_view<T>& grad_y, std::size_t b, std::size_t cols, T* gx, double* sums) {
     using V = simd::wide<T>;
-    for (std::size_t k = 0; k < n; k += V::size) {
-        const V lv = V::load_unaligned(lambda + k);
-        acc.at += lv * V::load_unaligned(d_aa + k);
-        acc.rt += lv * V::load_unaligned(d_ar + k);
-        acc.k += lv * V::load_unaligned(d_k + k);
-        const V gxv = curve_pullback<Knee>(cv, lv * V::load_unaligned(d_g + k), V::load_unaligned(f + k),
-                                           V::load_unaligned(level + k), V::load_unaligned(xs + k), acc);
-        if (gx) store_partial(gx, k, n, gxv);
-    }
-}
-
-template <bool Sigmoid, class T>
-void compexp_backward_group(signal_view<T> x, const compexp_params<T>& params, row_param<T> at, row_param<T> rt,
-                            row_param<T> kk, signal_view<T> y, strided_view<T> grad_y, T* grad_x,
-                            const compexp_param_grads<T>& curve_grads, T* grad_at, T* grad_rt, T* grad_k,
-                            const row_group& g) {
-    using V = simd::vec<T>;
-    constexpr std::size_t W = simd::lanes<T>, WW = simd::wide_lanes<T>;
-    const std::size_t cols = x.cols;
-    const std::size_t m = g.count * chunk;
-    const bool multi = g.count > 1;
-    // Scratch: x, L, f, y_{t−1}, grad_y, u per row (u is λ for the sigmoid gate), and for the sigmoid
-    // gate its step partials ∂y_t/∂y_{t−1}, ∂y_t/∂g_t, ∂α_a, ∂α_r, ∂k; a padding row; f, y_{t−1} (or
-    // ∂y_t/∂y_{t−1}), grad_y and u in lanes. x, y_{t−1} and grad_y are copied only where they cannot be
-    // read in place: the last (partial) chunk, the first sample's y_{−1} = zi, a non-contiguous grad_y.
-    T* const xs = scratch<T>(11 * m + chunk + 4 * chunk * W);
-    T* const level = xs + m;
-    T* const f = level + m;
-    T* const y_prev = f + m;
-    T* const gy = y_prev + m;
-    T* const u = gy + m;
-    T* const d_prev = u + m;
-    T* const d_g = d_prev + m;
-    T* const d_aa = d_g + m;
-    T* const d_ar = d_aa + m;
-    T* const d_k = d_ar + m;
-    T* const pad = d_k + m;
-    T* const lanes_f = pad + chunk;
-    T* const lanes_yp = lanes_f + chunk * W;
-    T* const lanes_gy = lanes_yp + chunk * W;
-    T* const lanes_u = lanes_gy + chunk * W;
-    const T* f_rows[W];
-    T* u_rows[W];
-    // Lanes of the decision inputs: f and y_{t−1} (hard) or the sigmoid step's ∂y_t/∂y_{t−1}.
-    lane_rows<T>(Sigmoid ? d_prev : f, g.count, f_rows);
-    lane_rows<T>(u, pad, g.count, u_rows);
-    const group_context<T> ctx(params, at, rt, kk, g);
-    const auto& curves = ctx.curves;
-    const ar_coeffs<V>& coeffs = ctx.hard;
-    std::vector<double> sums(g.count * 8, 0.0);
-    V u_next(T(0)), keep_next(T(0));
-    // Per chunk: where each row's x, y_{t−1} and grad_y are read (in place or a scratch copy).
-    const T *x_at[W], *yp_at[W], *gy_at[W];
-
+    constexpr std::size_t WW = V::size;
+    const ar_coeffs<V> hard{V(at), V(rt)};
+    const sigmoid_coeffs<V> sig{V(at), V(rt), V(k)};
+    const bool in_place = grad_y.col_stride == 1;
+    T* const gy_copy = in_place ? nullptr : scratch<T>(chunk + WW);
+    V carry(T(0)), factor_next(T(0));  // u_{t+WW}; ∂y_{s+1}/∂y_s of the vector to the right (lane 0 used)
     const std::size_t n_chunks = (cols + chunk - 1) / chunk;
     for (std::size_t c = n_chunks; c-- > 0;) {
         const std::size_t t0 = c * chunk, n = std::min(chunk, cols - t0);
-        const std::size_t padded = (n + W - 1) / W * W;                             // P2 blocks
-        const std::size_t wide_padded = (n + WW - 1) / WW * WW;                     // P1/P3 vectors
-        const bool whole = n == chunk;  // no padding needed: every vector lies inside the row
-        // P1: level and target; y_{t−1} (zi = 1 before the first sample) and grad_y, padded neutrally.
-        for (std::size_t r = 0; r < g.count; ++r) {
-            const std::size_t o = r * chunk, b = g.first + r;
-            const T* xr = x.row(b) + t0;
-            x_at[r] = whole ? xr : xs + o;
-            curves[r].targets(xr, n, whole ? nullptr : xs + o, level + o, f + o);
-            const T* yr = y.row(b);
-            if (whole && t0 > 0) {
-                yp_at[r] = yr + t0 - 1;
-            } else {
-                T* yp = y_prev + o;
-                if (t0 == 0) {
-                    yp[0] = T(1);
-                    std::copy(yr, yr + n - 1, yp + 1);
-                } else {
-                    std::copy(yr + t0 - 1, yr + t0 - 1 + n, yp);
-                }
-                std::fill(yp + n, yp + wide_padded, T(1));
-                yp_at[r] = yp;
-            }
-            if (whole && grad_y.col_stride == 1) {
-                gy_at[r] = grad_y.data + std::ptrdiff_t(b) * grad_y.row_stride + std::ptrdiff_t(t0);
-            } else {
-                grad_y.copy_row(b, t0, n, gy + o);
-                std::fill(gy + o + n, gy + o + wide_padded, T(0));
-                gy_at[r] = gy + o;
-            }
-            if constexpr (Sigmoid) {
-                using VW = simd::wide<T>;
-                const T* yp = yp_at[r];
-                const sigmoid_coeffs<VW> sig{VW(at[b]), VW(rt[b]), VW(kk[b])};
-                for (std::size_t k = 0; k < wide_padded; k += VW::size) {
-                    const VW fv = VW::load_unaligned(f + o + k), ypv = VW::load_unaligned(yp + k);
-                    const sigmoid_local<VW> d = sigmoid_step_partials(fv, safe_db(fv), ypv, safe_db(ypv), sig);
-                    d.d_y_prev.store_unaligned(d_prev + o + k);
-                    d.d_g.store_unaligned(d_g + o + k);
-                    d.d_alpha_a.store_unaligned(d_aa + o + k);
-                    d.d_alpha_r.store_unaligned(d_ar + o + k);
-                    d.d_k.store_unaligned(d_k + o + k);
-                }
-            }
-        }
-        for (std::size_t r = g.count; r < W; ++r) {  // padding lanes repeat the first row
-            x_at[r] = x_at[0];
-            yp_at[r] = yp_at[0];
-            gy_at[r] = gy_at[0];
-        }
-        // P2: u_t = gy_t + (∂y_{t+1}/∂y_t)·u_{t+1}, backwards in time; the factor is 1 − β_{t+1} for the
-        // hard gate and the sigmoid step's partial (from P1) for the sigmoid gate.
-        if (!multi) {  // broadcast, as in the forward: branch-free
-            for (std::size_t k = n; k-- > 0;) {
-                u_next = hard_smoother_adjoint_step(V(gy_at[0][k]), keep_next, u_next);
-                u[k] = u_next.get(0);
-                if constexpr (Sigmoid)
-                    keep_next = V(d_prev[k]);
-                else
-                    keep_next = simd::pick(V(f[k]) < V(yp_at[0][k]), coeffs.keep_at, coeffs.keep_rt);
-            }
+        const T* gy;
+        if (in_place) {
+            gy = grad_y.data + std::ptrdiff_t(b) * grad_y.row_stride + std::ptrdiff_t(t0);
         } else {
-            simd::to_lanes(f_rows, 0, padded, lanes_f);
-            if constexpr (!Sigmoid) simd::to_lanes(yp_at, 0, padded, lanes_yp);
-            simd::to_lanes(gy_at, 0, padded, lanes_gy);
-            for (std::size_t k = n; k-- > 0;) {
-                u_next = hard_smoother_adjoint_step(V::load_unaligned(&lanes_gy[k * W]), keep_next, u_next);
-                u_next.store_unaligned(&lanes_u[k * W]);
-                if constexpr (Sigmoid) {
-                    keep_next = V::load_unaligned(&lanes_f[k * W]);
-                } else {
-                    const auto attack = V::load_unaligned(&lanes_f[k * W]) < V::load_unaligned(&lanes_yp[k * W]);
-                    keep_next = simd::pick(attack, coeffs.keep_at, coeffs.keep_rt);
-                }
-            }
-            simd::from_lanes(static_cast<const T*>(lanes_u), 0, padded, u_rows);
+            grad_y.copy_row(b, t0, n, gy_copy);
+            gy = gy_copy;
         }
-        // P3: gradients, time in the widest lanes.
-        for (std::size_t r = 0; r < g.count; ++r) {
-            const std::size_t o = r * chunk;
-            std::fill(u + o + n, u + o + wide_padded, T(0));  // padding contributes exactly 0
-            param_sums<T> acc;
-            T* gx = grad_x ? grad_x + (g.first + r) * cols + t0 : nullptr;
-            const auto& cv = curves[r].curve;
+        const T* xr = x + t0;
+        param_sums<T> acc;
+        for (std::size_t kk = (n + WW - 1) / WW * WW; kk > 0;) {
+            kk -= WW;
+            const bool whole = kk + WW <= n;
+            const V xv = whole ? V::load_unaligned(xr + kk) : load_padded<V>(xr, kk, n, T(1));
+            const V gyv = whole ? V::load_unaligned(gy + kk) : load_padded<V>(gy, kk, n, T(0));
+            const V yp = load_previous<V>(y, t0, kk, n);
+            const V level = simd::amp2db(xv);
+            const V f = simd::db2amp(compexp_gain_db<Knee>(cv, level));
+            V factor, grad_f;
             if constexpr (Sigmoid) {
-                if (curves[r].knee)
-                    sigmoid_gradient_phase<true>(cv, n, f + o, u + o, d_g + o, d_aa + o, d_ar + o, d_k + o, level + o,
-                                                 x_at[r], gx, acc);
-                else
-                    sigmoid_gradient_phase<false>(cv, n, f + o, u + o, d_g + o, d_aa + o, d_ar + o, d_k + o, level + o,
-                                                  x_at[r], gx, acc);
+                const sigmoid_local<V> d = sigmoid_step_partials(f, safe_db(f), yp, safe_db(yp), sig);
+                factor = d.d_y_prev;
+                const V lambda = simd::reverse_linear_scan(simd::shift_down<1>(factor, factor_next), gyv, carry);
+                carry = simd::broadcast_first(lambda);
+                acc.at += lambda * d.d_alpha_a;
+                acc.rt += lambda * d.d_alpha_r;
+                acc.k += lambda * d.d_k;
+                grad_f = lambda * d.d_g;
             } else {
-                const T a = at[g.first + r], rr = rt[g.first + r];
-                if (curves[r].knee)
-                    gradient_phase<true>(cv, a, rr, n, f + o, yp_at[r], u + o, level + o, x_at[r], gx, acc);
-                else
-                    gradient_phase<false>(cv, a, rr, n, f + o, yp_at[r], u + o, level + o, x_at[r], gx, acc);
+                const auto attack = f < yp;
+                factor = simd::pick(attack, hard.keep_at, hard.keep_rt);
+                const V u = simd::reverse_linear_scan(simd::shift_down<1>(factor, factor_next), gyv, carry);
+                carry = simd::broadcast_first(u);
+                const V ud = u * (f - yp);
+                const V zero(T(0));
+                acc.at += simd::pick(attack, ud, zero);
+                acc.rt += simd::pick(attack, zero, ud);
+                grad_f = simd::pick(attack, hard.at, hard.rt) * u;
             }
-            double* s = &sums[r * 8];
-            const simd::wide<T> all[8] = {acc.ct, acc.cr, acc.et, acc.er, acc.knee, acc.at, acc.rt, acc.k};
-            for (int i = 0; i < 8; ++i) s[i] += double(xsimd::hadd(all[i]));
+            factor_next = factor;
+            const V gxv = curve_pullback<Knee>(cv, grad_f, f, level, xv, acc);
+            if (gx) store_partial(gx + t0, kk, n, gxv);
         }
-    }
-    for (std::size_t r = 0; r < g.count; ++r) {
-        const std::size_t b = g.first + r;
-        const double* s = &sums[r * 8];
-        store_row(curve_grads.comp_thresh, b, s[0]);
-        store_row(curve_grads.comp_ratio, b, s[1]);
-        store_row(curve_grads.exp_thresh, b, s[2]);
-        store_row(curve_grads.exp_ratio, b, s[3]);
-        store_row(curve_grads.knee, b, s[4]);
-        store_row(grad_at, b, s[5]);
-        store_row(grad_rt, b, s[6]);
-        if constexpr (Sigmoid) store_row(grad_k, b, s[7]);
+        const simd::wide<T> all[8] = {acc.ct, acc.cr, acc.et, acc.er, acc.knee, acc.at, acc.rt, acc.k};
+        for (int i = 0; i < 8; ++i) sums[i] += double(xsimd::hadd(all[i]));
     }
 }
 
@@ -458,14 +343,29 @@ void compexp_gain_backward_kernel(signal_view<T> x_rms, const compexp_params<T>&
                                   row_param<T> rt, ar_mode mode, row_param<T> k, signal_view<T> gain,
                                   strided_arg<T> grad_gain, T* grad_x_rms, const compexp_param_grads<T>& curve_grads,
                                   T* grad_at, T* grad_rt, T* grad_k) {
-    const auto groups = make_groups(x_rms.rows, simd::lanes<T>);
-    parallel_rows(groups.size(), [&](std::size_t i) {
+    const std::size_t cols = x_rms.cols;
+    parallel_rows(x_rms.rows, [&](std::size_t b) {
+        const row_curve<T> rc(curve.row(b));
+        double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        T* gx = grad_x_rms ? grad_x_rms + b * cols : nullptr;
+        auto run = [&](auto sigmoid, auto knee) {
+            compexp_backward_row<decltype(sigmoid)::value, decltype(knee)::value>(
+                rc.curve, at[b], rt[b], k[b], x_rms.row(b), gain.row(b), grad_gain, b, cols, gx, s);
+        };
+        using yes = std::true_type;
+        using no = std::false_type;
         if (mode == ar_mode::sigmoid)
-            compexp_backward_group<true>(x_rms, curve, at, rt, k, gain, grad_gain, grad_x_rms, curve_grads, grad_at,
-                                         grad_rt, grad_k, groups[i]);
+            rc.knee ? run(yes{}, yes{}) : run(yes{}, no{});
         else
-            compexp_backward_group<false>(x_rms, curve, at, rt, k, gain, grad_gain, grad_x_rms, curve_grads, grad_at,
-                                          grad_rt, grad_k, groups[i]);
+            rc.knee ? run(no{}, yes{}) : run(no{}, no{});
+        store_row(curve_grads.comp_thresh, b, s[0]);
+        store_row(curve_grads.comp_ratio, b, s[1]);
+        store_row(curve_grads.exp_thresh, b, s[2]);
+        store_row(curve_grads.exp_ratio, b, s[3]);
+        store_row(curve_grads.knee, b, s[4]);
+        store_row(grad_at, b, s[5]);
+        store_row(grad_rt, b, s[6]);
+        if (mode == ar_mode::sigmoid) store_row(grad_k, b, s[7]);
     });
 }
 

@@ -238,6 +238,68 @@ template <bool Positive, class T> inline bool all_finite(const T* x, std::size_t
 }
 
 // --------------------------------------------------------------------------------------------
+// Time in lanes: lane shifts and the in-register scan of a first-order linear recurrence.
+
+/// Lane j of the result is lane j + S of the concatenation (v, next): v[j + S] while j + S < W, then
+/// next[j + S − W]. With v the samples t..t+W−1 and next the samples t+W.., this reads "one step later".
+template <std::size_t S, class T, class A>
+inline xsimd::batch<T, A> shift_down(const xsimd::batch<T, A>& v, const xsimd::batch<T, A>& next) {
+    using V = xsimd::batch<T, A>;
+    static_assert(S > 0 && S < V::size, "shift by 1 … W−1 lanes");
+#if defined(__AVX512F__)
+    if constexpr (V::size == 16 && std::is_same_v<T, float>) {
+        return _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(next), _mm512_castps_si512(v), S));
+    } else if constexpr (V::size == 8 && std::is_same_v<T, double>) {
+        return _mm512_castsi512_pd(_mm512_alignr_epi64(_mm512_castpd_si512(next), _mm512_castpd_si512(v), S));
+    } else
+#endif
+    {
+        alignas(64) T both[2 * V::size];
+        v.store_aligned(both);
+        next.store_aligned(both + V::size);
+        return V::load_unaligned(both + S);
+    }
+}
+
+/// Every lane holds lane 0 of v.
+template <class T, class A> inline xsimd::batch<T, A> broadcast_first(const xsimd::batch<T, A>& v) {
+    using V = xsimd::batch<T, A>;
+#if defined(__AVX512F__)
+    if constexpr (V::size == 16 && std::is_same_v<T, float>) {
+        return _mm512_broadcastss_ps(_mm512_castps512_ps128(v));
+    } else if constexpr (V::size == 8 && std::is_same_v<T, double>) {
+        return _mm512_broadcastsd_pd(_mm512_castpd512_pd128(v));
+    } else
+#endif
+    {
+        return V(v.get(0));
+    }
+}
+
+/// The reverse first-order linear recurrence u_j = b_j + a_j·u_{j+1} over the W lanes of one vector,
+/// with u_W = carry (every lane of `carry` holds it): log2(W) doubling steps (Hillis–Steele) that
+/// fold b and the products of a, then one fma with the carry. Only that fma and the broadcast of
+/// the result's lane 0 lie on the loop-carried path of a scan over many vectors, instead of one
+/// fma per sample.
+template <class T, class A>
+inline xsimd::batch<T, A> reverse_linear_scan(xsimd::batch<T, A> a, xsimd::batch<T, A> b,
+                                              const xsimd::batch<T, A>& carry) {
+    using V = xsimd::batch<T, A>;
+    const V zero(T(0)), one(T(1));
+    auto fold = [&](auto shift) {
+        constexpr std::size_t S = decltype(shift)::value;
+        b = fmadd(a, shift_down<S>(b, zero), b);
+        a = a * shift_down<S>(a, one);
+    };
+    if constexpr (V::size > 1) fold(std::integral_constant<std::size_t, 1>{});
+    if constexpr (V::size > 2) fold(std::integral_constant<std::size_t, 2>{});
+    if constexpr (V::size > 4) fold(std::integral_constant<std::size_t, 4>{});
+    if constexpr (V::size > 8) fold(std::integral_constant<std::size_t, 8>{});
+    static_assert(V::size <= 16, "up to 16 lanes");
+    return fmadd(a, carry, b);
+}
+
+// --------------------------------------------------------------------------------------------
 // Square block transposes between W row buffers and a lanes-major buffer: for k < W,
 //     lanes[k·W + r] = rows[r][k]          (to_lanes)        rows[r][k] = lanes[k·W + r]   (from_lanes)
 // In registers (unpack/shuffle/permute) for AVX float 8×8 and double 4×4, element by element otherwise.

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -77,4 +78,41 @@ TEST(Simd, TransposesRoundTrip) {
         for (std::size_t r = 0; r < W; ++r) ASSERT_EQ(lanes[k * W + r], rows[r * n + k]);
     dd::simd::from_lanes(static_cast<const float*>(lanes.data()), 0, n, dst);
     EXPECT_EQ(back, rows);
+}
+
+namespace {
+template <class V> void check_reverse_scan() {
+    using T = typename dd::simd::scalar_of<V>::type;
+    constexpr std::size_t W = V::size;
+    std::mt19937_64 rng(31);
+    std::uniform_real_distribution<double> coef(0.0, 1.0), val(-1.0, 1.0);
+    for (int trial = 0; trial < 50; ++trial) {
+        alignas(64) T a[W], b[W], next[W], out[W];
+        for (std::size_t j = 0; j < W; ++j) {
+            a[j] = T(coef(rng));
+            b[j] = T(val(rng));
+            next[j] = T(val(rng));
+        }
+        const T carry = T(val(rng));
+        // shift_down: lane j reads lane j + S of (v, next).
+        dd::simd::shift_down<1>(V::load_aligned(a), V::load_aligned(next)).store_aligned(out);
+        for (std::size_t j = 0; j < W; ++j) EXPECT_EQ(out[j], j + 1 < W ? a[j + 1] : next[0]);
+        dd::simd::broadcast_first(V::load_aligned(b)).store_aligned(out);
+        for (std::size_t j = 0; j < W; ++j) EXPECT_EQ(out[j], b[0]);
+        // The scan against the sequential recurrence, in double.
+        dd::simd::reverse_linear_scan(V::load_aligned(a), V::load_aligned(b), V(carry)).store_aligned(out);
+        double u = double(carry);
+        for (std::size_t j = W; j-- > 0;) {
+            u = double(b[j]) + double(a[j]) * u;
+            EXPECT_NEAR(double(out[j]), u, 8 * std::numeric_limits<T>::epsilon() * (1 + std::abs(u))) << "lane " << j;
+        }
+    }
+}
+}  // namespace
+
+TEST(Simd, ReverseLinearScanSolvesTheRecurrenceInEveryWidth) {
+    check_reverse_scan<dd::simd::wide<float>>();
+    check_reverse_scan<dd::simd::wide<double>>();
+    check_reverse_scan<dd::simd::vec<float>>();
+    check_reverse_scan<dd::simd::vec<double>>();
 }
