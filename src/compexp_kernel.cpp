@@ -66,21 +66,30 @@ template <class V, class T> V load_padded(const T* x, std::size_t k, std::size_t
     return V::load_aligned(tmp);
 }
 
-/// P1 for one row: f (and optionally x and L) for n samples with time in the widest lanes, padded
-/// up to a multiple of the lane count with neutral values (x = 1 → L = 0, f = 1).
+/// The static curve's target gain f = db2amp(g_dB(amp2db(x))) for one vector.
+template <bool Knee, class V> [[gnu::always_inline]] inline V target_gain(const prepared_curve<V>& curve, const V& x) {
+    return simd::db2amp(compexp_gain_db<Knee>(curve, simd::amp2db(x)));
+}
+
+/// Vectors per iteration in the elementwise loops: independent log → curve → exp chains side by
+/// side, which the scheduler interleaves (one chain alone leaves the core waiting on latencies).
+constexpr std::size_t unroll = 4;
+
+/// P1 for one row: f for n samples with time in the widest lanes, padded up to a multiple of the
+/// lane count with neutral values (x = 1 → L = 0, f = 1).
 template <bool Knee, class T>
-void curve_phase(const prepared_curve<simd::wide<T>>& curve, const T* x, std::size_t n, T* x_out, T* level_out,
-                 T* f_out) {
+void curve_phase(const prepared_curve<simd::wide<T>>& curve, const T* x, std::size_t n, T* f_out) {
     using V = simd::wide<T>;
     constexpr std::size_t WW = simd::wide_lanes<T>;
-    for (std::size_t k = 0; k < n; k += WW) {
-        const V xv = load_padded<V>(x, k, n, T(1));
-        const V level = simd::amp2db(xv);
-        const V f = simd::db2amp(compexp_gain_db<Knee>(curve, level));
-        if (x_out) xv.store_unaligned(x_out + k);
-        if (level_out) level.store_unaligned(level_out + k);
-        f.store_unaligned(f_out + k);
+    std::size_t k = 0;
+    for (; k + unroll * WW <= n; k += unroll * WW) {
+        V f[unroll];
+#pragma GCC unroll 8
+        for (std::size_t u = 0; u < unroll; ++u) f[u] = target_gain<Knee>(curve, V::load_unaligned(x + k + u * WW));
+#pragma GCC unroll 8
+        for (std::size_t u = 0; u < unroll; ++u) f[u].store_unaligned(f_out + k + u * WW);
     }
+    for (; k < n; k += WW) target_gain<Knee>(curve, load_padded<V>(x, k, n, T(1))).store_unaligned(f_out + k);
 }
 
 /// A row's curve for the wide phases, with the knee-free specialisation chosen once per row.
@@ -88,11 +97,11 @@ template <class T> struct row_curve {
     prepared_curve<simd::wide<T>> curve;
     bool knee;
     row_curve(const compexp_curve<T>& c) : curve(prepared_curve<simd::wide<T>>::from(c)), knee(c.knee != T(0)) {}
-    void targets(const T* x, std::size_t n, T* x_out, T* level_out, T* f_out) const {
+    void targets(const T* x, std::size_t n, T* f_out) const {
         if (knee)
-            curve_phase<true>(curve, x, n, x_out, level_out, f_out);
+            curve_phase<true>(curve, x, n, f_out);
         else
-            curve_phase<false>(curve, x, n, x_out, level_out, f_out);
+            curve_phase<false>(curve, x, n, f_out);
     }
 };
 
@@ -180,7 +189,7 @@ void compexp_forward_group(signal_view<T> x, const compexp_params<T>& params, ro
     for (std::size_t t0 = 0; t0 < cols; t0 += chunk) {
         const std::size_t n = std::min(chunk, cols - t0), padded = (n + W - 1) / W * W;
         for (std::size_t r = 0; r < g.count; ++r) {
-            curves[r].targets(x.row(g.first + r) + t0, n, nullptr, nullptr, f + r * chunk);
+            curves[r].targets(x.row(g.first + r) + t0, n, f + r * chunk);
             if constexpr (Sigmoid) safe_db_phase(f + r * chunk, n, lg + r * chunk);
         }
         if (!multi) {
@@ -216,13 +225,12 @@ template <class T> struct param_sums {
     param_sums() : ct(T(0)), cr(T(0)), et(T(0)), er(T(0)), knee(T(0)), at(T(0)), rt(T(0)), k(T(0)) {}
 };
 
-/// The curve's chain rule for one wide vector: ∂f → ∂g_dB → x_rms (returned) and the curve sums.
+/// The curve's chain rule for one wide vector, given the curve's partials p at the level:
+/// ∂f → ∂g_dB → x_rms (returned) and the curve parameter sums.
 template <bool Knee, class V>
-[[gnu::always_inline]] inline V curve_pullback(const prepared_curve<V>& cv, const V& gf, const V& fv, const V& level, const V& x,
-                 param_sums<typename simd::scalar_of<V>::type>& acc) {
+DD_INLINE V curve_pullback(const curve_partials<V>& p, const V& gf, const V& fv, const V& x,
+                           param_sums<typename simd::scalar_of<V>::type>& acc) {
     using T = typename simd::scalar_of<V>::type;
-    curve_partials<V> p;
-    compexp_gain_db<Knee>(cv, level, p);
     const V gg = gf * fv * V(ln10_over_20<T>::value);
     acc.ct += gg * p.comp_thresh;
     acc.cr += gg * p.comp_ratio;
@@ -286,38 +294,67 @@ void compexp_backward_row(const prepared_curve<simd::wide<T>>& cv, T at, T rt, T
         }
         const T* xr = x + t0;
         param_sums<T> acc;
-        for (std::size_t kk = (n + WW - 1) / WW * WW; kk > 0;) {
-            kk -= WW;
+        // What one vector needs before and after the scan (recomputed forward quantities).
+        struct local {
+            V x, gy, y_prev, f, factor;
+            typename V::batch_bool_type attack;
+            sigmoid_local<V> d;
+            curve_partials<V> p;
+        };
+        auto prepare = [&](std::size_t kk) DD_INLINE_LAMBDA {
+            local l;
             const bool whole = kk + WW <= n;
-            const V xv = whole ? V::load_unaligned(xr + kk) : load_padded<V>(xr, kk, n, T(1));
-            const V gyv = whole ? V::load_unaligned(gy + kk) : load_padded<V>(gy, kk, n, T(0));
-            const V yp = load_previous<V>(y, t0, kk, n);
-            const V level = simd::amp2db(xv);
-            const V f = simd::db2amp(compexp_gain_db<Knee>(cv, level));
-            V factor, grad_f;
+            l.x = whole ? V::load_unaligned(xr + kk) : load_padded<V>(xr, kk, n, T(1));
+            l.gy = whole ? V::load_unaligned(gy + kk) : load_padded<V>(gy, kk, n, T(0));
+            l.y_prev = load_previous<V>(y, t0, kk, n);
+            // The curve's value (the forward's bits) and partials in one evaluation.
+            l.f = simd::db2amp(compexp_gain_db<Knee>(cv, simd::amp2db(l.x), l.p));
             if constexpr (Sigmoid) {
-                const sigmoid_local<V> d = sigmoid_step_partials(f, safe_db(f), yp, safe_db(yp), sig);
-                factor = d.d_y_prev;
-                const V lambda = simd::reverse_linear_scan(simd::shift_down<1>(factor, factor_next), gyv, carry);
-                carry = simd::broadcast_first(lambda);
-                acc.at += lambda * d.d_alpha_a;
-                acc.rt += lambda * d.d_alpha_r;
-                acc.k += lambda * d.d_k;
-                grad_f = lambda * d.d_g;
+                l.d = sigmoid_step_partials(l.f, safe_db(l.f), l.y_prev, safe_db(l.y_prev), sig);
+                l.factor = l.d.d_y_prev;
             } else {
-                const auto attack = f < yp;
-                factor = simd::pick(attack, hard.keep_at, hard.keep_rt);
-                const V u = simd::reverse_linear_scan(simd::shift_down<1>(factor, factor_next), gyv, carry);
-                carry = simd::broadcast_first(u);
-                const V ud = u * (f - yp);
-                const V zero(T(0));
-                acc.at += simd::pick(attack, ud, zero);
-                acc.rt += simd::pick(attack, zero, ud);
-                grad_f = simd::pick(attack, hard.at, hard.rt) * u;
+                l.attack = l.f < l.y_prev;
+                l.factor = simd::pick(l.attack, hard.keep_at, hard.keep_rt);
             }
-            factor_next = factor;
-            const V gxv = curve_pullback<Knee>(cv, grad_f, f, level, xv, acc);
+            return l;
+        };
+        // u (λ for the sigmoid gate) of one vector: the only loop-carried step.
+        auto scan = [&](const local& l) DD_INLINE_LAMBDA {
+            const V u = simd::reverse_linear_scan(simd::shift_down<1>(l.factor, factor_next), l.gy, carry);
+            carry = simd::broadcast_first(u);
+            factor_next = l.factor;
+            return u;
+        };
+        auto finish = [&](std::size_t kk, const local& l, const V& u) DD_INLINE_LAMBDA {
+            V grad_f;
+            if constexpr (Sigmoid) {
+                acc.at += u * l.d.d_alpha_a;
+                acc.rt += u * l.d.d_alpha_r;
+                acc.k += u * l.d.d_k;
+                grad_f = u * l.d.d_g;
+            } else {
+                const V ud = u * (l.f - l.y_prev), zero(T(0));
+                acc.at += simd::pick(l.attack, ud, zero);
+                acc.rt += simd::pick(l.attack, zero, ud);
+                grad_f = simd::pick(l.attack, hard.at, hard.rt) * u;
+            }
+            const V gxv = curve_pullback<Knee>(l.p, grad_f, l.f, l.x, acc);
             if (gx) store_partial(gx + t0, kk, n, gxv);
+        };
+        // Vectors from the last to the first; two at a time where possible, so that their
+        // preparations (independent chains) can be interleaved by the scheduler.
+        std::size_t v = (n + WW - 1) / WW;
+        if (v % 2) {
+            --v;
+            const local l = prepare(v * WW);
+            finish(v * WW, l, scan(l));
+        }
+        for (; v > 0; v -= 2) {
+            const local hi = prepare((v - 1) * WW), lo = prepare((v - 2) * WW);
+            const V u_hi = scan(hi);
+            const V u_lo = scan(lo);
+            finish((v - 1) * WW, hi, u_hi);
+            finish((v - 2) * WW, lo, u_lo);
         }
         const simd::wide<T> all[8] = {acc.ct, acc.cr, acc.et, acc.er, acc.knee, acc.at, acc.rt, acc.k};
         for (int i = 0; i < 8; ++i) sums[i] += double(xsimd::hadd(all[i]));

@@ -47,7 +47,7 @@ template <class V> struct ar_coeffs {
 /// One step, y_t = (1 − β)·y_{t−1} + β·f_t as fma(1 − β, y_{t−1}, β·f_t): both candidates are formed
 /// off the critical path and the decision only selects, so the loop-carried dependency is one fma
 /// and one blend. Every kernel (batch, rows-in-lanes, streaming) takes exactly this step.
-template <class V> inline V hard_smoother_step(V f, V y_prev, const ar_coeffs<V>& c) {
+template <class V> DD_INLINE V hard_smoother_step(V f, V y_prev, const ar_coeffs<V>& c) {
     return simd::pick(f < y_prev, simd::fmadd(c.keep_at, y_prev, c.at * f), simd::fmadd(c.keep_rt, y_prev, c.rt * f));
 }
 template <class T> inline T hard_smoother_step(T f, T y_prev, T at, T rt) {
@@ -55,7 +55,7 @@ template <class T> inline T hard_smoother_step(T f, T y_prev, T at, T rt) {
 }
 
 /// One adjoint step: u_t = gy_t + (1 − β_{t+1})·u_{t+1}, as a single fma (one rounding).
-template <class V> inline V hard_smoother_adjoint_step(V grad_y, V keep_next, V u_next) {
+template <class V> DD_INLINE V hard_smoother_adjoint_step(V grad_y, V keep_next, V u_next) {
     return simd::fmadd(keep_next, u_next, grad_y);
 }
 
@@ -169,16 +169,16 @@ inline smoother_row_grads hard_smoother_second_order_row(const T* f, const T* v_
 //     y_t = y_{t−1} + α_t·(g_t − y_{t−1})            (sdb = safe dB, floor 1e-7)
 
 // The per-sample math, for V = T or a SIMD batch (simd.hpp functions: the same bits in every kernel).
-template <class V> inline V safe_db(V a) {
+template <class V> DD_INLINE V safe_db(V a) {
     const V floor(safe_amp_floor<typename simd::scalar_of<V>::type>);
     return simd::amp2db(simd::pick(a < floor, floor, a));
 }
 /// d sdb(a)/da: 0 where the floor is active.
-template <class V> inline V safe_db_slope(V a) {
+template <class V> DD_INLINE V safe_db_slope(V a) {
     using T = typename simd::scalar_of<V>::type;
     return simd::pick(a < V(safe_amp_floor<T>), V(T(0)), V(db_per_neper<T>) / a);
 }
-template <class V> inline V logistic(V z) { return V(1) / (V(1) + simd::exponential(-z)); }
+template <class V> DD_INLINE V logistic(V z) { return V(1) / (V(1) + simd::exponential(-z)); }
 
 template <class V> struct sigmoid_coeffs {
     V alpha_a, alpha_r, k;
@@ -186,7 +186,7 @@ template <class V> struct sigmoid_coeffs {
 
 /// One step. `ly` is sdb(y_{t−1}) on entry and sdb(y_t) on return (each log is taken once);
 /// `lg` is sdb(g_t), which does not depend on the state and is precomputed by the vector kernels.
-template <class V> inline V sigmoid_smoother_step(V g, V lg, V y_prev, V& ly, const sigmoid_coeffs<V>& c) {
+template <class V> DD_INLINE V sigmoid_smoother_step(V g, V lg, V y_prev, V& ly, const sigmoid_coeffs<V>& c) {
     const V s = logistic(c.k * (lg - ly));
     const V alpha = s * c.alpha_r + (V(1) - s) * c.alpha_a;
     const V y = y_prev + alpha * (g - y_prev);
@@ -198,7 +198,7 @@ template <class V> inline V sigmoid_smoother_step(V g, V lg, V y_prev, V& ly, co
 template <class V> struct sigmoid_local {
     V d_y_prev, d_g, d_alpha_a, d_alpha_r, d_k;
 };
-template <class V> inline sigmoid_local<V> sigmoid_step_partials(V g, V lg, V y_prev, V ly_prev, const sigmoid_coeffs<V>& c) {
+template <class V> DD_INLINE sigmoid_local<V> sigmoid_step_partials(V g, V lg, V y_prev, V ly_prev, const sigmoid_coeffs<V>& c) {
     const V delta = lg - ly_prev;
     const V s = logistic(c.k * delta);
     const V one(1);

@@ -20,7 +20,7 @@ template <class V> struct knee_branch {
     V value, d_distance, d_slope, d_width;
 };
 
-template <bool Knee = true, class V> inline knee_branch<V> knee_gain(V d, V slope, V width, V inv_2w) {
+template <bool Knee = true, class V> DD_INLINE knee_branch<V> knee_gain(V d, V slope, V width, V inv_2w) {
     const V zero(0), half(0.5);
     if constexpr (!Knee) {
         const auto below = d <= zero;  // 2d ≤ −W with W = 0
@@ -66,7 +66,7 @@ template <class V> struct curve_partials {
 
 /// g_dB(L) = min(0, compressor branch, expander branch), ties going to the compressor.
 /// Knee = false: for a curve with W = 0 only (same bits, fewer operations).
-template <bool Knee = true, class V> inline V compexp_gain_db(const prepared_curve<V>& c, V level) {
+template <bool Knee = true, class V> DD_INLINE V compexp_gain_db(const prepared_curve<V>& c, V level) {
     const V gc = knee_gain<Knee>(level - c.comp_thresh, c.comp_slope, c.knee, c.inv_2w).value;
     const V ge = knee_gain<Knee>(c.exp_thresh - level, c.exp_slope, c.knee, c.inv_2w).value;
     const V g = simd::pick(gc <= ge, gc, ge);
@@ -75,7 +75,7 @@ template <bool Knee = true, class V> inline V compexp_gain_db(const prepared_cur
 
 /// Same value as compexp_gain_db, plus all partial derivatives (of the active branch).
 template <bool Knee = true, class V>
-inline V compexp_gain_db(const prepared_curve<V>& c, V level, curve_partials<V>& p) {
+DD_INLINE V compexp_gain_db(const prepared_curve<V>& c, V level, curve_partials<V>& p) {
     const knee_branch<V> bc = knee_gain<Knee>(level - c.comp_thresh, c.comp_slope, c.knee, c.inv_2w);
     const knee_branch<V> be = knee_gain<Knee>(c.exp_thresh - level, c.exp_slope, c.knee, c.inv_2w);
     const V zero(0);

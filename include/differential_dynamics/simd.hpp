@@ -16,6 +16,16 @@
 #include <immintrin.h>
 #endif
 
+/// Forces inlining of the small vector building blocks: an out-of-line call passes its batches
+/// through memory, and GCC's size heuristics give up on the long fused kernels.
+#if defined(__GNUC__)
+#define DD_INLINE [[gnu::always_inline]] inline
+#define DD_INLINE_LAMBDA __attribute__((always_inline))
+#else
+#define DD_INLINE inline
+#define DD_INLINE_LAMBDA
+#endif
+
 namespace dd::simd {
 
 #if defined(__AVX2__) && defined(__FMA__)
@@ -49,7 +59,7 @@ template <class T, class A> struct scalar_of<xsimd::batch<T, A>> { using type = 
 inline float pick(bool m, float a, float b) { return m ? a : b; }
 inline double pick(bool m, double a, double b) { return m ? a : b; }
 template <class T, class A>
-inline xsimd::batch<T, A> pick(const xsimd::batch_bool<T, A>& m, const xsimd::batch<T, A>& a,
+DD_INLINE xsimd::batch<T, A> pick(const xsimd::batch_bool<T, A>& m, const xsimd::batch<T, A>& a,
                                const xsimd::batch<T, A>& b) {
     return xsimd::select(m, a, b);
 }
@@ -57,19 +67,19 @@ inline xsimd::batch<T, A> pick(const xsimd::batch_bool<T, A>& m, const xsimd::ba
 inline float fmadd(float a, float b, float c) { return std::fma(a, b, c); }
 inline double fmadd(double a, double b, double c) { return std::fma(a, b, c); }
 template <class T, class A>
-inline xsimd::batch<T, A> fmadd(const xsimd::batch<T, A>& a, const xsimd::batch<T, A>& b,
+DD_INLINE xsimd::batch<T, A> fmadd(const xsimd::batch<T, A>& a, const xsimd::batch<T, A>& b,
                                 const xsimd::batch<T, A>& c) {
     return xsimd::fma(a, b, c);
 }
 #if defined(__AVX512F__) && defined(__AVX512BW__)
 // xsimd 8.1 has no fused multiply-add for AVX-512 (it falls back to a·b + c, rounded twice): use the
 // instruction, so that wide lanes round exactly like the 256-bit ones and the scalar form.
-inline xsimd::batch<float, xsimd::avx512bw> fmadd(const xsimd::batch<float, xsimd::avx512bw>& a,
+DD_INLINE xsimd::batch<float, xsimd::avx512bw> fmadd(const xsimd::batch<float, xsimd::avx512bw>& a,
                                                   const xsimd::batch<float, xsimd::avx512bw>& b,
                                                   const xsimd::batch<float, xsimd::avx512bw>& c) {
     return _mm512_fmadd_ps(a, b, c);
 }
-inline xsimd::batch<double, xsimd::avx512bw> fmadd(const xsimd::batch<double, xsimd::avx512bw>& a,
+DD_INLINE xsimd::batch<double, xsimd::avx512bw> fmadd(const xsimd::batch<double, xsimd::avx512bw>& a,
                                                    const xsimd::batch<double, xsimd::avx512bw>& b,
                                                    const xsimd::batch<double, xsimd::avx512bw>& c) {
     return _mm512_fmadd_pd(a, b, c);
@@ -96,7 +106,7 @@ template <> struct bits_of<float> { using type = std::uint32_t; };
 template <> struct bits_of<double> { using type = std::uint64_t; };
 }  // namespace detail
 
-template <class T, class A> inline xsimd::batch<T, A> amp2db(const xsimd::batch<T, A>& x) {
+template <class T, class A> DD_INLINE xsimd::batch<T, A> amp2db(const xsimd::batch<T, A>& x) {
     using V = xsimd::batch<T, A>;
     using I = typename detail::bits_of<T>::type;
     using VI = xsimd::batch<I, A>;
@@ -148,7 +158,7 @@ namespace detail {
 /// 2^(g·c) for a constant c given as long double: c is split into a head and a tail, so that z = g·c
 /// carries ~2× the working precision (|z| reaches 100 and its rounding error would otherwise be
 /// amplified by the exponential's condition number).
-template <class T, class A> inline xsimd::batch<T, A> exp2_scaled(const xsimd::batch<T, A>& g, long double c_exact) {
+template <class T, class A> DD_INLINE xsimd::batch<T, A> exp2_scaled(const xsimd::batch<T, A>& g, long double c_exact) {
     using V = xsimd::batch<T, A>;
     using I = typename detail::bits_of<T>::type;
     using VI = xsimd::batch<I, A>;
@@ -193,11 +203,11 @@ template <class T, class A> inline xsimd::batch<T, A> exp2_scaled(const xsimd::b
 }
 }  // namespace detail
 
-template <class T, class A> inline xsimd::batch<T, A> db2amp(const xsimd::batch<T, A>& g) {
+template <class T, class A> DD_INLINE xsimd::batch<T, A> db2amp(const xsimd::batch<T, A>& g) {
     return detail::exp2_scaled(g, 0.166096404744368117393515971474469508L);  // log2(10)/20
 }
 /// e^z, by the same method (used by the sigmoid gate; named apart from xsimd::exp, found by ADL).
-template <class T, class A> inline xsimd::batch<T, A> exponential(const xsimd::batch<T, A>& z) {
+template <class T, class A> DD_INLINE xsimd::batch<T, A> exponential(const xsimd::batch<T, A>& z) {
     return detail::exp2_scaled(z, 1.44269504088896340735992468100189214L);  // log2(e)
 }
 
@@ -243,7 +253,7 @@ template <bool Positive, class T> inline bool all_finite(const T* x, std::size_t
 /// Lane j of the result is lane j + S of the concatenation (v, next): v[j + S] while j + S < W, then
 /// next[j + S − W]. With v the samples t..t+W−1 and next the samples t+W.., this reads "one step later".
 template <std::size_t S, class T, class A>
-inline xsimd::batch<T, A> shift_down(const xsimd::batch<T, A>& v, const xsimd::batch<T, A>& next) {
+DD_INLINE xsimd::batch<T, A> shift_down(const xsimd::batch<T, A>& v, const xsimd::batch<T, A>& next) {
     using V = xsimd::batch<T, A>;
     static_assert(S > 0 && S < V::size, "shift by 1 … W−1 lanes");
 #if defined(__AVX512F__)
@@ -262,7 +272,7 @@ inline xsimd::batch<T, A> shift_down(const xsimd::batch<T, A>& v, const xsimd::b
 }
 
 /// Every lane holds lane 0 of v.
-template <class T, class A> inline xsimd::batch<T, A> broadcast_first(const xsimd::batch<T, A>& v) {
+template <class T, class A> DD_INLINE xsimd::batch<T, A> broadcast_first(const xsimd::batch<T, A>& v) {
     using V = xsimd::batch<T, A>;
 #if defined(__AVX512F__)
     if constexpr (V::size == 16 && std::is_same_v<T, float>) {
@@ -282,7 +292,7 @@ template <class T, class A> inline xsimd::batch<T, A> broadcast_first(const xsim
 /// the result's lane 0 lie on the loop-carried path of a scan over many vectors, instead of one
 /// fma per sample.
 template <class T, class A>
-inline xsimd::batch<T, A> reverse_linear_scan(xsimd::batch<T, A> a, xsimd::batch<T, A> b,
+DD_INLINE xsimd::batch<T, A> reverse_linear_scan(xsimd::batch<T, A> a, xsimd::batch<T, A> b,
                                               const xsimd::batch<T, A>& carry) {
     using V = xsimd::batch<T, A>;
     const V zero(T(0)), one(T(1));
