@@ -343,19 +343,10 @@ inline void transpose(__m256d (&r)[4]) {
     r[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
 }
 template <class T> inline constexpr bool transpose_in_registers = lanes<T> == 32 / sizeof(T);
-/// Loads src[i][0..W), transposes the W×W block, stores row i of the result to dst[i][0..W).
-inline void transpose_block(const float* const* src, float* const* dst) {
-    __m256 r[8];
-    for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src[i]);
-    transpose(r);
-    for (int i = 0; i < 8; ++i) _mm256_storeu_ps(dst[i], r[i]);
-}
-inline void transpose_block(const double* const* src, double* const* dst) {
-    __m256d r[4];
-    for (int i = 0; i < 4; ++i) r[i] = _mm256_loadu_pd(src[i]);
-    transpose(r);
-    for (int i = 0; i < 4; ++i) _mm256_storeu_pd(dst[i], r[i]);
-}
+inline __m256 load256(const float* p) { return _mm256_loadu_ps(p); }
+inline __m256d load256(const double* p) { return _mm256_loadu_pd(p); }
+inline void store256(float* p, __m256 v) { _mm256_storeu_ps(p, v); }
+inline void store256(double* p, __m256d v) { _mm256_storeu_pd(p, v); }
 #else
 template <class T> inline constexpr bool transpose_in_registers = false;
 #endif
@@ -368,18 +359,27 @@ template <class T> inline void transpose_block_generic(const T* const* src, T* c
     for (std::size_t j = 0; j < W; ++j)
         for (std::size_t i = 0; i < W; ++i) dst[j][i] = tmp[j][i];
 }
-template <class T> inline void transpose_any(const T* const* src, T* const* dst) {
-#if defined(__AVX__)
-    if constexpr (transpose_in_registers<T>) return transpose_block(src, dst);
-#endif
-    transpose_block_generic(src, dst);
-}
 }  // namespace detail
 
 /// lanes[k·W + r] = rows[r][t0 + k] for k < count (count a multiple of W).
 template <class T>
 inline void to_lanes(const T* const* rows, std::size_t t0, std::size_t count, T* lanes_buf) {
     constexpr std::size_t W = lanes<T>;
+#if defined(__AVX__)
+    if constexpr (detail::transpose_in_registers<T>) {
+        // The row pointers stay in registers (no per-block pointer arrays on the stack).
+        using R = decltype(detail::load256(rows[0]));
+        const T* src[W];
+        for (std::size_t i = 0; i < W; ++i) src[i] = rows[i] + t0;
+        for (std::size_t k = 0; k < count; k += W) {
+            R r[W];
+            for (std::size_t i = 0; i < W; ++i) r[i] = detail::load256(src[i] + k);
+            detail::transpose(r);
+            for (std::size_t i = 0; i < W; ++i) detail::store256(lanes_buf + (k + i) * W, r[i]);
+        }
+        return;
+    }
+#endif
     for (std::size_t k = 0; k < count; k += W) {
         const T* src[W];
         T* dst[W];
@@ -387,7 +387,7 @@ inline void to_lanes(const T* const* rows, std::size_t t0, std::size_t count, T*
             src[i] = rows[i] + t0 + k;
             dst[i] = lanes_buf + (k + i) * W;
         }
-        detail::transpose_any(src, dst);
+        detail::transpose_block_generic(src, dst);
     }
 }
 
@@ -395,6 +395,20 @@ inline void to_lanes(const T* const* rows, std::size_t t0, std::size_t count, T*
 template <class T>
 inline void from_lanes(const T* lanes_buf, std::size_t t0, std::size_t count, T* const* rows) {
     constexpr std::size_t W = lanes<T>;
+#if defined(__AVX__)
+    if constexpr (detail::transpose_in_registers<T>) {
+        using R = decltype(detail::load256(lanes_buf));
+        T* dst[W];
+        for (std::size_t i = 0; i < W; ++i) dst[i] = rows[i] + t0;
+        for (std::size_t k = 0; k < count; k += W) {
+            R r[W];
+            for (std::size_t i = 0; i < W; ++i) r[i] = detail::load256(lanes_buf + (k + i) * W);
+            detail::transpose(r);
+            for (std::size_t i = 0; i < W; ++i) detail::store256(dst[i] + k, r[i]);
+        }
+        return;
+    }
+#endif
     for (std::size_t k = 0; k < count; k += W) {
         const T* src[W];
         T* dst[W];
@@ -402,7 +416,7 @@ inline void from_lanes(const T* lanes_buf, std::size_t t0, std::size_t count, T*
             src[i] = lanes_buf + (k + i) * W;
             dst[i] = rows[i] + t0 + k;
         }
-        detail::transpose_any(src, dst);
+        detail::transpose_block_generic(src, dst);
     }
 }
 
