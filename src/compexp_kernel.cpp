@@ -15,6 +15,7 @@
 // the absolute sample index only (chunks start at multiples of `chunk`, lane = t mod wide_lanes), so
 // results do not depend on how rows are grouped or on the number of threads.
 #include <algorithm>
+#include <limits>
 #include <type_traits>
 #include <vector>
 
@@ -66,6 +67,12 @@ template <class V, class T> V load_padded(const T* x, std::size_t k, std::size_t
     return V::load_aligned(tmp);
 }
 
+/// Lanes holding a valid level: finite and > 0 (NaN fails both comparisons).
+template <class V> DD_INLINE auto acceptable_level(const V& x) {
+    using T = typename simd::scalar_of<V>::type;
+    return (x > V(T(0))) & (x <= V(std::numeric_limits<T>::max()));
+}
+
 /// The static curve's target gain f = db2amp(g_dB(amp2db(x))) for one vector.
 template <bool Knee, class V> [[gnu::always_inline]] inline V target_gain(const prepared_curve<V>& curve, const V& x) {
     return simd::db2amp(compexp_gain_db<Knee>(curve, simd::amp2db(x)));
@@ -78,18 +85,28 @@ constexpr std::size_t unroll = 4;
 /// P1 for one row: f for n samples with time in the widest lanes, padded up to a multiple of the
 /// lane count with neutral values (x = 1 → L = 0, f = 1).
 template <bool Knee, class T>
-void curve_phase(const prepared_curve<simd::wide<T>>& curve, const T* x, std::size_t n, T* f_out) {
+bool curve_phase(const prepared_curve<simd::wide<T>>& curve, const T* x, std::size_t n, T* f_out) {
     using V = simd::wide<T>;
     constexpr std::size_t WW = simd::wide_lanes<T>;
+    auto ok = acceptable_level(V(T(1)));
     std::size_t k = 0;
     for (; k + unroll * WW <= n; k += unroll * WW) {
-        V f[unroll];
+        V xv[unroll], f[unroll];
 #pragma GCC unroll 8
-        for (std::size_t u = 0; u < unroll; ++u) f[u] = target_gain<Knee>(curve, V::load_unaligned(x + k + u * WW));
+        for (std::size_t u = 0; u < unroll; ++u) xv[u] = V::load_unaligned(x + k + u * WW);
+#pragma GCC unroll 8
+        for (std::size_t u = 0; u < unroll; ++u) f[u] = target_gain<Knee>(curve, xv[u]);
+#pragma GCC unroll 8
+        for (std::size_t u = 0; u < unroll; ++u) ok = ok & acceptable_level(xv[u]);
 #pragma GCC unroll 8
         for (std::size_t u = 0; u < unroll; ++u) f[u].store_unaligned(f_out + k + u * WW);
     }
-    for (; k < n; k += WW) target_gain<Knee>(curve, load_padded<V>(x, k, n, T(1))).store_unaligned(f_out + k);
+    for (; k < n; k += WW) {
+        const V xv = load_padded<V>(x, k, n, T(1));
+        ok = ok & acceptable_level(xv);
+        target_gain<Knee>(curve, xv).store_unaligned(f_out + k);
+    }
+    return xsimd::all(ok);
 }
 
 /// A row's curve for the wide phases, with the knee-free specialisation chosen once per row.
@@ -97,11 +114,9 @@ template <class T> struct row_curve {
     prepared_curve<simd::wide<T>> curve;
     bool knee;
     row_curve(const compexp_curve<T>& c) : curve(prepared_curve<simd::wide<T>>::from(c)), knee(c.knee != T(0)) {}
-    void targets(const T* x, std::size_t n, T* f_out) const {
-        if (knee)
-            curve_phase<true>(curve, x, n, f_out);
-        else
-            curve_phase<false>(curve, x, n, f_out);
+    /// f for n samples of x; false if some x is not finite and > 0.
+    bool targets(const T* x, std::size_t n, T* f_out) const {
+        return knee ? curve_phase<true>(curve, x, n, f_out) : curve_phase<false>(curve, x, n, f_out);
     }
 };
 
@@ -156,8 +171,9 @@ template <class V> struct gate_state {
     V y, ly;
 };
 
+/// Returns false if some x is not finite and > 0.
 template <bool Sigmoid, class T>
-void compexp_forward_group(signal_view<T> x, const compexp_params<T>& params, row_param<T> at, row_param<T> rt,
+bool compexp_forward_group(signal_view<T> x, const compexp_params<T>& params, row_param<T> at, row_param<T> rt,
                            row_param<T> kk, signal_span<T> y, const row_group& g) {
     using V = simd::vec<T>;
     constexpr std::size_t W = simd::lanes<T>;
@@ -179,6 +195,7 @@ void compexp_forward_group(signal_view<T> x, const compexp_params<T>& params, ro
     const group_context<T> ctx(params, at, rt, kk, g);
     const auto& curves = ctx.curves;
     gate_state<V> state{V(T(1)), safe_db(V(T(1)))};
+    bool ok = true;
     // One step of the gate; f and lg are lane vectors (broadcast for a one-row group).
     auto step = [&](const V& fv, const V& lgv) {
         if constexpr (Sigmoid)
@@ -189,7 +206,7 @@ void compexp_forward_group(signal_view<T> x, const compexp_params<T>& params, ro
     for (std::size_t t0 = 0; t0 < cols; t0 += chunk) {
         const std::size_t n = std::min(chunk, cols - t0), padded = (n + W - 1) / W * W;
         for (std::size_t r = 0; r < g.count; ++r) {
-            curves[r].targets(x.row(g.first + r) + t0, n, f + r * chunk);
+            ok &= curves[r].targets(x.row(g.first + r) + t0, n, f + r * chunk);
             if constexpr (Sigmoid) safe_db_phase(f + r * chunk, n, lg + r * chunk);
         }
         if (!multi) {
@@ -218,6 +235,7 @@ void compexp_forward_group(signal_view<T> x, const compexp_params<T>& params, ro
         for (std::size_t r = 0; r < g.count; ++r)
             std::copy(y_buf + r * chunk, y_buf + r * chunk + n, y.row(g.first + r) + t0);
     }
+    return ok;
 }
 
 template <class T> struct param_sums {
@@ -273,7 +291,7 @@ template <class V, class T> V load_previous(const T* y, std::size_t t0, std::siz
 /// Sums are reduced to double every `chunk` samples (chunks at multiples of `chunk`, lanes at
 /// multiples of WW: the order depends on the absolute sample index only).
 template <bool Sigmoid, bool Knee, class T>
-void compexp_backward_row(const prepared_curve<simd::wide<T>>& cv, T at, T rt, T k, const T* x, const T* y,
+bool compexp_backward_row(const prepared_curve<simd::wide<T>>& cv, T at, T rt, T k, const T* x, const T* y,
                           const strided_view<T>& grad_y, std::size_t b, std::size_t cols, T* gx, double* sums) {
     using V = simd::wide<T>;
     constexpr std::size_t WW = V::size;
@@ -282,6 +300,7 @@ void compexp_backward_row(const prepared_curve<simd::wide<T>>& cv, T at, T rt, T
     const bool in_place = grad_y.col_stride == 1;
     T* const gy_copy = in_place ? nullptr : scratch<T>(chunk + WW);
     V carry(T(0)), factor_next(T(0));  // u_{t+WW}; ∂y_{s+1}/∂y_s of the vector to the right (lane 0 used)
+    auto ok = acceptable_level(V(T(1)));
     const std::size_t n_chunks = (cols + chunk - 1) / chunk;
     for (std::size_t c = n_chunks; c-- > 0;) {
         const std::size_t t0 = c * chunk, n = std::min(chunk, cols - t0);
@@ -305,6 +324,7 @@ void compexp_backward_row(const prepared_curve<simd::wide<T>>& cv, T at, T rt, T
             local l;
             const bool whole = kk + WW <= n;
             l.x = whole ? V::load_unaligned(xr + kk) : load_padded<V>(xr, kk, n, T(1));
+            ok = ok & acceptable_level(l.x);
             l.gy = whole ? V::load_unaligned(gy + kk) : load_padded<V>(gy, kk, n, T(0));
             l.y_prev = load_previous<V>(y, t0, kk, n);
             // The curve's value (the forward's bits) and partials in one evaluation.
@@ -359,42 +379,44 @@ void compexp_backward_row(const prepared_curve<simd::wide<T>>& cv, T at, T rt, T
         const simd::wide<T> all[8] = {acc.ct, acc.cr, acc.et, acc.er, acc.knee, acc.at, acc.rt, acc.k};
         for (int i = 0; i < 8; ++i) sums[i] += double(xsimd::hadd(all[i]));
     }
+    return xsimd::all(ok);
 }
 
 }  // namespace
 
 template <class T>
-void compexp_gain_kernel(signal_view<T> x_rms, const compexp_params<T>& curve, row_param<T> at, row_param<T> rt,
+bool compexp_gain_kernel(signal_view<T> x_rms, const compexp_params<T>& curve, row_param<T> at, row_param<T> rt,
                          ar_mode mode, row_param<T> k, signal_span<T> gain) {
     const auto groups = make_groups(x_rms.rows, simd::lanes<T>);
+    std::vector<unsigned char> ok(groups.size());
     parallel_rows(groups.size(), [&](std::size_t i) {
-        if (mode == ar_mode::sigmoid)
-            compexp_forward_group<true>(x_rms, curve, at, rt, k, gain, groups[i]);
-        else
-            compexp_forward_group<false>(x_rms, curve, at, rt, k, gain, groups[i]);
+        ok[i] = mode == ar_mode::sigmoid ? compexp_forward_group<true>(x_rms, curve, at, rt, k, gain, groups[i])
+                                         : compexp_forward_group<false>(x_rms, curve, at, rt, k, gain, groups[i]);
     });
+    return std::all_of(ok.begin(), ok.end(), [](unsigned char v) { return v != 0; });
 }
 
 template <class T>
-void compexp_gain_backward_kernel(signal_view<T> x_rms, const compexp_params<T>& curve, row_param<T> at,
+bool compexp_gain_backward_kernel(signal_view<T> x_rms, const compexp_params<T>& curve, row_param<T> at,
                                   row_param<T> rt, ar_mode mode, row_param<T> k, signal_view<T> gain,
                                   strided_arg<T> grad_gain, T* grad_x_rms, const compexp_param_grads<T>& curve_grads,
                                   T* grad_at, T* grad_rt, T* grad_k) {
     const std::size_t cols = x_rms.cols;
+    std::vector<unsigned char> ok(x_rms.rows);
     parallel_rows(x_rms.rows, [&](std::size_t b) {
         const row_curve<T> rc(curve.row(b));
         double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
         T* gx = grad_x_rms ? grad_x_rms + b * cols : nullptr;
         auto run = [&](auto sigmoid, auto knee) {
-            compexp_backward_row<decltype(sigmoid)::value, decltype(knee)::value>(
+            return compexp_backward_row<decltype(sigmoid)::value, decltype(knee)::value>(
                 rc.curve, at[b], rt[b], k[b], x_rms.row(b), gain.row(b), grad_gain, b, cols, gx, s);
         };
         using yes = std::true_type;
         using no = std::false_type;
         if (mode == ar_mode::sigmoid)
-            rc.knee ? run(yes{}, yes{}) : run(yes{}, no{});
+            ok[b] = rc.knee ? run(yes{}, yes{}) : run(yes{}, no{});
         else
-            rc.knee ? run(no{}, yes{}) : run(no{}, no{});
+            ok[b] = rc.knee ? run(no{}, yes{}) : run(no{}, no{});
         store_row(curve_grads.comp_thresh, b, s[0]);
         store_row(curve_grads.comp_ratio, b, s[1]);
         store_row(curve_grads.exp_thresh, b, s[2]);
@@ -404,12 +426,13 @@ void compexp_gain_backward_kernel(signal_view<T> x_rms, const compexp_params<T>&
         store_row(grad_rt, b, s[6]);
         if (mode == ar_mode::sigmoid) store_row(grad_k, b, s[7]);
     });
+    return std::all_of(ok.begin(), ok.end(), [](unsigned char v) { return v != 0; });
 }
 
 #define DD_INSTANTIATE(T)                                                                                        \
-    template void compexp_gain_kernel<T>(signal_view<T>, const compexp_params<T>&, row_param<T>, row_param<T>,   \
+    template bool compexp_gain_kernel<T>(signal_view<T>, const compexp_params<T>&, row_param<T>, row_param<T>,   \
                                          ar_mode, row_param<T>, signal_span<T>);                                 \
-    template void compexp_gain_backward_kernel<T>(signal_view<T>, const compexp_params<T>&, row_param<T>,        \
+    template bool compexp_gain_backward_kernel<T>(signal_view<T>, const compexp_params<T>&, row_param<T>,        \
                                                   row_param<T>, ar_mode, row_param<T>, signal_view<T>,           \
                                                   strided_arg<T>, T*, const compexp_param_grads<T>&, T*, T*, T*);
 DD_INSTANTIATE(float)

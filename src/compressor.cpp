@@ -14,15 +14,23 @@ ar_mode parse_ar_mode(const std::string& name) {
 namespace {
 /// The coefficients are called at/rt for the hard gate and alpha_a/alpha_r for the sigmoid gate,
 /// which also needs k > 0.
+/// x_rms's values (finite, > 0) are checked by the kernels while they read them (one pass over
+/// memory instead of two); check_fused_x_rms turns a failure into the usual error.
 template <class T>
 void check_compexp_args(signal_view<T> x_rms, const compexp_params<T>& curve, row_param<T> at, row_param<T> rt,
                         ar_mode mode, row_param<T> k) {
     const bool hard = mode == ar_mode::hard;
-    check_positive_signal(x_rms, "x_rms");
+    check_signal_shape(x_rms, "x_rms");
     check_compexp_params(curve, x_rms.rows);
     check_coefficient(at, x_rms.rows, hard ? "at" : "alpha_a");
     check_coefficient(rt, x_rms.rows, hard ? "rt" : "alpha_r");
     if (!hard) check_param(k, x_rms.rows, "k", [](T v) { return v > T(0); }, "> 0 (1/dB)");
+}
+
+template <class T> void check_fused_x_rms(bool all_acceptable, signal_view<T> x_rms) {
+    if (all_acceptable) return;
+    check_positive_signal(x_rms, "x_rms");  // throws, naming the first bad value
+    throw argument_error("x_rms", "must be finite and > 0");
 }
 
 template <class T> void check_limiter_args(signal_view<T> x, row_param<T> threshold, row_param<T> at, row_param<T> rt) {
@@ -52,7 +60,7 @@ void compexp_gain_mode(signal_view<T> x_rms, const compexp_params<T>& curve, row
                        row_param<T> alpha_r, ar_mode mode, row_param<T> k, signal_span<T> gain) {
     check_compexp_args(x_rms, curve, alpha_a, alpha_r, mode, k);
     check_output(gain, x_rms, "gain");
-    compexp_gain_kernel(x_rms, curve, alpha_a, alpha_r, mode, k, gain);
+    check_fused_x_rms(compexp_gain_kernel(x_rms, curve, alpha_a, alpha_r, mode, k, gain), x_rms);
 }
 
 template <class T>
@@ -63,8 +71,9 @@ void compexp_gain_mode_backward(signal_view<T> x_rms, const compexp_params<T>& c
     check_compexp_args(x_rms, curve, alpha_a, alpha_r, mode, k);
     check_same_shape(gain, x_rms, "gain");
     check_same_shape(grad_gain, x_rms, "grad_gain");
-    compexp_gain_backward_kernel(x_rms, curve, alpha_a, alpha_r, mode, k, gain, grad_gain, grad_x_rms, curve_grads,
-                                 grad_alpha_a, grad_alpha_r, grad_k);
+    check_fused_x_rms(compexp_gain_backward_kernel(x_rms, curve, alpha_a, alpha_r, mode, k, gain, grad_gain,
+                                                   grad_x_rms, curve_grads, grad_alpha_a, grad_alpha_r, grad_k),
+                      x_rms);
 }
 
 template <class T>

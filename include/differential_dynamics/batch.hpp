@@ -116,17 +116,21 @@ template <bool Positive, class T> std::size_t first_failing(const T* x, std::siz
 }
 }  // namespace detail
 
-template <class T> void check_signal(const signal_view<T>& x, const char* name) {
+/// The shape and pointer of a signal (the values are checked separately, or by a fused kernel).
+template <class T> void check_signal_shape(const signal_view<T>& x, const char* name) {
     if (x.rows == 0 || x.cols == 0) throw argument_error(name, "signal is empty (shape must be (B, T) with B, T >= 1)");
     if (x.data == nullptr) throw argument_error(name, "null data pointer");
+}
+
+template <class T> void check_signal(const signal_view<T>& x, const char* name) {
+    check_signal_shape(x, name);
     const std::size_t i = detail::first_failing<false>(x.data, x.size());
     if (i < x.size()) throw argument_error(name, "contains NaN or Inf " + detail::describe(x.data[i], i, "flat index"));
 }
 
 /// Signal must be finite and strictly positive (a logarithm is taken of it).
 template <class T> void check_positive_signal(const signal_view<T>& x, const char* name) {
-    if (x.rows == 0 || x.cols == 0) throw argument_error(name, "signal is empty (shape must be (B, T) with B, T >= 1)");
-    if (x.data == nullptr) throw argument_error(name, "null data pointer");
+    check_signal_shape(x, name);
     const std::size_t i = detail::first_failing<true>(x.data, x.size());
     if (i == x.size()) return;
     if (!simd::acceptable<false>(x.data[i]))

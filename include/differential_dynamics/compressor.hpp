@@ -56,11 +56,13 @@ void compexp_gain_backward(signal_view<T> x_rms, const compexp_params<T>& curve,
 
 /// The vectorised kernels behind compexp_gain and compexp_gain_mode (src/compexp_kernel.cpp); they
 /// assume validated arguments — call those. `k` is read for the sigmoid gate only; grad_k may be null.
+/// They check x_rms's values as they read them: false means some value is not finite and > 0 (the
+/// outputs are then meaningless, and the callers throw argument_error).
 template <class T>
-void compexp_gain_kernel(signal_view<T> x_rms, const compexp_params<T>& curve, row_param<T> at, row_param<T> rt,
+bool compexp_gain_kernel(signal_view<T> x_rms, const compexp_params<T>& curve, row_param<T> at, row_param<T> rt,
                          ar_mode mode, row_param<T> k, signal_span<T> gain);
 template <class T>
-void compexp_gain_backward_kernel(signal_view<T> x_rms, const compexp_params<T>& curve, row_param<T> at,
+bool compexp_gain_backward_kernel(signal_view<T> x_rms, const compexp_params<T>& curve, row_param<T> at,
                                   row_param<T> rt, ar_mode mode, row_param<T> k, signal_view<T> gain,
                                   strided_arg<T> grad_gain, T* grad_x_rms, const compexp_param_grads<T>& curve_grads,
                                   T* grad_at, T* grad_rt, T* grad_k);

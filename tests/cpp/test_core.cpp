@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "differential_dynamics/differential_dynamics.hpp"
@@ -493,6 +494,43 @@ template <class T> void check_composition_invariance(dd::ar_mode mode) {
     }
 }
 }  // namespace
+
+namespace {
+template <class T> void check_bad_levels_are_reported() {
+    // The kernels check x_rms while they read it: every bad value, wherever it sits (first sample,
+    // inside a vector, in a chunk's partial tail, in any row), in the forward and in the backward.
+    const std::size_t rows = 3, cols = 5003;
+    const T bad_values[] = {T(0), T(-1e-3), std::numeric_limits<T>::quiet_NaN(), std::numeric_limits<T>::infinity(),
+                            -std::numeric_limits<T>::infinity()};
+    const std::size_t positions[] = {0, 17, 2047, 2048, cols - 1, cols + 4100, 2 * cols + 5002};
+    std::vector<T> x(rows * cols, T(0.05)), y(rows * cols), gy(rows * cols, T(1)), gx(rows * cols);
+    const dd::compexp_params<T> p{T(-20), T(4), T(-60), T(0.5)};
+    for (auto mode : {dd::ar_mode::hard, dd::ar_mode::sigmoid}) {
+        dd::compexp_gain_mode(signal_view<T>{x.data(), rows, cols}, p, T(0.1), T(0.01), mode, T(1),
+                              signal_span<T>{y.data(), rows, cols});
+        for (T bad : bad_values)
+            for (std::size_t i : positions) {
+                x[i] = bad;
+                expect_argument_error([&] { dd::compexp_gain_mode(signal_view<T>{x.data(), rows, cols}, p, T(0.1), T(0.01), mode,
+                                                                  T(1), signal_span<T>{y.data(), rows, cols}); },
+                                      "x_rms");
+                expect_argument_error([&] {
+                    dd::compexp_gain_mode_backward(signal_view<T>{x.data(), rows, cols}, p, T(0.1), T(0.01), mode, T(1),
+                                                   signal_view<T>{y.data(), rows, cols},
+                                                   signal_view<T>{gy.data(), rows, cols}, gx.data(),
+                                                   dd::compexp_param_grads<T>{}, static_cast<T*>(nullptr),
+                                                   static_cast<T*>(nullptr), static_cast<T*>(nullptr));
+                }, "x_rms");
+                x[i] = T(0.05);
+            }
+    }
+}
+}  // namespace
+
+TEST(Errors, BadLevelsAnywhereAreReportedByTheFusedChecks) {
+    check_bad_levels_are_reported<float>();
+    check_bad_levels_are_reported<double>();
+}
 
 TEST(CompexpGain, RowResultsDoNotDependOnBatchCompositionOrThreads) {
     for (auto mode : {dd::ar_mode::hard, dd::ar_mode::sigmoid}) {
