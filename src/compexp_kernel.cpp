@@ -171,6 +171,52 @@ template <class V> struct gate_state {
     V y, ly;
 };
 
+/// The forward of a one-row group. The recursion steps on a broadcast sample (branch-free: a scalar
+/// compare-and-branch mispredicts at every attack/release flip), a latency-bound chain; the next
+/// chunk's P1 (throughput-bound) is interleaved with it, one wide vector of targets every WW steps,
+/// so the core does both at once. Returns false if some x is not finite and > 0.
+template <bool Sigmoid, bool Knee, class T>
+bool compexp_forward_single(const T* x, std::size_t cols, const prepared_curve<simd::wide<T>>& cv,
+                            const group_context<T>& ctx, T* y) {
+    using V = simd::vec<T>;
+    using VW = simd::wide<T>;
+    constexpr std::size_t WW = simd::wide_lanes<T>;
+    T* const bufs = scratch<T>(4 * chunk);  // f and sdb(f), for two chunks
+    auto ok = acceptable_level(VW(T(1)));
+    // P1, one wide vector: targets (and sdb) of samples j·WW … of the chunk at t0 (n long).
+    auto targets = [&](std::size_t t0, std::size_t n, std::size_t j, T* f) DD_INLINE_LAMBDA {
+        const std::size_t k = j * WW;
+        const VW xv = load_padded<VW>(x + t0, k, n, T(1));
+        ok = ok & acceptable_level(xv);
+        const VW fv = target_gain<Knee>(cv, xv);
+        fv.store_unaligned(f + k);
+        if constexpr (Sigmoid) safe_db(fv).store_unaligned(f + chunk + k);
+    };
+    const std::size_t n_chunks = (cols + chunk - 1) / chunk;
+    for (std::size_t j = 0, n0 = std::min(chunk, cols); j * WW < n0; ++j) targets(0, n0, j, bufs);
+    gate_state<V> state{V(T(1)), safe_db(V(T(1)))};
+    for (std::size_t c = 0; c < n_chunks; ++c) {
+        const std::size_t t0 = c * chunk, n = std::min(chunk, cols - t0);
+        const T* const f = bufs + (c % 2) * 2 * chunk;
+        const T* const lg = f + chunk;
+        T* const f_next = bufs + ((c + 1) % 2) * 2 * chunk;
+        const std::size_t t_next = t0 + chunk, n_next = c + 1 < n_chunks ? std::min(chunk, cols - t_next) : 0;
+        const std::size_t vectors = (n_next + WW - 1) / WW;
+        std::size_t j = 0;
+        T* const out = y + t0;
+        for (std::size_t k = 0; k < n; ++k) {
+            if constexpr (Sigmoid)
+                state.y = sigmoid_smoother_step(V(f[k]), V(lg[k]), state.y, state.ly, ctx.sigmoid);
+            else
+                state.y = hard_smoother_step(V(f[k]), state.y, ctx.hard);
+            out[k] = state.y.get(0);
+            if (k % WW == WW - 1 && j < vectors) targets(t_next, n_next, j++, f_next);
+        }
+        for (; j < vectors; ++j) targets(t_next, n_next, j, f_next);
+    }
+    return xsimd::all(ok);
+}
+
 /// Returns false if some x is not finite and > 0.
 template <bool Sigmoid, class T>
 bool compexp_forward_group(signal_view<T> x, const compexp_params<T>& params, row_param<T> at, row_param<T> rt,
@@ -194,6 +240,11 @@ bool compexp_forward_group(signal_view<T> x, const compexp_params<T>& params, ro
     lane_rows<T>(y_buf, pad, g.count, y_rows_out);
     const group_context<T> ctx(params, at, rt, kk, g);
     const auto& curves = ctx.curves;
+    if (!multi) {
+        const auto& rc = curves[0];
+        return rc.knee ? compexp_forward_single<Sigmoid, true>(x.row(g.first), cols, rc.curve, ctx, y.row(g.first))
+                       : compexp_forward_single<Sigmoid, false>(x.row(g.first), cols, rc.curve, ctx, y.row(g.first));
+    }
     gate_state<V> state{V(T(1)), safe_db(V(T(1)))};
     bool ok = true;
     // One step of the gate; f and lg are lane vectors (broadcast for a one-row group).
@@ -208,16 +259,6 @@ bool compexp_forward_group(signal_view<T> x, const compexp_params<T>& params, ro
         for (std::size_t r = 0; r < g.count; ++r) {
             ok &= curves[r].targets(x.row(g.first + r) + t0, n, f + r * chunk);
             if constexpr (Sigmoid) safe_db_phase(f + r * chunk, n, lg + r * chunk);
-        }
-        if (!multi) {
-            // One row: the vector step on a broadcast sample keeps the recursion branch-free (a
-            // scalar compare-and-branch mispredicts at every attack/release flip).
-            T* out = y.row(g.first) + t0;
-            for (std::size_t k = 0; k < n; ++k) {
-                step(V(f[k]), Sigmoid ? V(lg[k]) : V(T(0)));
-                out[k] = state.y.get(0);
-            }
-            continue;
         }
         simd::to_lanes(f_rows, 0, padded, lanes_f);
         if constexpr (Sigmoid) simd::to_lanes(lg_rows, 0, padded, lanes_lg);
