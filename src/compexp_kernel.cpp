@@ -15,6 +15,9 @@
 // the absolute sample index only (chunks start at multiples of `chunk`, lane = t mod wide_lanes), so
 // results do not depend on how rows are grouped or on the number of threads.
 #include <algorithm>
+#include <thread>
+#include <memory>
+#include <atomic>
 #include <limits>
 #include <type_traits>
 #include <vector>
@@ -217,66 +220,153 @@ bool compexp_forward_single(const T* x, std::size_t cols, const prepared_curve<s
     return xsimd::all(ok);
 }
 
-/// Returns false if some x is not finite and > 0.
+/// P2 of a multi-row group: the recursion with one row per lane, chunk by chunk, from f (and sdb(f))
+/// given as row pointers, through in-register transposes, into y.
+template <bool Sigmoid, class T> struct lanes_recursion {
+    using V = simd::vec<T>;
+    static constexpr std::size_t W = simd::lanes<T>;
+    const group_context<T>& ctx;
+    const row_group& g;
+    signal_span<T> y;
+    T *y_buf, *pad, *lanes_f, *lanes_lg, *lanes_y;
+    gate_state<V> state;
+
+    /// Work memory: y per row, one padding row, f, sdb(f) and y in lanes.
+    static std::size_t work_size(std::size_t rows) { return (rows + 1) * chunk + 3 * chunk * W; }
+
+    lanes_recursion(const group_context<T>& c, const row_group& grp, signal_span<T> out, T* work)
+        : ctx(c), g(grp), y(out) {
+        state.y = V(T(1));
+        state.ly = safe_db(state.y);
+        y_buf = work;
+        pad = y_buf + g.count * chunk;
+        lanes_f = pad + chunk;
+        lanes_lg = lanes_f + chunk * W;
+        lanes_y = lanes_lg + chunk * W;
+    }
+    /// Samples t0 … t0 + n − 1 of every row; f_rows[r] (and lg_rows[r]) hold them, padded to a
+    /// multiple of W (padding lanes may point at any row).
+    // Out of line: once per chunk, and GCC 12.2's SLP vectoriser crashes (ICE) when it is inlined
+    // into compexp_forward_group<false, double>.
+    [[gnu::noinline]] void chunk_step(std::size_t t0, std::size_t n, const T* const* f_rows, const T* const* lg_rows) {
+        const std::size_t padded = (n + W - 1) / W * W;
+        simd::to_lanes(f_rows, 0, padded, lanes_f);
+        if constexpr (Sigmoid) simd::to_lanes(lg_rows, 0, padded, lanes_lg);
+        // The state and coefficients in locals (registers), not members reached through `this`.
+        V y_state = state.y, ly_state = state.ly;
+        const ar_coeffs<V> hard = ctx.hard;
+        const sigmoid_coeffs<V> sigmoid = ctx.sigmoid;
+        for (std::size_t k = 0; k < n; ++k) {
+            const V fv = V::load_unaligned(&lanes_f[k * W]);
+            if constexpr (Sigmoid)
+                y_state = sigmoid_smoother_step(fv, V::load_unaligned(&lanes_lg[k * W]), y_state, ly_state, sigmoid);
+            else
+                y_state = hard_smoother_step(fv, y_state, hard);
+            y_state.store_unaligned(&lanes_y[k * W]);
+        }
+        state.y = y_state;
+        state.ly = ly_state;
+        T* out_rows[W];
+        if (n == padded) {  // whole blocks: transpose straight into the output rows
+            for (std::size_t i = 0; i < W; ++i) out_rows[i] = i < g.count ? y.row(g.first + i) + t0 : pad;
+            simd::from_lanes(static_cast<const T*>(lanes_y), 0, padded, out_rows);
+            return;
+        }
+        lane_rows<T>(y_buf, pad, g.count, out_rows);
+        simd::from_lanes(static_cast<const T*>(lanes_y), 0, padded, out_rows);
+        for (std::size_t r = 0; r < g.count; ++r)
+            std::copy(y_buf + r * chunk, y_buf + r * chunk + n, y.row(g.first + r) + t0);
+    }
+};
+
+/// The forward of one group of rows on one thread. Returns false if some x is not finite and > 0.
 template <bool Sigmoid, class T>
 bool compexp_forward_group(signal_view<T> x, const compexp_params<T>& params, row_param<T> at, row_param<T> rt,
                            row_param<T> kk, signal_span<T> y, const row_group& g) {
-    using V = simd::vec<T>;
     constexpr std::size_t W = simd::lanes<T>;
     const std::size_t cols = x.cols;
-    const bool multi = g.count > 1;
-    // Scratch: f, sdb(f) and y per row, one padding row, f, sdb(f) and y in lanes.
-    T* const f = scratch<T>((3 * g.count + 1) * chunk + 3 * chunk * W);
-    T* const lg = f + g.count * chunk;
-    T* const y_buf = lg + g.count * chunk;
-    T* const pad = y_buf + g.count * chunk;
-    T* const lanes_f = pad + chunk;
-    T* const lanes_lg = lanes_f + chunk * W;
-    T* const lanes_y = lanes_lg + chunk * W;
-    const T *f_rows[W], *lg_rows[W];
-    T* y_rows_out[W];
-    lane_rows<T>(f, g.count, f_rows);
-    lane_rows<T>(lg, g.count, lg_rows);
-    lane_rows<T>(y_buf, pad, g.count, y_rows_out);
     const group_context<T> ctx(params, at, rt, kk, g);
     const auto& curves = ctx.curves;
-    if (!multi) {
+    if (g.count == 1) {
         const auto& rc = curves[0];
         return rc.knee ? compexp_forward_single<Sigmoid, true>(x.row(g.first), cols, rc.curve, ctx, y.row(g.first))
                        : compexp_forward_single<Sigmoid, false>(x.row(g.first), cols, rc.curve, ctx, y.row(g.first));
     }
-    gate_state<V> state{V(T(1)), safe_db(V(T(1)))};
+    // Scratch: f and sdb(f) per row, then P2's work memory.
+    T* const f = scratch<T>(2 * g.count * chunk + lanes_recursion<Sigmoid, T>::work_size(g.count));
+    T* const lg = f + g.count * chunk;
+    lanes_recursion<Sigmoid, T> p2(ctx, g, y, lg + g.count * chunk);
+    const T *f_rows[W], *lg_rows[W];
+    lane_rows<T>(f, g.count, f_rows);
+    lane_rows<T>(lg, g.count, lg_rows);
     bool ok = true;
-    // One step of the gate; f and lg are lane vectors (broadcast for a one-row group).
-    auto step = [&](const V& fv, const V& lgv) {
-        if constexpr (Sigmoid)
-            state.y = sigmoid_smoother_step(fv, lgv, state.y, state.ly, ctx.sigmoid);
-        else
-            state.y = hard_smoother_step(fv, state.y, ctx.hard);
-    };
     for (std::size_t t0 = 0; t0 < cols; t0 += chunk) {
-        const std::size_t n = std::min(chunk, cols - t0), padded = (n + W - 1) / W * W;
+        const std::size_t n = std::min(chunk, cols - t0);
         for (std::size_t r = 0; r < g.count; ++r) {
             ok &= curves[r].targets(x.row(g.first + r) + t0, n, f + r * chunk);
             if constexpr (Sigmoid) safe_db_phase(f + r * chunk, n, lg + r * chunk);
         }
-        simd::to_lanes(f_rows, 0, padded, lanes_f);
-        if constexpr (Sigmoid) simd::to_lanes(lg_rows, 0, padded, lanes_lg);
-        for (std::size_t k = 0; k < n; ++k) {
-            step(V::load_unaligned(&lanes_f[k * W]), Sigmoid ? V::load_unaligned(&lanes_lg[k * W]) : V(T(0)));
-            state.y.store_unaligned(&lanes_y[k * W]);
-        }
-        if (n == padded) {  // whole blocks: transpose straight into the output rows
-            T* out_rows[W];
-            for (std::size_t i = 0; i < W; ++i) out_rows[i] = i < g.count ? y.row(g.first + i) + t0 : pad;
-            simd::from_lanes(static_cast<const T*>(lanes_y), 0, padded, out_rows);
-            continue;
-        }
-        simd::from_lanes(static_cast<const T*>(lanes_y), 0, padded, y_rows_out);
-        for (std::size_t r = 0; r < g.count; ++r)
-            std::copy(y_buf + r * chunk, y_buf + r * chunk + n, y.row(g.first + r) + t0);
+        p2.chunk_step(t0, n, f_rows, lg_rows);
     }
     return ok;
+}
+
+/// The forward of one multi-row group (hard gate) on two threads, pipelined: a producer computes P1
+/// (the targets f, the throughput-bound part) chunk by chunk ahead of a consumer that runs P2 (the
+/// latency-bound recursion and the transposes), so the two overlap. Whole chunks of f are written
+/// into y itself (the consumer reads them before overwriting them with the gain), the partial last
+/// chunk into a padded buffer. Chunks are claimed through an atomic counter: if the consumer reaches
+/// a chunk nobody has claimed, it computes it itself, so the result is correct (and identical) even
+/// when both tasks end up on one thread, one after the other; it only waits for a chunk that the
+/// producer is computing at that moment. Returns false if some x is not finite and > 0.
+template <class T>
+bool compexp_forward_group_pipelined(signal_view<T> x, const compexp_params<T>& params, row_param<T> at,
+                                     row_param<T> rt, signal_span<T> y, const row_group& g) {
+    constexpr std::size_t W = simd::lanes<T>;
+    const std::size_t cols = x.cols, n_chunks = (cols + chunk - 1) / chunk;
+    const group_context<T> ctx(params, at, rt, row_param<T>(T(1)), g);
+    const auto& curves = ctx.curves;
+    const bool partial_tail = cols % chunk != 0;
+    std::vector<T> tail(partial_tail ? g.count * chunk : 0);
+    std::unique_ptr<std::atomic<bool>[]> ready(new std::atomic<bool>[n_chunks]);
+    for (std::size_t c = 0; c < n_chunks; ++c) ready[c].store(false, std::memory_order_relaxed);
+    std::atomic<std::size_t> claimed{0};
+    std::atomic<bool> ok{true};
+    auto f_row = [&](std::size_t r, std::size_t c) -> T* {
+        return c + 1 == n_chunks && partial_tail ? tail.data() + r * chunk : y.row(g.first + r) + c * chunk;
+    };
+    auto claim = [&](std::size_t c) {
+        std::size_t expected = c;
+        return claimed.compare_exchange_strong(expected, c + 1, std::memory_order_acq_rel);
+    };
+    auto produce = [&](std::size_t c) {
+        const std::size_t t0 = c * chunk, n = std::min(chunk, cols - t0);
+        bool chunk_ok = true;
+        for (std::size_t r = 0; r < g.count; ++r) chunk_ok &= curves[r].targets(x.row(g.first + r) + t0, n, f_row(r, c));
+        if (!chunk_ok) ok.store(false, std::memory_order_relaxed);
+        ready[c].store(true, std::memory_order_release);
+    };
+    auto producer = [&] {
+        for (std::size_t c = claimed.load(std::memory_order_acquire); c < n_chunks; c = claimed.load(std::memory_order_acquire))
+            if (claim(c)) produce(c);
+    };
+    auto consumer = [&] {
+        lanes_recursion<false, T> p2(ctx, g, y, scratch<T>(lanes_recursion<false, T>::work_size(g.count)));
+        for (std::size_t c = 0; c < n_chunks; ++c) {
+            while (!ready[c].load(std::memory_order_acquire)) {
+                if (claimed.load(std::memory_order_acquire) == c && claim(c)) {
+                    produce(c);
+                    break;
+                }
+                std::this_thread::yield();  // the producer is computing chunk c right now
+            }
+            const T* f_rows[W];
+            for (std::size_t i = 0; i < W; ++i) f_rows[i] = f_row(i < g.count ? i : 0, c);
+            p2.chunk_step(c * chunk, std::min(chunk, cols - c * chunk), f_rows, f_rows);
+        }
+    };
+    parallel_rows(2, [&](std::size_t i) { i == 0 ? producer() : consumer(); });
+    return ok.load();
 }
 
 template <class T> struct param_sums {
@@ -428,6 +518,9 @@ bool compexp_backward_row(const prepared_curve<simd::wide<T>>& cv, T at, T rt, T
 template <class T>
 bool compexp_gain_kernel(signal_view<T> x_rms, const compexp_params<T>& curve, row_param<T> at, row_param<T> rt,
                          ar_mode mode, row_param<T> k, signal_span<T> gain) {
+    // One multi-row group and two threads or more (e.g. B = 8 in float): P1 and P2 on two threads.
+    if (mode == ar_mode::hard && num_threads() >= 2 && x_rms.rows > 1 && x_rms.rows <= simd::lanes<T>)
+        return compexp_forward_group_pipelined(x_rms, curve, at, rt, gain, row_group{0, x_rms.rows});
     const auto groups = make_groups(x_rms.rows, simd::lanes<T>);
     std::vector<unsigned char> ok(groups.size());
     parallel_rows(groups.size(), [&](std::size_t i) {
