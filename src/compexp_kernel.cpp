@@ -6,6 +6,8 @@
 //   P1  per row, time in the widest SIMD lanes: L = amp2db(x), f = db2amp(g_dB(L))  (the expensive part)
 //   P2  rows in SIMD lanes (a broadcast vector for a one-row group): the serial recursion over time,
 //       hard_smoother_step / sigmoid_smoother_step, with in-register transposes in and out.
+// A one-row group interleaves the next chunk's P1 with P2 (compexp_forward_single); a single
+// multi-row group on two threads runs P1 and P2 on different threads (compexp_forward_group_pipelined).
 // Backward: one pass per row from the last sample to the first, time in the widest lanes
 // (compexp_backward_row): the curve is recomputed, the adjoint recursion is a linear recurrence
 // solved by an in-register scan per vector (simd::reverse_linear_scan), and the gradient chain and
@@ -15,10 +17,10 @@
 // the absolute sample index only (chunks start at multiples of `chunk`, lane = t mod wide_lanes), so
 // results do not depend on how rows are grouped or on the number of threads.
 #include <algorithm>
-#include <thread>
-#include <memory>
 #include <atomic>
 #include <limits>
+#include <memory>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
