@@ -361,63 +361,54 @@ template <class T> inline void transpose_block_generic(const T* const* src, T* c
 }
 }  // namespace detail
 
-/// lanes[k·W + r] = rows[r][t0 + k] for k < count (count a multiple of W).
-template <class T>
-inline void to_lanes(const T* const* rows, std::size_t t0, std::size_t count, T* lanes_buf) {
+namespace detail {
+/// Transposes count/W square blocks: block k reads W vectors at src(i, k) and writes the transposed
+/// block's vectors to dst(i, k), i < W. In registers for AVX float 8×8 and double 4×4 (the address
+/// functions are inlined, so the row pointers stay in registers), element by element otherwise.
+template <class T, class Src, class Dst> inline void transpose_blocks(std::size_t count, Src src, Dst dst) {
     constexpr std::size_t W = lanes<T>;
 #if defined(__AVX__)
-    if constexpr (detail::transpose_in_registers<T>) {
-        // The row pointers stay in registers (no per-block pointer arrays on the stack).
-        using R = decltype(detail::load256(rows[0]));
-        const T* src[W];
-        for (std::size_t i = 0; i < W; ++i) src[i] = rows[i] + t0;
+    if constexpr (transpose_in_registers<T>) {
+        using R = decltype(load256(src(0, 0)));
         for (std::size_t k = 0; k < count; k += W) {
             R r[W];
-            for (std::size_t i = 0; i < W; ++i) r[i] = detail::load256(src[i] + k);
-            detail::transpose(r);
-            for (std::size_t i = 0; i < W; ++i) detail::store256(lanes_buf + (k + i) * W, r[i]);
+            for (std::size_t i = 0; i < W; ++i) r[i] = load256(src(i, k));
+            transpose(r);
+            for (std::size_t i = 0; i < W; ++i) store256(dst(i, k), r[i]);
         }
         return;
     }
 #endif
     for (std::size_t k = 0; k < count; k += W) {
-        const T* src[W];
-        T* dst[W];
+        const T* from[W];
+        T* to[W];
         for (std::size_t i = 0; i < W; ++i) {
-            src[i] = rows[i] + t0 + k;
-            dst[i] = lanes_buf + (k + i) * W;
+            from[i] = src(i, k);
+            to[i] = dst(i, k);
         }
-        detail::transpose_block_generic(src, dst);
+        transpose_block_generic(from, to);
     }
+}
+}  // namespace detail
+
+/// lanes[k·W + r] = rows[r][t0 + k] for k < count (count a multiple of W).
+template <class T>
+inline void to_lanes(const T* const* rows, std::size_t t0, std::size_t count, T* lanes_buf) {
+    constexpr std::size_t W = lanes<T>;
+    const T* src[W];
+    for (std::size_t i = 0; i < W; ++i) src[i] = rows[i] + t0;
+    detail::transpose_blocks<T>(count, [&](std::size_t i, std::size_t k) { return src[i] + k; },
+                                [&](std::size_t i, std::size_t k) { return lanes_buf + (k + i) * W; });
 }
 
 /// rows[r][t0 + k] = lanes[k·W + r] for k < count (count a multiple of W); every rows[r] is written.
 template <class T>
 inline void from_lanes(const T* lanes_buf, std::size_t t0, std::size_t count, T* const* rows) {
     constexpr std::size_t W = lanes<T>;
-#if defined(__AVX__)
-    if constexpr (detail::transpose_in_registers<T>) {
-        using R = decltype(detail::load256(lanes_buf));
-        T* dst[W];
-        for (std::size_t i = 0; i < W; ++i) dst[i] = rows[i] + t0;
-        for (std::size_t k = 0; k < count; k += W) {
-            R r[W];
-            for (std::size_t i = 0; i < W; ++i) r[i] = detail::load256(lanes_buf + (k + i) * W);
-            detail::transpose(r);
-            for (std::size_t i = 0; i < W; ++i) detail::store256(dst[i] + k, r[i]);
-        }
-        return;
-    }
-#endif
-    for (std::size_t k = 0; k < count; k += W) {
-        const T* src[W];
-        T* dst[W];
-        for (std::size_t i = 0; i < W; ++i) {
-            src[i] = lanes_buf + (k + i) * W;
-            dst[i] = rows[i] + t0 + k;
-        }
-        detail::transpose_block_generic(src, dst);
-    }
+    T* dst[W];
+    for (std::size_t i = 0; i < W; ++i) dst[i] = rows[i] + t0;
+    detail::transpose_blocks<T>(count, [&](std::size_t i, std::size_t k) { return lanes_buf + (k + i) * W; },
+                                [&](std::size_t i, std::size_t k) { return dst[i] + k; });
 }
 
 }  // namespace dd::simd
