@@ -31,8 +31,7 @@ template <class T> dd::signal_view<T> view(const array<T>& a, const char* name) 
 /// with 4 KiB pages, the C++ kernels 7.1; docs/benchmarks.md). Only a hint: ignored elsewhere.
 inline void huge_page_hint(void* data, std::size_t bytes) {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
-    constexpr std::uintptr_t huge = std::uintptr_t(2) << 20;
-    if (bytes < 4 * huge) return;
+    constexpr std::uintptr_t huge = std::uintptr_t(2) << 20;  // only whole aligned 2 MiB pages inside
     const std::uintptr_t p = reinterpret_cast<std::uintptr_t>(data);
     const std::uintptr_t begin = (p + huge - 1) & ~(huge - 1), end = (p + bytes) & ~(huge - 1);
     if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
