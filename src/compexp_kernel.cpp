@@ -431,7 +431,10 @@ bool compexp_backward_row(const prepared_curve<simd::wide<T>>& cv, T at, T rt, T
     const ar_coeffs<V> hard{V(at), V(rt)};
     const sigmoid_coeffs<V> sig{V(at), V(rt), V(k)};
     const bool in_place = grad_y.col_stride == 1;
-    T* const gy_copy = in_place ? nullptr : scratch<T>(chunk + WW);
+    // Scratch: the chunk's levels and targets (phase A), and grad_y when it cannot be read in place.
+    T* const level_buf = scratch<T>(3 * chunk + WW);
+    T* const f_buf = level_buf + chunk;
+    T* const gy_copy = f_buf + chunk;
     V carry(T(0)), factor_next(T(0));  // u_{t+WW}; ∂y_{s+1}/∂y_s of the vector to the right (lane 0 used)
     auto ok = acceptable_level(V(T(1)));
     const std::size_t n_chunks = (cols + chunk - 1) / chunk;
@@ -445,6 +448,45 @@ bool compexp_backward_row(const prepared_curve<simd::wide<T>>& cv, T at, T rt, T
             gy = gy_copy;
         }
         const T* xr = x + t0;
+        // Phase A: L and f of the whole chunk into L1-resident buffers, `unroll` independent vectors
+        // per iteration (the transcendental chains interleave). Backwards in time like everything
+        // else here (the memory streams stay descending for the prefetcher): the partial tail
+        // first, then whole groups of vectors.
+        {
+            const std::size_t whole_end = n / (unroll * WW) * (unroll * WW);
+            for (std::size_t kk = whole_end; kk < n; kk += WW) {
+                const V xv = load_padded<V>(xr, kk, n, T(1));
+                ok = ok & acceptable_level(xv);
+                const V lv = simd::amp2db(xv);
+                lv.store_unaligned(level_buf + kk);
+                simd::db2amp(compexp_gain_db<Knee>(cv, lv)).store_unaligned(f_buf + kk);
+            }
+            // The previous chunk's x, y and grad_y (processed next) are prefetched meanwhile: the
+            // hardware prefetcher follows descending streams less well than ascending ones.
+            const T* const gy_row = in_place ? grad_y.data + std::ptrdiff_t(b) * grad_y.row_stride : nullptr;
+            for (std::size_t kk = whole_end; kk > 0;) {
+                kk -= unroll * WW;
+                if (t0 >= chunk) {
+                    const std::size_t tp = t0 - chunk + kk;
+                    for (std::size_t line = 0; line < unroll * WW; line += 64 / sizeof(T)) {
+                        __builtin_prefetch(x + tp + line);
+                        __builtin_prefetch(y + tp + line);
+                        if (gy_row) __builtin_prefetch(gy_row + tp + line);
+                    }
+                }
+                V xv[unroll], lv[unroll];
+#pragma GCC unroll 8
+                for (std::size_t u = 0; u < unroll; ++u) xv[u] = V::load_unaligned(xr + kk + u * WW);
+#pragma GCC unroll 8
+                for (std::size_t u = 0; u < unroll; ++u) lv[u] = simd::amp2db(xv[u]);
+#pragma GCC unroll 8
+                for (std::size_t u = 0; u < unroll; ++u) {
+                    ok = ok & acceptable_level(xv[u]);
+                    lv[u].store_unaligned(level_buf + kk + u * WW);
+                    simd::db2amp(compexp_gain_db<Knee>(cv, lv[u])).store_unaligned(f_buf + kk + u * WW);
+                }
+            }
+        }
         param_sums<T> acc;
         // What one vector needs before and after the scan (recomputed forward quantities).
         struct local {
@@ -457,11 +499,10 @@ bool compexp_backward_row(const prepared_curve<simd::wide<T>>& cv, T at, T rt, T
             local l;
             const bool whole = kk + WW <= n;
             l.x = whole ? V::load_unaligned(xr + kk) : load_padded<V>(xr, kk, n, T(1));
-            ok = ok & acceptable_level(l.x);
             l.gy = whole ? V::load_unaligned(gy + kk) : load_padded<V>(gy, kk, n, T(0));
             l.y_prev = load_previous<V>(y, t0, kk, n);
-            // The curve's value (the forward's bits) and partials in one evaluation.
-            l.f = simd::db2amp(compexp_gain_db<Knee>(cv, simd::amp2db(l.x), l.p));
+            l.f = V::load_unaligned(f_buf + kk);
+            compexp_gain_db<Knee>(cv, V::load_unaligned(level_buf + kk), l.p);  // the partials
             if constexpr (Sigmoid) {
                 l.d = sigmoid_step_partials(l.f, safe_db(l.f), l.y_prev, safe_db(l.y_prev), sig);
                 l.factor = l.d.d_y_prev;
