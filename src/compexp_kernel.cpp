@@ -87,30 +87,41 @@ template <bool Knee, class V> [[gnu::always_inline]] inline V target_gain(const 
 /// side, which the scheduler interleaves (one chain alone leaves the core waiting on latencies).
 constexpr std::size_t unroll = 4;
 
+/// f (and L, if level_out is not null) for Count vectors of samples from x + k, the Count chains
+/// side by side for the scheduler; returns the lanes whose x were finite and > 0. Count > 1: whole
+/// vectors only; Count = 1 pads past n with x = 1 (→ L = 0, f = 1).
+template <bool Knee, std::size_t Count, class T>
+DD_INLINE auto curve_vectors(const prepared_curve<simd::wide<T>>& curve, const T* x, std::size_t k, std::size_t n,
+                             T* f_out, T* level_out) {
+    using V = simd::wide<T>;
+    constexpr std::size_t WW = V::size;
+    V xv[Count], lv[Count], fv[Count];
+    auto ok = acceptable_level(V(T(1)));
+#pragma GCC unroll 8
+    for (std::size_t u = 0; u < Count; ++u)
+        xv[u] = Count > 1 ? V::load_unaligned(x + k + u * WW) : load_padded<V>(x, k + u * WW, n, T(1));
+#pragma GCC unroll 8
+    for (std::size_t u = 0; u < Count; ++u) lv[u] = simd::amp2db(xv[u]);
+#pragma GCC unroll 8
+    for (std::size_t u = 0; u < Count; ++u) fv[u] = simd::db2amp(compexp_gain_db<Knee>(curve, lv[u]));
+#pragma GCC unroll 8
+    for (std::size_t u = 0; u < Count; ++u) {
+        ok = ok & acceptable_level(xv[u]);
+        if (level_out) lv[u].store_unaligned(level_out + k + u * WW);
+        fv[u].store_unaligned(f_out + k + u * WW);
+    }
+    return ok;
+}
+
 /// P1 for one row: f for n samples with time in the widest lanes, padded up to a multiple of the
 /// lane count with neutral values (x = 1 → L = 0, f = 1).
 template <bool Knee, class T>
 bool curve_phase(const prepared_curve<simd::wide<T>>& curve, const T* x, std::size_t n, T* f_out) {
-    using V = simd::wide<T>;
     constexpr std::size_t WW = simd::wide_lanes<T>;
-    auto ok = acceptable_level(V(T(1)));
+    auto ok = acceptable_level(simd::wide<T>(T(1)));
     std::size_t k = 0;
-    for (; k + unroll * WW <= n; k += unroll * WW) {
-        V xv[unroll], f[unroll];
-#pragma GCC unroll 8
-        for (std::size_t u = 0; u < unroll; ++u) xv[u] = V::load_unaligned(x + k + u * WW);
-#pragma GCC unroll 8
-        for (std::size_t u = 0; u < unroll; ++u) f[u] = target_gain<Knee>(curve, xv[u]);
-#pragma GCC unroll 8
-        for (std::size_t u = 0; u < unroll; ++u) ok = ok & acceptable_level(xv[u]);
-#pragma GCC unroll 8
-        for (std::size_t u = 0; u < unroll; ++u) f[u].store_unaligned(f_out + k + u * WW);
-    }
-    for (; k < n; k += WW) {
-        const V xv = load_padded<V>(x, k, n, T(1));
-        ok = ok & acceptable_level(xv);
-        target_gain<Knee>(curve, xv).store_unaligned(f_out + k);
-    }
+    for (; k + unroll * WW <= n; k += unroll * WW) ok = ok & curve_vectors<Knee, unroll>(curve, x, k, n, f_out, static_cast<T*>(nullptr));
+    for (; k < n; k += WW) ok = ok & curve_vectors<Knee, 1>(curve, x, k, n, f_out, static_cast<T*>(nullptr));
     return xsimd::all(ok);
 }
 
@@ -454,13 +465,8 @@ bool compexp_backward_row(const prepared_curve<simd::wide<T>>& cv, T at, T rt, T
         // first, then whole groups of vectors.
         {
             const std::size_t whole_end = n / (unroll * WW) * (unroll * WW);
-            for (std::size_t kk = whole_end; kk < n; kk += WW) {
-                const V xv = load_padded<V>(xr, kk, n, T(1));
-                ok = ok & acceptable_level(xv);
-                const V lv = simd::amp2db(xv);
-                lv.store_unaligned(level_buf + kk);
-                simd::db2amp(compexp_gain_db<Knee>(cv, lv)).store_unaligned(f_buf + kk);
-            }
+            for (std::size_t kk = whole_end; kk < n; kk += WW)
+                ok = ok & curve_vectors<Knee, 1>(cv, xr, kk, n, f_buf, level_buf);
             // The previous chunk's x, y and grad_y (processed next) are prefetched meanwhile: the
             // hardware prefetcher follows descending streams less well than ascending ones.
             const T* const gy_row = in_place ? grad_y.data + std::ptrdiff_t(b) * grad_y.row_stride : nullptr;
@@ -474,17 +480,7 @@ bool compexp_backward_row(const prepared_curve<simd::wide<T>>& cv, T at, T rt, T
                         if (gy_row) __builtin_prefetch(gy_row + tp + line);
                     }
                 }
-                V xv[unroll], lv[unroll];
-#pragma GCC unroll 8
-                for (std::size_t u = 0; u < unroll; ++u) xv[u] = V::load_unaligned(xr + kk + u * WW);
-#pragma GCC unroll 8
-                for (std::size_t u = 0; u < unroll; ++u) lv[u] = simd::amp2db(xv[u]);
-#pragma GCC unroll 8
-                for (std::size_t u = 0; u < unroll; ++u) {
-                    ok = ok & acceptable_level(xv[u]);
-                    lv[u].store_unaligned(level_buf + kk + u * WW);
-                    simd::db2amp(compexp_gain_db<Knee>(cv, lv[u])).store_unaligned(f_buf + kk + u * WW);
-                }
+                ok = ok & curve_vectors<Knee, unroll>(cv, xr, kk, n, f_buf, level_buf);
             }
         }
         param_sums<T> acc;
