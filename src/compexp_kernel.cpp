@@ -78,11 +78,6 @@ template <class V> DD_INLINE auto acceptable_level(const V& x) {
     return (x > V(T(0))) & (x <= V(std::numeric_limits<T>::max()));
 }
 
-/// The static curve's target gain f = db2amp(g_dB(amp2db(x))) for one vector.
-template <bool Knee, class V> [[gnu::always_inline]] inline V target_gain(const prepared_curve<V>& curve, const V& x) {
-    return simd::db2amp(compexp_gain_db<Knee>(curve, simd::amp2db(x)));
-}
-
 /// Vectors per iteration in the elementwise loops: independent log → curve → exp chains side by
 /// side, which the scheduler interleaves (one chain alone leaves the core waiting on latencies).
 constexpr std::size_t unroll = 4;
@@ -202,11 +197,8 @@ bool compexp_forward_single(const T* x, std::size_t cols, const prepared_curve<s
     // P1, one wide vector: targets (and sdb) of samples j·WW … of the chunk at t0 (n long).
     auto targets = [&](std::size_t t0, std::size_t n, std::size_t j, T* f) DD_INLINE_LAMBDA {
         const std::size_t k = j * WW;
-        const VW xv = load_padded<VW>(x + t0, k, n, T(1));
-        ok = ok & acceptable_level(xv);
-        const VW fv = target_gain<Knee>(cv, xv);
-        fv.store_unaligned(f + k);
-        if constexpr (Sigmoid) safe_db(fv).store_unaligned(f + chunk + k);
+        ok = ok & curve_vectors<Knee, 1>(cv, x + t0, k, n, f, static_cast<T*>(nullptr));
+        if constexpr (Sigmoid) safe_db(VW::load_unaligned(f + k)).store_unaligned(f + chunk + k);
     };
     const std::size_t n_chunks = (cols + chunk - 1) / chunk;
     for (std::size_t j = 0, n0 = std::min(chunk, cols); j * WW < n0; ++j) targets(0, n0, j, bufs);
