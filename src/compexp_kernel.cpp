@@ -17,6 +17,7 @@
 // the absolute sample index only (chunks start at multiples of `chunk`, lane = t mod wide_lanes), so
 // results do not depend on how rows are grouped or on the number of threads.
 #include <algorithm>
+#include <cmath>
 #include <atomic>
 #include <limits>
 #include <memory>
@@ -82,19 +83,59 @@ template <class V> DD_INLINE auto acceptable_level(const V& x) {
 /// side, which the scheduler interleaves (one chain alone leaves the core waiting on latencies).
 constexpr std::size_t unroll = 4;
 
+/// A row's curve for the wide phases: the prepared curve, the knee-free specialisation chosen once
+/// per row, and the curve's unity band in amplitude.
+///
+/// Unity band: levels strictly between the expander's and the compressor's knees have g_dB = 0, so
+/// f = db2amp(0) = 1 exactly and every partial of the curve is 0. x inside (unity_lo, unity_hi),
+/// bounds pulled inwards by a relative margin of 1e-3 (0.0087 dB, far above amp2db's error), is
+/// certainly there: a vector whose lanes all are skips amp2db, the curve and db2amp (forward) and the
+/// curve's pullback (backward), with the same bits as the full computation. Audio spends much of
+/// its time there; nothing is skipped for a vector with one lane outside.
+template <class T> struct row_curve {
+    using V = simd::wide<T>;
+    prepared_curve<V> curve;
+    bool knee;
+    V unity_lo, unity_hi;
+    row_curve(const compexp_curve<T>& c) : curve(prepared_curve<V>::from(c)), knee(c.knee != T(0)) {
+        constexpr double margin = 1e-3;
+        const double half_knee = 0.5 * double(c.knee);
+        // Above the expander's knee (everywhere when ER = 1: that branch is then 0), and x normal
+        // (amp2db's domain, so the full computation is defined wherever this one skips it).
+        const double lo = c.exp_ratio == T(1) ? 0.0 : std::pow(10.0, (double(c.exp_thresh) + half_knee) / 20.0) * (1 + margin);
+        const double hi = std::pow(10.0, (double(c.comp_thresh) - half_knee) / 20.0) * (1 - margin);
+        unity_lo = V(static_cast<T>(std::max(lo, double(std::numeric_limits<T>::min()))));
+        unity_hi = V(hi < double(std::numeric_limits<T>::max()) ? static_cast<T>(hi) : std::numeric_limits<T>::max());
+    }
+    /// Lanes certainly in the unity band (then also finite and > 0).
+    DD_INLINE auto in_unity_band(const V& x) const { return (x > unity_lo) & (x < unity_hi); }
+    /// f for n samples of x; false if some x is not finite and > 0.
+    bool targets(const T* x, std::size_t n, T* f_out) const;
+};
+
 /// f (and L, if level_out is not null) for Count vectors of samples from x + k, the Count chains
 /// side by side for the scheduler; returns the lanes whose x were finite and > 0. Count > 1: whole
-/// vectors only; Count = 1 pads past n with x = 1 (→ L = 0, f = 1).
+/// vectors only; Count = 1 pads past n with x = 1 (→ L = 0, f = 1). When all Count vectors lie in
+/// the unity band, f = 1 is stored and L is not (nothing reads it there).
 template <bool Knee, std::size_t Count, class T>
-DD_INLINE auto curve_vectors(const prepared_curve<simd::wide<T>>& curve, const T* x, std::size_t k, std::size_t n,
-                             T* f_out, T* level_out) {
+DD_INLINE auto curve_vectors(const row_curve<T>& rc, const T* x, std::size_t k, std::size_t n, T* f_out,
+                             T* level_out) {
     using V = simd::wide<T>;
     constexpr std::size_t WW = V::size;
+    const prepared_curve<V>& curve = rc.curve;
     V xv[Count], lv[Count], fv[Count];
     auto ok = acceptable_level(V(T(1)));
 #pragma GCC unroll 8
     for (std::size_t u = 0; u < Count; ++u)
         xv[u] = Count > 1 ? V::load_unaligned(x + k + u * WW) : load_padded<V>(x, k + u * WW, n, T(1));
+    auto unity = rc.in_unity_band(xv[0]);
+#pragma GCC unroll 8
+    for (std::size_t u = 1; u < Count; ++u) unity = unity & rc.in_unity_band(xv[u]);
+    if (xsimd::all(unity)) {
+#pragma GCC unroll 8
+        for (std::size_t u = 0; u < Count; ++u) V(T(1)).store_unaligned(f_out + k + u * WW);
+        return ok;
+    }
 #pragma GCC unroll 8
     for (std::size_t u = 0; u < Count; ++u) lv[u] = simd::amp2db(xv[u]);
 #pragma GCC unroll 8
@@ -110,8 +151,7 @@ DD_INLINE auto curve_vectors(const prepared_curve<simd::wide<T>>& curve, const T
 
 /// P1 for one row: f for n samples with time in the widest lanes, padded up to a multiple of the
 /// lane count with neutral values (x = 1 → L = 0, f = 1).
-template <bool Knee, class T>
-bool curve_phase(const prepared_curve<simd::wide<T>>& curve, const T* x, std::size_t n, T* f_out) {
+template <bool Knee, class T> bool curve_phase(const row_curve<T>& curve, const T* x, std::size_t n, T* f_out) {
     constexpr std::size_t WW = simd::wide_lanes<T>;
     auto ok = acceptable_level(simd::wide<T>(T(1)));
     std::size_t k = 0;
@@ -120,16 +160,9 @@ bool curve_phase(const prepared_curve<simd::wide<T>>& curve, const T* x, std::si
     return xsimd::all(ok);
 }
 
-/// A row's curve for the wide phases, with the knee-free specialisation chosen once per row.
-template <class T> struct row_curve {
-    prepared_curve<simd::wide<T>> curve;
-    bool knee;
-    row_curve(const compexp_curve<T>& c) : curve(prepared_curve<simd::wide<T>>::from(c)), knee(c.knee != T(0)) {}
-    /// f for n samples of x; false if some x is not finite and > 0.
-    bool targets(const T* x, std::size_t n, T* f_out) const {
-        return knee ? curve_phase<true>(curve, x, n, f_out) : curve_phase<false>(curve, x, n, f_out);
-    }
-};
+template <class T> bool row_curve<T>::targets(const T* x, std::size_t n, T* f_out) const {
+    return knee ? curve_phase<true>(*this, x, n, f_out) : curve_phase<false>(*this, x, n, f_out);
+}
 
 template <class T> struct group_lanes {
     static constexpr std::size_t W = simd::lanes<T>;
@@ -187,7 +220,7 @@ template <class V> struct gate_state {
 /// chunk's P1 (throughput-bound) is interleaved with it, one wide vector of targets every WW steps,
 /// so the core does both at once. Returns false if some x is not finite and > 0.
 template <bool Sigmoid, bool Knee, class T>
-bool compexp_forward_single(const T* x, std::size_t cols, const prepared_curve<simd::wide<T>>& cv,
+bool compexp_forward_single(const T* x, std::size_t cols, const row_curve<T>& cv,
                             const group_context<T>& ctx, T* y) {
     using V = simd::vec<T>;
     using VW = simd::wide<T>;
@@ -294,8 +327,8 @@ bool compexp_forward_group(signal_view<T> x, const compexp_params<T>& params, ro
     const auto& curves = ctx.curves;
     if (g.count == 1) {
         const auto& rc = curves[0];
-        return rc.knee ? compexp_forward_single<Sigmoid, true>(x.row(g.first), cols, rc.curve, ctx, y.row(g.first))
-                       : compexp_forward_single<Sigmoid, false>(x.row(g.first), cols, rc.curve, ctx, y.row(g.first));
+        return rc.knee ? compexp_forward_single<Sigmoid, true>(x.row(g.first), cols, rc, ctx, y.row(g.first))
+                       : compexp_forward_single<Sigmoid, false>(x.row(g.first), cols, rc, ctx, y.row(g.first));
     }
     // Scratch: f and sdb(f) per row, then P2's work memory.
     T* const f = scratch<T>(2 * g.count * chunk + lanes_recursion<Sigmoid, T>::work_size(g.count));
@@ -427,7 +460,7 @@ template <class V, class T> V load_previous(const T* y, std::size_t t0, std::siz
 /// Sums are reduced to double every `chunk` samples (chunks at multiples of `chunk`, lanes at
 /// multiples of WW: the order depends on the absolute sample index only).
 template <bool Sigmoid, bool Knee, class T>
-bool compexp_backward_row(const prepared_curve<simd::wide<T>>& cv, T at, T rt, T k, const T* x, const T* y,
+bool compexp_backward_row(const row_curve<T>& rc, T at, T rt, T k, const T* x, const T* y,
                           const strided_view<T>& grad_y, std::size_t b, std::size_t cols, T* gx, double* sums) {
     using V = simd::wide<T>;
     constexpr std::size_t WW = V::size;
@@ -458,7 +491,7 @@ bool compexp_backward_row(const prepared_curve<simd::wide<T>>& cv, T at, T rt, T
         {
             const std::size_t whole_end = n / (unroll * WW) * (unroll * WW);
             for (std::size_t kk = whole_end; kk < n; kk += WW)
-                ok = ok & curve_vectors<Knee, 1>(cv, xr, kk, n, f_buf, level_buf);
+                ok = ok & curve_vectors<Knee, 1>(rc, xr, kk, n, f_buf, level_buf);
             // The previous chunk's x, y and grad_y (processed next) are prefetched meanwhile: the
             // hardware prefetcher follows descending streams less well than ascending ones.
             const T* const gy_row = in_place ? grad_y.data + std::ptrdiff_t(b) * grad_y.row_stride : nullptr;
@@ -472,7 +505,7 @@ bool compexp_backward_row(const prepared_curve<simd::wide<T>>& cv, T at, T rt, T
                         if (gy_row) __builtin_prefetch(gy_row + tp + line);
                     }
                 }
-                ok = ok & curve_vectors<Knee, unroll>(cv, xr, kk, n, f_buf, level_buf);
+                ok = ok & curve_vectors<Knee, unroll>(rc, xr, kk, n, f_buf, level_buf);
             }
         }
         param_sums<T> acc;
@@ -480,6 +513,7 @@ bool compexp_backward_row(const prepared_curve<simd::wide<T>>& cv, T at, T rt, T
         struct local {
             V x, gy, y_prev, f, factor;
             typename V::batch_bool_type attack;
+            bool unity;  // every lane in the curve's unity band: its partials are 0, L was not stored
             sigmoid_local<V> d;
             curve_partials<V> p;
         };
@@ -490,7 +524,8 @@ bool compexp_backward_row(const prepared_curve<simd::wide<T>>& cv, T at, T rt, T
             l.gy = whole ? V::load_unaligned(gy + kk) : load_padded<V>(gy, kk, n, T(0));
             l.y_prev = load_previous<V>(y, t0, kk, n);
             l.f = V::load_unaligned(f_buf + kk);
-            compexp_gain_db<Knee>(cv, V::load_unaligned(level_buf + kk), l.p);  // the partials
+            l.unity = xsimd::all(rc.in_unity_band(l.x));
+            if (!l.unity) compexp_gain_db<Knee>(rc.curve, V::load_unaligned(level_buf + kk), l.p);  // the partials
             if constexpr (Sigmoid) {
                 l.d = sigmoid_step_partials(l.f, safe_db(l.f), l.y_prev, safe_db(l.y_prev), sig);
                 l.factor = l.d.d_y_prev;
@@ -519,6 +554,10 @@ bool compexp_backward_row(const prepared_curve<simd::wide<T>>& cv, T at, T rt, T
                 acc.at += simd::pick(l.attack, ud, zero);
                 acc.rt += simd::pick(l.attack, zero, ud);
                 grad_f = simd::pick(l.attack, hard.at, hard.rt) * u;
+            }
+            if (l.unity) {  // the curve's chain rule gives 0 to x_rms and to every curve parameter
+                if (gx) store_partial(gx + t0, kk, n, V(T(0)));
+                return;
             }
             const V gxv = curve_pullback<Knee>(l.p, grad_f, l.f, l.x, acc);
             if (gx) store_partial(gx + t0, kk, n, gxv);
@@ -574,7 +613,7 @@ bool compexp_gain_backward_kernel(signal_view<T> x_rms, const compexp_params<T>&
         T* gx = grad_x_rms ? grad_x_rms + b * cols : nullptr;
         auto run = [&](auto sigmoid, auto knee) {
             return compexp_backward_row<decltype(sigmoid)::value, decltype(knee)::value>(
-                rc.curve, at[b], rt[b], k[b], x_rms.row(b), gain.row(b), grad_gain, b, cols, gx, s);
+                rc, at[b], rt[b], k[b], x_rms.row(b), gain.row(b), grad_gain, b, cols, gx, s);
         };
         using yes = std::true_type;
         using no = std::false_type;
