@@ -283,13 +283,11 @@ TEST(CompexpGain, ForwardMatchesReference) {
 
 TEST(CompexpGain, HardGradientsMatchFiniteDifferences) { check_compexp_gradients(dd::ar_mode::hard); }
 TEST(CompexpGain, SigmoidGradientsMatchFiniteDifferences) { check_compexp_gradients(dd::ar_mode::sigmoid); }
-TEST(CompexpGain, LongRowsMatchTheCompositionOfTheScalarKernels) {
-    // Over many kernel chunks (the vectorised kernel reads whole chunks of x, y and grad_y in place
-    // and copies the last, partial one) the fused kernel equals the composition of the separately
-    // tested scalar kernels: level → gain_curve → 10^(g/20) → smoother, gradients chained back by hand.
-    // grad_y is passed contiguous and as a strided view of a column-major copy (the gathering path).
-    const std::size_t cols = 10007;
-    compexp_case c(cols);
+/// The fused kernel equals the composition of the separately tested scalar kernels: level →
+/// gain_curve → 10^(g/20) → smoother, gradients chained back by hand. grad_y is passed contiguous and
+/// as a strided view of a column-major copy (the gathering path).
+void check_against_the_composition(const compexp_case& c) {
+    const std::size_t cols = c.cols;
     const auto params = c.params();
     std::vector<double> level(B * cols), g_db(B * cols), f(B * cols);
     for (std::size_t i = 0; i < B * cols; ++i) level[i] = 20.0 * std::log10(c.x.data[i]);
@@ -345,6 +343,73 @@ TEST(CompexpGain, LongRowsMatchTheCompositionOfTheScalarKernels) {
             }
         }
     }
+}
+
+TEST(CompexpGain, LongRowsMatchTheCompositionOfTheScalarKernels) {
+    // Over many kernel chunks: the vectorised kernel reads whole chunks of x, y and grad_y in place
+    // and copies the last, partial one.
+    check_against_the_composition(compexp_case(10007));
+}
+
+/// Levels that dwell 40–400 samples in one place: inside the curve's unity band (between the
+/// expander's and the compressor's knees), in the compressor's or the expander's region, or within
+/// ±0.02 dB of an edge of the band; row b's band is [et + knee/2, ct − knee/2].
+batch dwelling_level(const compexp_case& c, unsigned seed) {
+    std::mt19937_64 rng(seed);
+    std::uniform_real_distribution<double> u(0.0, 1.0);
+    batch x{B, c.cols, std::vector<double>(B * c.cols)};
+    for (std::size_t b = 0; b < B; ++b) {
+        const double lo = c.et[b] + 0.5 * c.knee[b], hi = c.ct[b] - 0.5 * c.knee[b];
+        double db = 0, jitter = 0;
+        for (std::size_t t = 0, left = 0; t < c.cols; ++t, --left) {
+            if (left == 0) {
+                left = 40 + std::size_t(360 * u(rng));
+                const int kind = int(6 * u(rng));
+                jitter = kind == 0 ? 0.0 : 0.3;
+                db = kind <= 1 ? lo + 1 + (hi - lo - 2) * u(rng)  // inside the band
+                   : kind == 2 ? hi + 2 + 15 * u(rng)              // compressing
+                   : kind == 3 ? lo - 2 - 15 * u(rng)              // expanding
+                   : kind == 4 ? hi + 0.04 * (u(rng) - 0.5)        // at the compressor's edge
+                               : lo + 0.04 * (u(rng) - 0.5);       // at the expander's edge
+                if (kind >= 4) jitter = 0.001;
+            }
+            x.at(b, t) = std::pow(10.0, (db + jitter * (2 * u(rng) - 1)) / 20.0);
+        }
+    }
+    return x;
+}
+
+TEST(CompexpGain, UnityBandShortcutGivesTheFullComputation) {
+    // Vectors of samples all inside the curve's unity band skip the level, the curve and the
+    // exponential (f = 1 exactly, partials 0). On signals that dwell there, leave it, and sit at its
+    // edges, in rows with and without a knee and with the expander off (ER = 1: the band reaches down
+    // to 0), the kernel must still equal the composition, and float32 must give the bits of the
+    // scalar composition built from the same float32 steps.
+    compexp_case c(6007);
+    c.er = {0.5, 1.0, 0.3};
+    c.x = dwelling_level(c, 31);
+    check_against_the_composition(c);
+
+    const std::size_t cols = c.cols;
+    std::vector<float> xf(c.x.data.begin(), c.x.data.end()), level(B * cols), g_db(B * cols), f(B * cols),
+        y_ref(B * cols), y(B * cols);
+    auto fl = [](const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); };
+    const auto ct = fl(c.ct), cr = fl(c.cr), et = fl(c.et), er = fl(c.er), knee = fl(c.knee), at = fl(c.at), rt = fl(c.rt);
+    auto row = [](const std::vector<float>& v) { return dd::row_param<float>{v.data(), v.size()}; };
+    const dd::compexp_params<float> params{row(ct), row(cr), row(et), row(er), row(knee)};
+    for (std::size_t i = 0; i < B * cols; ++i) level[i] = dd::simd::amp2db(xf[i]);
+    dd::gain_curve(dd::signal_view<float>{level.data(), B, cols}, params, dd::signal_span<float>{g_db.data(), B, cols});
+    for (std::size_t i = 0; i < B * cols; ++i) f[i] = dd::simd::db2amp(g_db[i]);
+    dd::attack_release_smoother(dd::signal_view<float>{f.data(), B, cols}, 1.f, row(at), row(rt),
+                                dd::signal_span<float>{y_ref.data(), B, cols});
+    dd::compexp_gain(dd::signal_view<float>{xf.data(), B, cols}, params, row(at), row(rt),
+                     dd::signal_span<float>{y.data(), B, cols});
+    std::size_t unity = 0;
+    for (std::size_t i = 0; i < B * cols; ++i) {
+        ASSERT_EQ(y[i], y_ref[i]) << "sample " << i;
+        unity += g_db[i] == 0.f;
+    }
+    EXPECT_GT(unity, B * cols / 4);  // the shortcut was exercised
 }
 
 // ------------------------------------------------------------------------------------------------
