@@ -320,8 +320,8 @@ common_workspace<T>& common(const char* proc, const config& c, std::size_t row_g
 
 template <class T> std::vector<T> level_input(const master_signals& s) { return convert<T>(s.x_rms); }
 
-template <class T> void bm_compexp(benchmark::State& state, config c) {
-    auto& w = common<T>("compexp", c, 4, level_input<T>);
+/// compexp_gain forward (+ backward) on the workspace's level x.
+template <class T> void time_compexp(benchmark::State& state, const config& c, common_workspace<T>& w) {
     const std::size_t B = c.rows, N = c.cols;
     const auto curve = curve_params<T>();
     const T at = T(coef(attack_ms)), rt = T(coef(release_ms));
@@ -334,6 +334,21 @@ template <class T> void bm_compexp(benchmark::State& state, config c) {
             dd::compexp_gain_backward<T>(view(w.x, B, N), curve, at, rt, view(w.y, B, N), view(w.gy, B, N),
                                          w.gx.data(), cg, w.g[2].data(), w.g[3].data());
     });
+}
+
+template <class T> void bm_compexp(benchmark::State& state, config c) {
+    time_compexp(state, c, common<T>("compexp", c, 4, level_input<T>));
+}
+
+/// compexp_gain where no vector takes the kernel's unity-band shortcut (its worst case): every level
+/// of the benchmark signal moved out of the curve's flat region (−60 … −24 dB), those below −48 dB
+/// 12 dB down into the expander, the others 25 dB up into the compressor.
+template <class T> void bm_compexp_active(benchmark::State& state, config c) {
+    time_compexp(state, c, common<T>("compexp_active", c, 4, [](const master_signals& s) {
+                     const double split = std::pow(10.0, -48.0 / 20.0), down = std::pow(10.0, -12.0 / 20.0),
+                                  up = std::pow(10.0, 25.0 / 20.0);
+                     return convert<T>(s.x_rms, [&](double v) { return v < split ? v * down : v * up; });
+                 }));
 }
 
 template <class T> void bm_compexp_sigmoid(benchmark::State& state, config c) {
@@ -516,7 +531,8 @@ template <class T> void register_dtype(shape s) {
         bench_fn fn;
     };
     const std::vector<entry> procs = {
-        {"compexp_gain", bm_compexp<T>},     {"compexp_gain_sigmoid", bm_compexp_sigmoid<T>},
+        {"compexp_gain", bm_compexp<T>},     {"compexp_gain_active", bm_compexp_active<T>},
+        {"compexp_gain_sigmoid", bm_compexp_sigmoid<T>},
         {"ar_smoother", bm_ar_smoother<T>}, {"limiter_gain", bm_limiter<T>},
         {"avg", bm_avg<T>},
 #if DD_BENCH_HAVE_SSL

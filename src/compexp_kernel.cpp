@@ -37,10 +37,10 @@ struct row_group {
     std::size_t first, count;
 };
 
-/// Groups of at most `lanes` rows; with fewer groups than threads the rows are spread out so that
+/// Groups of at most `size` rows; with fewer groups than threads the rows are spread out so that
 /// every thread has a group (the recursion is latency-bound: a half-empty vector costs the same).
-std::vector<row_group> make_groups(std::size_t rows, std::size_t lanes) {
-    std::size_t n = (rows + lanes - 1) / lanes;
+std::vector<row_group> make_groups(std::size_t rows, std::size_t size) {
+    std::size_t n = (rows + size - 1) / size;
     const std::size_t threads = static_cast<std::size_t>(std::max(1, num_threads()));
     if (n < threads) n = std::min(rows, threads);
     std::vector<row_group> groups;
@@ -178,20 +178,35 @@ template <class T> struct group_lanes {
     }
 };
 
+/// A rows-in-lanes group holds up to this many vectors of rows ("chains"): their recursions are
+/// independent latency-bound chains, which one loop steps side by side, so a second chain costs
+/// little more than the first.
+constexpr std::size_t max_chains = 2;
+
+/// The rows of chain c of group g.
+template <class T> row_group chain_rows(const row_group& g, std::size_t c) {
+    constexpr std::size_t W = simd::lanes<T>;
+    return {g.first + c * W, std::min(W, g.count - c * W)};
+}
+
 /// What a group's phases need besides the signals: each row's curve, and both gates' coefficients
-/// with one row per lane.
+/// with one row per lane, per chain.
 template <class T> struct group_context {
     using V = simd::vec<T>;
     std::vector<row_curve<T>> curves;
-    ar_coeffs<V> hard;
-    sigmoid_coeffs<V> sigmoid;
+    std::size_t chains;
+    ar_coeffs<V> hard[max_chains];
+    sigmoid_coeffs<V> sigmoid[max_chains];
     group_context(const compexp_params<T>& params, row_param<T> at, row_param<T> rt, row_param<T> k,
-                  const row_group& g) {
+                  const row_group& g)
+        : chains((g.count + simd::lanes<T> - 1) / simd::lanes<T>) {
         for (std::size_t r = 0; r < g.count; ++r) curves.emplace_back(params.row(g.first + r));
-        const group_lanes<T> lanes(at, rt, k, g);
-        const V at_l = V::load_unaligned(lanes.at), rt_l = V::load_unaligned(lanes.rt);
-        hard = ar_coeffs<V>(at_l, rt_l);
-        sigmoid = {at_l, rt_l, V::load_unaligned(lanes.k)};
+        for (std::size_t c = 0; c < chains; ++c) {
+            const group_lanes<T> lanes(at, rt, k, chain_rows<T>(g, c));
+            const V at_l = V::load_unaligned(lanes.at), rt_l = V::load_unaligned(lanes.rt);
+            hard[c] = ar_coeffs<V>(at_l, rt_l);
+            sigmoid[c] = {at_l, rt_l, V::load_unaligned(lanes.k)};
+        }
     }
 };
 
@@ -247,9 +262,9 @@ bool compexp_forward_single(const T* x, std::size_t cols, const row_curve<T>& cv
         T* const out = y + t0;
         for (std::size_t k = 0; k < n; ++k) {
             if constexpr (Sigmoid)
-                state.y = sigmoid_smoother_step(V(f[k]), V(lg[k]), state.y, state.ly, ctx.sigmoid);
+                state.y = sigmoid_smoother_step(V(f[k]), V(lg[k]), state.y, state.ly, ctx.sigmoid[0]);
             else
-                state.y = hard_smoother_step(V(f[k]), state.y, ctx.hard);
+                state.y = hard_smoother_step(V(f[k]), state.y, ctx.hard[0]);
             out[k] = state.y.get(0);
             if (k % WW == WW - 1 && j < vectors) targets(t_next, n_next, j++, f_next);
         }
@@ -258,62 +273,92 @@ bool compexp_forward_single(const T* x, std::size_t cols, const row_curve<T>& cv
     return xsimd::all(ok);
 }
 
-/// P2 of a multi-row group: the recursion with one row per lane, chunk by chunk, from f (and sdb(f))
-/// given as row pointers, through in-register transposes, into y.
+/// P2 of a multi-row group: the recursion with one row per lane (ctx.chains vectors of rows stepped
+/// side by side), chunk by chunk, from f (and sdb(f)) given as row pointers, through in-register
+/// transposes, into y.
 template <bool Sigmoid, class T> struct lanes_recursion {
     using V = simd::vec<T>;
     static constexpr std::size_t W = simd::lanes<T>;
+    static constexpr std::size_t lane_buf = chunk * W;  // one chain's samples in lanes
     const group_context<T>& ctx;
     const row_group& g;
     signal_span<T> y;
-    T *y_buf, *pad, *lanes_f, *lanes_lg, *lanes_y;
-    gate_state<V> state;
+    T *y_buf, *pad, *lanes_f, *lanes_lg, *lanes_y;  // chain c's lanes at + c·lane_buf
+    gate_state<V> state[max_chains];
 
-    /// Work memory: y per row, one padding row, f, sdb(f) and y in lanes.
-    static std::size_t work_size(std::size_t rows) { return (rows + 1) * chunk + 3 * chunk * W; }
+    /// Work memory: y per row, one padding row, f, sdb(f) and y in lanes for every chain.
+    static std::size_t work_size(std::size_t rows) { return (rows + 1) * chunk + 3 * max_chains * lane_buf; }
 
     lanes_recursion(const group_context<T>& c, const row_group& grp, signal_span<T> out, T* work)
         : ctx(c), g(grp), y(out) {
-        state.y = V(T(1));
-        state.ly = safe_db(state.y);
+        for (auto& s : state) {
+            s.y = V(T(1));
+            s.ly = safe_db(s.y);
+        }
         y_buf = work;
         pad = y_buf + g.count * chunk;
         lanes_f = pad + chunk;
-        lanes_lg = lanes_f + chunk * W;
-        lanes_y = lanes_lg + chunk * W;
+        lanes_lg = lanes_f + max_chains * lane_buf;
+        lanes_y = lanes_lg + max_chains * lane_buf;
     }
-    /// Samples t0 … t0 + n − 1 of every row; f_rows[r] (and lg_rows[r]) hold them, padded to a
-    /// multiple of W (padding lanes may point at any row).
+    /// Samples t0 … t0 + n − 1 of every row; f_rows[c·W + i] (and lg_rows) hold chain c's lane i,
+    /// padded to a multiple of W (padding lanes may point at any row).
     // Out of line: once per chunk, and GCC 12.2's SLP vectoriser crashes (ICE) when it is inlined
     // into compexp_forward_group<false, double>.
     [[gnu::noinline]] void chunk_step(std::size_t t0, std::size_t n, const T* const* f_rows, const T* const* lg_rows) {
         const std::size_t padded = (n + W - 1) / W * W;
-        simd::to_lanes(f_rows, 0, padded, lanes_f);
-        if constexpr (Sigmoid) simd::to_lanes(lg_rows, 0, padded, lanes_lg);
-        // The state and coefficients in locals (registers), not members reached through `this`.
-        V y_state = state.y, ly_state = state.ly;
-        const ar_coeffs<V> hard = ctx.hard;
-        const sigmoid_coeffs<V> sigmoid = ctx.sigmoid;
+        for (std::size_t c = 0; c < ctx.chains; ++c) {
+            simd::to_lanes(f_rows + c * W, 0, padded, lanes_f + c * lane_buf);
+            if constexpr (Sigmoid) simd::to_lanes(lg_rows + c * W, 0, padded, lanes_lg + c * lane_buf);
+        }
+        if (ctx.chains == 2)
+            recursion<2>(n);
+        else
+            recursion<1>(n);
+        for (std::size_t c = 0; c < ctx.chains; ++c) {
+            const row_group rows = chain_rows<T>(g, c);
+            const T* const lanes = lanes_y + c * lane_buf;
+            T* out_rows[W];
+            if (n == padded) {  // whole blocks: transpose straight into the output rows
+                for (std::size_t i = 0; i < W; ++i) out_rows[i] = i < rows.count ? y.row(rows.first + i) + t0 : pad;
+                simd::from_lanes(lanes, 0, padded, out_rows);
+                continue;
+            }
+            T* const buf = y_buf + (rows.first - g.first) * chunk;
+            lane_rows<T>(buf, pad, rows.count, out_rows);
+            simd::from_lanes(lanes, 0, padded, out_rows);
+            for (std::size_t r = 0; r < rows.count; ++r)
+                std::copy(buf + r * chunk, buf + r * chunk + n, y.row(rows.first + r) + t0);
+        }
+    }
+    /// The recursion of the first C chains over n samples in lanes.
+    template <std::size_t C> DD_INLINE void recursion(std::size_t n) {
+        // The states and coefficients in locals (registers), not members reached through `this`.
+        V ys[C], lys[C];
+        ar_coeffs<V> hard[C];
+        sigmoid_coeffs<V> sigmoid[C];
+        for (std::size_t c = 0; c < C; ++c) {
+            ys[c] = state[c].y;
+            lys[c] = state[c].ly;
+            hard[c] = ctx.hard[c];
+            sigmoid[c] = ctx.sigmoid[c];
+        }
         for (std::size_t k = 0; k < n; ++k) {
-            const V fv = V::load_unaligned(&lanes_f[k * W]);
-            if constexpr (Sigmoid)
-                y_state = sigmoid_smoother_step(fv, V::load_unaligned(&lanes_lg[k * W]), y_state, ly_state, sigmoid);
-            else
-                y_state = hard_smoother_step(fv, y_state, hard);
-            y_state.store_unaligned(&lanes_y[k * W]);
+#pragma GCC unroll 2
+            for (std::size_t c = 0; c < C; ++c) {
+                const std::size_t at = c * lane_buf + k * W;
+                const V fv = V::load_unaligned(&lanes_f[at]);
+                if constexpr (Sigmoid)
+                    ys[c] = sigmoid_smoother_step(fv, V::load_unaligned(&lanes_lg[at]), ys[c], lys[c], sigmoid[c]);
+                else
+                    ys[c] = hard_smoother_step(fv, ys[c], hard[c]);
+                ys[c].store_unaligned(&lanes_y[at]);
+            }
         }
-        state.y = y_state;
-        state.ly = ly_state;
-        T* out_rows[W];
-        if (n == padded) {  // whole blocks: transpose straight into the output rows
-            for (std::size_t i = 0; i < W; ++i) out_rows[i] = i < g.count ? y.row(g.first + i) + t0 : pad;
-            simd::from_lanes(static_cast<const T*>(lanes_y), 0, padded, out_rows);
-            return;
+        for (std::size_t c = 0; c < C; ++c) {
+            state[c].y = ys[c];
+            state[c].ly = lys[c];
         }
-        lane_rows<T>(y_buf, pad, g.count, out_rows);
-        simd::from_lanes(static_cast<const T*>(lanes_y), 0, padded, out_rows);
-        for (std::size_t r = 0; r < g.count; ++r)
-            std::copy(y_buf + r * chunk, y_buf + r * chunk + n, y.row(g.first + r) + t0);
     }
 };
 
@@ -334,9 +379,12 @@ bool compexp_forward_group(signal_view<T> x, const compexp_params<T>& params, ro
     T* const f = scratch<T>(2 * g.count * chunk + lanes_recursion<Sigmoid, T>::work_size(g.count));
     T* const lg = f + g.count * chunk;
     lanes_recursion<Sigmoid, T> p2(ctx, g, y, lg + g.count * chunk);
-    const T *f_rows[W], *lg_rows[W];
-    lane_rows<T>(f, g.count, f_rows);
-    lane_rows<T>(lg, g.count, lg_rows);
+    const T *f_rows[max_chains * W], *lg_rows[max_chains * W];
+    for (std::size_t c = 0; c < ctx.chains; ++c) {
+        const row_group rows = chain_rows<T>(g, c);
+        lane_rows<T>(f + (rows.first - g.first) * chunk, rows.count, f_rows + c * W);
+        lane_rows<T>(lg + (rows.first - g.first) * chunk, rows.count, lg_rows + c * W);
+    }
     bool ok = true;
     for (std::size_t t0 = 0; t0 < cols; t0 += chunk) {
         const std::size_t n = std::min(chunk, cols - t0);
@@ -591,7 +639,7 @@ bool compexp_gain_kernel(signal_view<T> x_rms, const compexp_params<T>& curve, r
     // One multi-row group and two threads or more (e.g. B = 8 in float): P1 and P2 on two threads.
     if (mode == ar_mode::hard && num_threads() >= 2 && x_rms.rows > 1 && x_rms.rows <= simd::lanes<T>)
         return compexp_forward_group_pipelined(x_rms, curve, at, rt, gain, row_group{0, x_rms.rows});
-    const auto groups = make_groups(x_rms.rows, simd::lanes<T>);
+    const auto groups = make_groups(x_rms.rows, max_chains * simd::lanes<T>);
     std::vector<unsigned char> ok(groups.size());
     parallel_rows(groups.size(), [&](std::size_t i) {
         ok[i] = mode == ar_mode::sigmoid ? compexp_forward_group<true>(x_rms, curve, at, rt, k, gain, groups[i])
