@@ -17,6 +17,7 @@
 // the absolute sample index only (chunks start at multiples of `chunk`, lane = t mod wide_lanes), so
 // results do not depend on how rows are grouped or on the number of threads.
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <atomic>
 #include <limits>
@@ -460,6 +461,47 @@ template <class T> struct param_sums {
     param_sums() : ct(T(0)), cr(T(0)), et(T(0)), er(T(0)), knee(T(0)), at(T(0)), rt(T(0)), k(T(0)) {}
 };
 
+/// The knee-free curve's active branch at the level L (the same operations as compexp_gain_db<false>,
+/// so the same lanes are active): distances dc = L − CT and de = ET − L, and the masks.
+template <class V> struct hard_branch {
+    V dc, de;
+    typename V::batch_bool_type comp, exp;
+    hard_branch() = default;
+    DD_INLINE hard_branch(const prepared_curve<V>& c, const V& level) : dc(level - c.comp_thresh), de(c.exp_thresh - level) {
+        const V gc = knee_gain<false>(dc, c.comp_slope, c.knee, c.inv_2w).value;
+        const V ge = knee_gain<false>(de, c.exp_slope, c.knee, c.inv_2w).value;
+        const auto to_comp = gc <= ge;
+        const auto active = simd::pick(to_comp, gc, ge) < V(0);
+        comp = active & to_comp;
+        exp = active & !to_comp;
+    }
+};
+
+/// The knee-free curve's chain rule for one wide vector: the partials of a hard branch are constants
+/// times 1 or the distance (gain_curve.md), so the sums collect Σ∂g and Σ∂g·distance per branch
+/// (acc.ct, acc.cr: compressor; acc.et, acc.er: expander) and the constants are applied once per
+/// chunk (hard_branch_constants). Returns ∂x_rms, with the bits of curve_pullback<false>.
+template <class V>
+DD_INLINE V hard_branch_pullback(const prepared_curve<V>& c, const hard_branch<V>& br, const V& gf, const V& fv,
+                                 const V& x, param_sums<typename simd::scalar_of<V>::type>& acc) {
+    using T = typename simd::scalar_of<V>::type;
+    const V gg = gf * fv * V(ln10_over_20<T>::value), zero(T(0));
+    const V g_comp = simd::pick(br.comp, gg, zero), g_exp = simd::pick(br.exp, gg, zero);
+    acc.ct += g_comp;
+    acc.cr = simd::fmadd(g_comp, br.dc, acc.cr);
+    acc.et += g_exp;
+    acc.er = simd::fmadd(g_exp, br.de, acc.er);
+    const V level_partial = simd::pick(br.comp, -c.comp_slope, simd::pick(br.exp, c.exp_slope, zero));
+    return gg * level_partial * V(db_per_neper<T>) / x;
+}
+
+/// Multipliers that turn hard_branch_pullback's sums into ∂CT, ∂CR, ∂ET, ∂ER: ∂g/∂CT = σ_c,
+/// ∂g/∂CR = −dc·dσ_c/dCR, ∂g/∂ET = −σ_e, ∂g/∂ER = −de·dσ_e/dER on the active branch.
+template <class T> std::array<double, 4> hard_branch_constants(const prepared_curve<simd::wide<T>>& c) {
+    return {double(c.comp_slope.get(0)), -double(c.d_comp_slope.get(0)), -double(c.exp_slope.get(0)),
+            -double(c.d_exp_slope.get(0))};
+}
+
 /// The curve's chain rule for one wide vector, given the curve's partials p at the level:
 /// ∂f → ∂g_dB → x_rms (returned) and the curve parameter sums.
 template <bool Knee, class V>
@@ -519,6 +561,7 @@ bool compexp_backward_row(const row_curve<T>& rc, T at, T rt, T k, const T* x, c
     T* const level_buf = scratch<T>(3 * chunk + WW);
     T* const f_buf = level_buf + chunk;
     T* const gy_copy = f_buf + chunk;
+    const std::array<double, 4> branch_scale = hard_branch_constants<T>(rc.curve);  // knee-free sums → ∂CT … ∂ER
     V carry(T(0)), factor_next(T(0));  // u_{t+WW}; ∂y_{s+1}/∂y_s of the vector to the right (lane 0 used)
     auto ok = acceptable_level(V(T(1)));
     const std::size_t n_chunks = (cols + chunk - 1) / chunk;
@@ -563,7 +606,7 @@ bool compexp_backward_row(const row_curve<T>& rc, T at, T rt, T k, const T* x, c
             typename V::batch_bool_type attack;
             bool unity;  // every lane in the curve's unity band: its partials are 0, L was not stored
             sigmoid_local<V> d;
-            curve_partials<V> p;
+            std::conditional_t<Knee, curve_partials<V>, hard_branch<V>> p;
         };
         auto prepare = [&](std::size_t kk) DD_INLINE_LAMBDA {
             local l;
@@ -573,7 +616,13 @@ bool compexp_backward_row(const row_curve<T>& rc, T at, T rt, T k, const T* x, c
             l.y_prev = load_previous<V>(y, t0, kk, n);
             l.f = V::load_unaligned(f_buf + kk);
             l.unity = xsimd::all(rc.in_unity_band(l.x));
-            if (!l.unity) compexp_gain_db<Knee>(rc.curve, V::load_unaligned(level_buf + kk), l.p);  // the partials
+            if (!l.unity) {
+                const V level = V::load_unaligned(level_buf + kk);
+                if constexpr (Knee)
+                    compexp_gain_db<true>(rc.curve, level, l.p);  // the partials
+                else
+                    l.p = hard_branch<V>(rc.curve, level);
+            }
             if constexpr (Sigmoid) {
                 l.d = sigmoid_step_partials(l.f, safe_db(l.f), l.y_prev, safe_db(l.y_prev), sig);
                 l.factor = l.d.d_y_prev;
@@ -607,7 +656,11 @@ bool compexp_backward_row(const row_curve<T>& rc, T at, T rt, T k, const T* x, c
                 if (gx) store_partial(gx + t0, kk, n, V(T(0)));
                 return;
             }
-            const V gxv = curve_pullback<Knee>(l.p, grad_f, l.f, l.x, acc);
+            V gxv;
+            if constexpr (Knee)
+                gxv = curve_pullback<true>(l.p, grad_f, l.f, l.x, acc);
+            else
+                gxv = hard_branch_pullback(rc.curve, l.p, grad_f, l.f, l.x, acc);
             if (gx) store_partial(gx + t0, kk, n, gxv);
         };
         // Vectors from the last to the first; two at a time where possible, so that their
@@ -626,7 +679,7 @@ bool compexp_backward_row(const row_curve<T>& rc, T at, T rt, T k, const T* x, c
             finish((v - 2) * WW, lo, u_lo);
         }
         const simd::wide<T> all[8] = {acc.ct, acc.cr, acc.et, acc.er, acc.knee, acc.at, acc.rt, acc.k};
-        for (int i = 0; i < 8; ++i) sums[i] += double(xsimd::hadd(all[i]));
+        for (int i = 0; i < 8; ++i) sums[i] += double(xsimd::hadd(all[i])) * (i < 4 && !Knee ? branch_scale[i] : 1.0);
     }
     return xsimd::all(ok);
 }
