@@ -280,14 +280,25 @@ template <class T> std::string workspace_key(const char* proc, const config& c) 
     return k.str();
 }
 
-template <class T> void bm_reference(benchmark::State& state, config c) {
+/// The benchmark's x_rms with every level moved out of the compexp curve's unity band (−60 … −24 dB):
+/// those below −48 dB 12 dB down into the expander, the others 25 dB up into the compressor. On it
+/// no vector takes the kernels' unity-band shortcut (their worst case), and libm's pow never sees
+/// the exponent 0 that it returns early for.
+std::vector<double> active_levels(const master_signals& s) {
+    const double split = std::pow(10.0, -48.0 / 20.0), down = std::pow(10.0, -12.0 / 20.0), up = std::pow(10.0, 25.0 / 20.0);
+    std::vector<double> x(s.x_rms.size());
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = s.x_rms[i] < split ? s.x_rms[i] * down : s.x_rms[i] * up;
+    return x;
+}
+
+template <class T, bool Active = false> void bm_reference(benchmark::State& state, config c) {
     struct W {
         std::vector<T> x, gy, y, f, gx, gct, gcr, gat, grt;
     };
-    W& w = workspace<W>(workspace_key<T>("reference", c), [&] {
+    W& w = workspace<W>(workspace_key<T>(Active ? "reference_active" : "reference", c), [&] {
         const auto& s = signals(c.rows, c.cols);
         const std::size_t n = c.rows * c.cols, B = c.rows, nb = c.backward ? n : 0;
-        return W{convert<T>(s.x_rms), convert<T>(s.grad), std::vector<T>(n), std::vector<T>(nb), std::vector<T>(nb),
+        return W{convert<T>(Active ? active_levels(s) : s.x_rms), convert<T>(s.grad), std::vector<T>(n), std::vector<T>(nb), std::vector<T>(nb),
                  std::vector<T>(B), std::vector<T>(B), std::vector<T>(B), std::vector<T>(B)};
     });
     const reference::params<T> p{T(comp_thresh), T(comp_ratio), T(exp_thresh),
@@ -340,14 +351,10 @@ template <class T> void bm_compexp(benchmark::State& state, config c) {
     time_compexp(state, c, common<T>("compexp", c, 4, level_input<T>));
 }
 
-/// compexp_gain where no vector takes the kernel's unity-band shortcut (its worst case): every level
-/// of the benchmark signal moved out of the curve's flat region (−60 … −24 dB), those below −48 dB
-/// 12 dB down into the expander, the others 25 dB up into the compressor.
+/// compexp_gain on active_levels: the kernels' worst case.
 template <class T> void bm_compexp_active(benchmark::State& state, config c) {
     time_compexp(state, c, common<T>("compexp_active", c, 4, [](const master_signals& s) {
-                     const double split = std::pow(10.0, -48.0 / 20.0), down = std::pow(10.0, -12.0 / 20.0),
-                                  up = std::pow(10.0, 25.0 / 20.0);
-                     return convert<T>(s.x_rms, [&](double v) { return v < split ? v * down : v * up; });
+                     return convert<T>(active_levels(s));
                  }));
 }
 
@@ -526,6 +533,7 @@ void add(const std::string& impl, const std::string& proc, bench_fn fn, const ch
 template <class T> void register_dtype(shape s) {
     const char* dt = dtype_name<T>();
     for (bool bwd : {false, true}) add("Reference", "compexp_gain", bm_reference<T>, dt, s, bwd, 1);
+    add("Reference", "compexp_gain_active", bm_reference<T, true>, dt, s, true, 1);
     struct entry {
         const char* name;
         bench_fn fn;
