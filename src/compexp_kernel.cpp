@@ -286,6 +286,8 @@ template <bool Sigmoid, class T> struct lanes_recursion {
     signal_span<T> y;
     T *y_buf, *pad, *lanes_f, *lanes_lg, *lanes_y;  // chain c's lanes at + c·lane_buf
     gate_state<V> state[max_chains];
+    /// The group's input rows, if the next chunk of x should be prefetched during the recursion.
+    const signal_view<T>* x_next = nullptr;
 
     /// Work memory: y per row, one padding row, f, sdb(f) and y in lanes for every chain.
     static std::size_t work_size(std::size_t rows) { return (rows + 1) * chunk + 3 * max_chains * lane_buf; }
@@ -313,9 +315,9 @@ template <bool Sigmoid, class T> struct lanes_recursion {
             if constexpr (Sigmoid) simd::to_lanes(lg_rows + c * W, 0, padded, lanes_lg + c * lane_buf);
         }
         if (ctx.chains == 2)
-            recursion<2>(n);
+            recursion<2>(t0, n);
         else
-            recursion<1>(n);
+            recursion<1>(t0, n);
         for (std::size_t c = 0; c < ctx.chains; ++c) {
             const row_group rows = chain_rows<T>(g, c);
             const T* const lanes = lanes_y + c * lane_buf;
@@ -333,7 +335,7 @@ template <bool Sigmoid, class T> struct lanes_recursion {
         }
     }
     /// The recursion of the first C chains over n samples in lanes.
-    template <std::size_t C> DD_INLINE void recursion(std::size_t n) {
+    template <std::size_t C> DD_INLINE void recursion(std::size_t t0, std::size_t n) {
         // The states and coefficients in locals (registers), not members reached through `this`.
         V ys[C], lys[C];
         ar_coeffs<V> hard[C];
@@ -344,7 +346,18 @@ template <bool Sigmoid, class T> struct lanes_recursion {
             hard[c] = ctx.hard[c];
             sigmoid[c] = ctx.sigmoid[c];
         }
+        // The recursion is latency-bound and leaves the memory system idle: meanwhile, one cache line
+        // per step, bring in the output lines the transposes write next (for ownership) and the
+        // next chunk's x, which the curve phase reads next.
+        constexpr std::size_t line = 64 / sizeof(T), lines_per_row = chunk / line;
+        const std::size_t y_lines = g.count * ((n + line - 1) / line);
+        const bool x_ahead = x_next != nullptr && t0 + chunk < x_next->cols;
         for (std::size_t k = 0; k < n; ++k) {
+            if (k < g.count * lines_per_row) {
+                const std::size_t r = k / lines_per_row, l = (k % lines_per_row) * line;
+                if (k < y_lines && l < n) __builtin_prefetch(y.row(g.first + r) + t0 + l, 1);
+                if (x_ahead && t0 + chunk + l < x_next->cols) __builtin_prefetch(x_next->row(g.first + r) + t0 + chunk + l);
+            }
 #pragma GCC unroll 2
             for (std::size_t c = 0; c < C; ++c) {
                 const std::size_t at = c * lane_buf + k * W;
@@ -380,6 +393,7 @@ bool compexp_forward_group(signal_view<T> x, const compexp_params<T>& params, ro
     T* const f = scratch<T>(2 * g.count * chunk + lanes_recursion<Sigmoid, T>::work_size(g.count));
     T* const lg = f + g.count * chunk;
     lanes_recursion<Sigmoid, T> p2(ctx, g, y, lg + g.count * chunk);
+    p2.x_next = &x;
     const T *f_rows[max_chains * W], *lg_rows[max_chains * W];
     for (std::size_t c = 0; c < ctx.chains; ++c) {
         const row_group rows = chain_rows<T>(g, c);
