@@ -599,7 +599,9 @@ TEST(Errors, BadLevelsAnywhereAreReportedByTheFusedChecks) {
 
 TEST(CompexpGain, RowResultsDoNotDependOnBatchCompositionOrThreads) {
     // 3 and 5 rows make one group of lanes: on two threads the hard gate's forward pipelines its
-    // curve phase and its recursion (compexp_forward_group_pipelined); 11 rows make several groups.
+    // curve phase and its recursion (compexp_forward_group_pipelined). On one thread, 11 rows make
+    // one group of two recursion chains in float (8 + 3 rows) and two groups of two chains in double
+    // (4 + 2, 4 + 1); 5 rows in double are one group of two chains (4 + 1).
     for (auto mode : {dd::ar_mode::hard, dd::ar_mode::sigmoid})
         for (std::size_t rows : {3, 5, 11}) {
             check_composition_invariance<float>(mode, rows);
