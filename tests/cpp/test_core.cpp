@@ -413,6 +413,29 @@ TEST(CompexpGain, UnityBandShortcutGivesTheFullComputation) {
 }
 
 // ------------------------------------------------------------------------------------------------
+TEST(Limiter, PeakDetectorGradientIsTheSignOfXAndZeroAtZero) {
+    // ∂|x|/∂x is computed by arithmetic on sign bits (a branch on the sign of audio mispredicts):
+    // +1, −1, and 0 at both zeros (digital silence is common), in float and double, also through
+    // less_indicator's −0 − +0 case.
+    auto check = [](auto zero) {
+        using V = decltype(zero);
+        const V xs[] = {V(2), V(-2), V(1e-30), V(-1e-30), V(0), -V(0)};
+        const V expected[] = {V(3), V(-3), V(3), V(-3), V(0), V(0)};
+        V grad[6];
+        dd::abs_target<V> level{xs, grad};
+        for (std::size_t t = 0; t < 6; ++t) {
+            level.pullback(t, level.eval(t), V(3));
+            EXPECT_EQ(grad[t], expected[t]) << "x = " << xs[t];
+        }
+        EXPECT_EQ(dd::less_indicator(-V(0), V(0)), V(0));
+        EXPECT_EQ(dd::less_indicator(V(0), -V(0)), V(0));
+        EXPECT_EQ(dd::less_indicator(V(1), V(2)), V(1));
+        EXPECT_EQ(dd::less_indicator(V(2), V(1)), V(0));
+    };
+    check(0.0f);
+    check(0.0);
+}
+
 TEST(Limiter, ForwardMatchesReferenceAndGradientsMatchFiniteDifferences) {
     batch x = bursty_audio(B, T, 14);
     std::vector<double> thr = {-6, -12, -3}, at = {0.2, 0.05, 0.5}, rt = {0.01, 0.002, 0.05};
