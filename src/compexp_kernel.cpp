@@ -1,11 +1,13 @@
 // compexp_gain (SPEC §2.3, §2.6): the vectorised batch kernels, forward and backward, hard and
 // sigmoid gate.
 //
-// Forward: rows in groups (one row per SIMD lane in the recursion), time in chunks that stay in
-// cache, each chunk in two phases:
-//   P1  per row, time in the widest SIMD lanes: L = amp2db(x), f = db2amp(g_dB(L))  (the expensive part)
+// Forward: rows in groups (one row per SIMD lane in the recursion, up to two vectors of rows whose
+// recursions are stepped side by side), time in chunks that stay in cache, each chunk in two phases:
+//   P1  per row, time in the widest SIMD lanes: L = amp2db(x), f = db2amp(g_dB(L))  (the expensive part;
+//       skipped, f = 1, for vectors inside the curve's unity band: row_curve)
 //   P2  rows in SIMD lanes (a broadcast vector for a one-row group): the serial recursion over time,
-//       hard_smoother_step / sigmoid_smoother_step, with in-register transposes in and out.
+//       hard_smoother_step / sigmoid_smoother_step, with in-register transposes in and out; the
+//       output lines and the next chunk's x are prefetched meanwhile.
 // A one-row group interleaves the next chunk's P1 with P2 (compexp_forward_single); a single
 // multi-row group on two threads runs P1 and P2 on different threads (compexp_forward_group_pipelined).
 // Backward: one pass per row from the last sample to the first, time in the widest lanes
@@ -18,8 +20,8 @@
 // results do not depend on how rows are grouped or on the number of threads.
 #include <algorithm>
 #include <array>
-#include <cmath>
 #include <atomic>
+#include <cmath>
 #include <limits>
 #include <memory>
 #include <thread>
@@ -350,12 +352,11 @@ template <bool Sigmoid, class T> struct lanes_recursion {
         // per step, bring in the output lines the transposes write next (for ownership) and the
         // next chunk's x, which the curve phase reads next.
         constexpr std::size_t line = 64 / sizeof(T), lines_per_row = chunk / line;
-        const std::size_t y_lines = g.count * ((n + line - 1) / line);
         const bool x_ahead = x_next != nullptr && t0 + chunk < x_next->cols;
         for (std::size_t k = 0; k < n; ++k) {
             if (k < g.count * lines_per_row) {
                 const std::size_t r = k / lines_per_row, l = (k % lines_per_row) * line;
-                if (k < y_lines && l < n) __builtin_prefetch(y.row(g.first + r) + t0 + l, 1);
+                if (l < n) __builtin_prefetch(y.row(g.first + r) + t0 + l, 1);
                 if (x_ahead && t0 + chunk + l < x_next->cols) __builtin_prefetch(x_next->row(g.first + r) + t0 + chunk + l);
             }
 #pragma GCC unroll 2
@@ -494,7 +495,7 @@ template <class V> struct hard_branch {
 /// The knee-free curve's chain rule for one wide vector: the partials of a hard branch are constants
 /// times 1 or the distance (gain_curve.md), so the sums collect Σ∂g and Σ∂g·distance per branch
 /// (acc.ct, acc.cr: compressor; acc.et, acc.er: expander) and the constants are applied once per
-/// chunk (hard_branch_constants). Returns ∂x_rms, with the bits of curve_pullback<false>.
+/// chunk (hard_branch_constants). Returns ∂x_rms, with the bits of curve_pullback (the same products).
 template <class V>
 DD_INLINE V hard_branch_pullback(const prepared_curve<V>& c, const hard_branch<V>& br, const V& gf, const V& fv,
                                  const V& x, param_sums<typename simd::scalar_of<V>::type>& acc) {
@@ -516,9 +517,10 @@ template <class T> std::array<double, 4> hard_branch_constants(const prepared_cu
             -double(c.d_exp_slope.get(0))};
 }
 
-/// The curve's chain rule for one wide vector, given the curve's partials p at the level:
-/// ∂f → ∂g_dB → x_rms (returned) and the curve parameter sums.
-template <bool Knee, class V>
+/// The curve's chain rule for one wide vector, given the curve's partials p at the level (curves
+/// with a knee; knee-free ones take hard_branch_pullback): ∂f → ∂g_dB → x_rms (returned) and the
+/// curve parameter sums.
+template <class V>
 DD_INLINE V curve_pullback(const curve_partials<V>& p, const V& gf, const V& fv, const V& x,
                            param_sums<typename simd::scalar_of<V>::type>& acc) {
     using T = typename simd::scalar_of<V>::type;
@@ -527,7 +529,7 @@ DD_INLINE V curve_pullback(const curve_partials<V>& p, const V& gf, const V& fv,
     acc.cr += gg * p.comp_ratio;
     acc.et += gg * p.exp_thresh;
     acc.er += gg * p.exp_ratio;
-    if constexpr (Knee) acc.knee += gg * p.knee;
+    acc.knee += gg * p.knee;
     return gg * p.level * V(db_per_neper<T>) / x;
 }
 
@@ -672,7 +674,7 @@ bool compexp_backward_row(const row_curve<T>& rc, T at, T rt, T k, const T* x, c
             }
             V gxv;
             if constexpr (Knee)
-                gxv = curve_pullback<true>(l.p, grad_f, l.f, l.x, acc);
+                gxv = curve_pullback(l.p, grad_f, l.f, l.x, acc);
             else
                 gxv = hard_branch_pullback(rc.curve, l.p, grad_f, l.f, l.x, acc);
             if (gx) store_partial(gx + t0, kk, n, gxv);

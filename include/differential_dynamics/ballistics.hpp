@@ -12,9 +12,6 @@
 #pragma once
 #include <cmath>
 #include <cstddef>
-#include <cstdint>
-#include <cstring>
-#include <type_traits>
 
 #include "batch.hpp"
 #include "conversions.hpp"
@@ -82,18 +79,6 @@ struct smoother_row_grads {
 /// Adjoint (§3): u_t = gy_t + (1 − β_{t+1})·u_{t+1};  ∂f_t = β_t·u_t;
 /// ∂at = Σ_attack u_t·(f_t − y_{t−1});  ∂rt = Σ_release u_t·(f_t − y_{t−1});  ∂zi = (1 − β_0)·u_0.
 /// Decisions are recomputed from the stored output y, so the backward holds them fixed exactly.
-/// [a < b] as 1 or 0, for finite a and b, from the sign bit of a − b: it is exact in sign (0 only when
-/// a = b), and adding +0 turns the one −0 it can be (−0 − +0) into +0. A comparison that feeds a
-/// select is compiled to a branch, which mispredicts when the decisions flip every few samples (the
-/// sign of audio); an integer shift is not.
-template <class T> inline T less_indicator(T a, T b) {
-    using I = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
-    const T d = (a - b) + T(0);
-    I bits;
-    std::memcpy(&bits, &d, sizeof bits);
-    return T(bits >> (8 * sizeof(T) - 1));
-}
-
 template <class T, class Target>
 inline smoother_row_grads hard_smoother_adjoint_row(Target& target, std::size_t n, T zi, T at, T rt,
                                                     const T* y, const T* grad_y) {

@@ -4,6 +4,7 @@
 #include <cstddef>
 
 #include "batch.hpp"
+#include "simd.hpp"
 
 namespace dd {
 
@@ -17,7 +18,7 @@ template <class T> struct abs_target {
     void pullback(std::size_t t, const sample& s, T gf) const {
         // ∂|x|/∂x = sign(x) (0 at 0), by arithmetic: the sign of audio flips at random, a branch on it
         // mispredicts half the time.
-        if (grad_x) grad_x[t] = gf * (less_indicator(T(0), s.x) - less_indicator(s.x, T(0)));
+        if (grad_x) grad_x[t] = gf * (simd::less_indicator(T(0), s.x) - simd::less_indicator(s.x, T(0)));
     }
 };
 

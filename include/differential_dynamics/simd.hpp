@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 #include <xsimd/xsimd.hpp>
@@ -63,6 +64,18 @@ DD_INLINE xsimd::batch<T, A> pick(const xsimd::batch_bool<T, A>& m, const xsimd:
                                const xsimd::batch<T, A>& b) {
     return xsimd::select(m, a, b);
 }
+/// [a < b] as 1 or 0, for finite scalars a and b, from the sign bit of a − b: it is exact in sign (0
+/// only when a = b), and adding +0 turns the one −0 it can be (−0 − +0) into +0. Scalar code whose
+/// comparison feeds a select is compiled to a branch, which mispredicts when the outcome flips every
+/// few samples (the sign of audio, a peak level around a threshold); an integer shift is not.
+template <class T, class = std::enable_if_t<std::is_floating_point_v<T>>> inline T less_indicator(T a, T b) {
+    using I = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+    const T d = (a - b) + T(0);
+    I bits;
+    std::memcpy(&bits, &d, sizeof bits);
+    return T(bits >> (8 * sizeof(T) - 1));
+}
+
 /// a·b + c with one rounding (explicit: the build disables implicit contraction).
 inline float fmadd(float a, float b, float c) { return std::fma(a, b, c); }
 inline double fmadd(double a, double b, double c) { return std::fma(a, b, c); }

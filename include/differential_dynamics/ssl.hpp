@@ -11,10 +11,10 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 
 #include "batch.hpp"
 #include "conversions.hpp"
+#include "simd.hpp"
 
 namespace dd {
 
@@ -125,12 +125,7 @@ inline ssl_curve_point ssl_static_gain(const ssl_model& m, double d) {
         // only 2e ≤ −W or 2e ≥ W; s > 0, so −s·e < 0 exactly when e > 0): a by a min (one
         // instruction on the state's loop-carried path), the partials times 1 or 0 (off that path).
         // At e = 0 a is −0 where the branch gave +0, and "off" partials can be −0: equal in every use.
-        // on = [e > 0] from the sign bit of 0 − e (0 − ±0 = +0): GCC turns a comparison into a
-        // branch here, an integer shift it cannot.
-        const double neg = 0.0 - e;
-        std::uint64_t bits;
-        std::memcpy(&bits, &neg, sizeof bits);
-        const double on = double(bits >> 63);
+        const double on = simd::less_indicator(0.0, e);  // [e > 0]; a comparison would become a branch
         return {std::min(-s * e, 0.0), -s * on, -e * on, 0.0};
     }
     if (2.0 * e <= -W) return {0.0, 0.0, 0.0, 0.0};

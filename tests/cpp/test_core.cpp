@@ -427,10 +427,10 @@ TEST(Limiter, PeakDetectorGradientIsTheSignOfXAndZeroAtZero) {
             level.pullback(t, level.eval(t), V(3));
             EXPECT_EQ(grad[t], expected[t]) << "x = " << xs[t];
         }
-        EXPECT_EQ(dd::less_indicator(-V(0), V(0)), V(0));
-        EXPECT_EQ(dd::less_indicator(V(0), -V(0)), V(0));
-        EXPECT_EQ(dd::less_indicator(V(1), V(2)), V(1));
-        EXPECT_EQ(dd::less_indicator(V(2), V(1)), V(0));
+        EXPECT_EQ(dd::simd::less_indicator(-V(0), V(0)), V(0));
+        EXPECT_EQ(dd::simd::less_indicator(V(0), -V(0)), V(0));
+        EXPECT_EQ(dd::simd::less_indicator(V(1), V(2)), V(1));
+        EXPECT_EQ(dd::simd::less_indicator(V(2), V(1)), V(0));
     };
     check(0.0f);
     check(0.0);
