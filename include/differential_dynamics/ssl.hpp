@@ -121,7 +121,7 @@ inline ssl_curve_point ssl_static_gain(const ssl_model& m, double d) {
     if (W == 0.0) {
         // The hard curve without a branch: a peak detector's level crosses the threshold from one
         // sample to the next, and a mispredicted branch here cost more than the whole step (the SSL
-        // forward went from 3.5 to 1.9 ns/sample). The values of the branches below (W = 0 reaches
+        // forward went from 3.3 to 1.8 ns/sample). The values of the branches below (W = 0 reaches
         // only 2e ≤ −W or 2e ≥ W; s > 0, so −s·e < 0 exactly when e > 0): a by a min (one
         // instruction on the state's loop-carried path), the partials times 1 or 0 (off that path).
         // At e = 0 a is −0 where the branch gave +0, and "off" partials can be −0: equal in every use.
