@@ -233,10 +233,10 @@ template <class V> struct gate_state {
     V y, ly;
 };
 
-/// The forward of a one-row group. The recursion steps on a broadcast sample (branch-free: a scalar
-/// compare-and-branch mispredicts at every attack/release flip), a latency-bound chain; the next
-/// chunk's P1 (throughput-bound) is interleaved with it, one wide vector of targets every WW steps,
-/// so the core does both at once. Returns false if some x is not finite and > 0.
+/// The forward of a one-row group. The recursion is a latency-bound chain: the hard gate's runs a block
+/// of guessed decisions at a time (hard_smoother_guessing), the sigmoid gate's steps on a broadcast
+/// sample. The next chunk's P1 (throughput-bound) is interleaved with it, one wide vector of targets
+/// every WW steps, so the core does both at once. Returns false if some x is not finite and > 0.
 template <bool Sigmoid, bool Knee, class T>
 bool compexp_forward_single(const T* x, std::size_t cols, const row_curve<T>& cv,
                             const group_context<T>& ctx, T* y) {
@@ -254,6 +254,7 @@ bool compexp_forward_single(const T* x, std::size_t cols, const row_curve<T>& cv
     const std::size_t n_chunks = (cols + chunk - 1) / chunk;
     for (std::size_t j = 0, n0 = std::min(chunk, cols); j * WW < n0; ++j) targets(0, n0, j, bufs);
     gate_state<V> state{V(T(1)), safe_db(V(T(1)))};
+    hard_smoother_guessing<T> hard(ctx.hard[0].at.get(0), ctx.hard[0].rt.get(0), T(1));
     for (std::size_t c = 0; c < n_chunks; ++c) {
         const std::size_t t0 = c * chunk, n = std::min(chunk, cols - t0);
         const T* const f = bufs + (c % 2) * 2 * chunk;
@@ -263,12 +264,22 @@ bool compexp_forward_single(const T* x, std::size_t cols, const row_curve<T>& cv
         const std::size_t vectors = (n_next + WW - 1) / WW;
         std::size_t j = 0;
         T* const out = y + t0;
-        for (std::size_t k = 0; k < n; ++k) {
-            if constexpr (Sigmoid)
+        std::size_t k = 0;
+        if constexpr (!Sigmoid) {
+            constexpr std::size_t block = hard_smoother_guessing<T>::block;
+            static_assert(block % WW == 0, "whole vectors of targets between blocks");
+            for (; k + block <= n; k += block) {
+                hard.run_block(f + k, out + k);
+                for (std::size_t v = 0; v < block / WW && j < vectors; ++v) targets(t_next, n_next, j++, f_next);
+            }
+        }
+        for (; k < n; ++k) {
+            if constexpr (Sigmoid) {
                 state.y = sigmoid_smoother_step(V(f[k]), V(lg[k]), state.y, state.ly, ctx.sigmoid[0]);
-            else
-                state.y = hard_smoother_step(V(f[k]), state.y, ctx.hard[0]);
-            out[k] = state.y.get(0);
+                out[k] = state.y.get(0);
+            } else {
+                hard.run_step(f[k], out + k);
+            }
             if (k % WW == WW - 1 && j < vectors) targets(t_next, n_next, j++, f_next);
         }
         for (; j < vectors; ++j) targets(t_next, n_next, j, f_next);

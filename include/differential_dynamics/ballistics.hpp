@@ -54,6 +54,67 @@ template <class T> inline T hard_smoother_step(T f, T y_prev, T at, T rt) {
     return hard_smoother_step(f, y_prev, ar_coeffs<T>(at, rt));
 }
 
+/// The hard smoother over one row, a block of samples at a time, with the block's decisions guessed.
+///
+/// A one-row recursion is latency-bound, and hard_smoother_step's chain is an fma and a blend. When a
+/// block is guessed to be all release (or all attack), its steps are the fma alone, and the decisions
+/// are checked beside the chain (compares off the critical path) against the states just computed: if
+/// every guess held, the block took exactly the steps hard_smoother_step would have taken, bit for
+/// bit. If one failed, the block is recomputed with hard_smoother_step from its start. Program material
+/// holds one mode for long stretches (a smoothed level flips at ~1 % of the samples), so most blocks
+/// cost the fma chain alone; where the decisions flip within blocks (a raw peak level), blocks are
+/// not guessed again until one comes out uniform, so such input costs about what the branch-free step
+/// does. The guess comes from the last recomputed block: its decisions, if they were all the same.
+template <class T> class hard_smoother_guessing {
+public:
+    static constexpr std::size_t block = 16;
+    hard_smoother_guessing(T at, T rt, T y_prev) : c_(at, rt), cv_(V(at), V(rt)), y_(y_prev) {}
+    T state() const { return y_; }
+    /// `block` samples: f[0 … block) → out[0 … block) (out must not alias f).
+    DD_INLINE void run_block(const T* f, T* out) {
+        if (guess_ != mode::mixed) {
+            const bool attack = guess_ == mode::attack;
+            const T keep = attack ? c_.keep_at : c_.keep_rt, beta = attack ? c_.at : c_.rt;
+            T y = y_;
+            unsigned wrong = 0;
+#pragma GCC unroll 16
+            for (std::size_t i = 0; i < block; ++i) {
+                wrong |= unsigned(f[i] < y) ^ unsigned(attack);
+                y = simd::fmadd(keep, y, beta * f[i]);  // hard_smoother_step's candidate for this mode
+                out[i] = y;
+            }
+            if (__builtin_expect(wrong == 0, 1)) {
+                y_ = y;
+                return;
+            }
+        }
+        // Branch-free steps on a broadcast vector (a scalar select would be compiled to a branch).
+        V y(y_);
+        unsigned attacks = 0;
+#pragma GCC unroll 16
+        for (std::size_t i = 0; i < block; ++i) {
+            attacks += unsigned(f[i] < y.get(0));
+            y = hard_smoother_step(V(f[i]), y, cv_);
+            out[i] = y.get(0);
+        }
+        y_ = y.get(0);
+        guess_ = attacks == 0 ? mode::release : attacks == block ? mode::attack : mode::mixed;
+    }
+    /// One sample (a row's tail).
+    DD_INLINE void run_step(T f, T* out) {
+        y_ = hard_smoother_step(V(f), V(y_), cv_).get(0);
+        *out = y_;
+    }
+
+private:
+    using V = simd::vec<T>;
+    enum class mode : unsigned char { release, attack, mixed };
+    ar_coeffs<T> c_;
+    ar_coeffs<V> cv_;
+    T y_;
+    mode guess_ = mode::mixed;
+};
+
 /// One adjoint step: u_t = gy_t + (1 − β_{t+1})·u_{t+1}, as a single fma (one rounding).
 template <class V> DD_INLINE V hard_smoother_adjoint_step(V grad_y, V keep_next, V u_next) {
     return simd::fmadd(keep_next, u_next, grad_y);

@@ -551,9 +551,8 @@ compexp_run<T> run_compexp(const std::vector<T>& x, std::size_t rows, std::size_
     return o;
 }
 
-template <class T> void check_composition_invariance(dd::ar_mode mode, std::size_t rows) {
-    const std::size_t cols = 5000;  // > 2 chunks, not a multiple of the lane count
-    const batch xd = switching_level(rows, cols, 21, -70, -5);
+template <class T> void check_composition_invariance(dd::ar_mode mode, std::size_t rows, const batch& xd) {
+    const std::size_t cols = xd.cols;
     const std::vector<T> x(xd.data.begin(), xd.data.end());
     std::vector<T> cr(rows), w(rows * cols);
     for (std::size_t b = 0; b < rows; ++b) cr[b] = T(2 + 0.5 * double(b));
@@ -627,9 +626,104 @@ TEST(CompexpGain, RowResultsDoNotDependOnBatchCompositionOrThreads) {
     // (4 + 2, 4 + 1); 5 rows in double are one group of two chains (4 + 1).
     for (auto mode : {dd::ar_mode::hard, dd::ar_mode::sigmoid})
         for (std::size_t rows : {3, 5, 11}) {
-            check_composition_invariance<float>(mode, rows);
-            check_composition_invariance<double>(mode, rows);
+            const batch x = switching_level(rows, 5000, 21, -70, -5);  // > 2 chunks, not a multiple of the lanes
+            check_composition_invariance<float>(mode, rows, x);
+            check_composition_invariance<double>(mode, rows, x);
         }
+}
+
+namespace {
+/// A smoothed level (like an RMS detector's) that holds U(−70, −5) dB for 50–800 samples at a time:
+/// the smoother's decisions come in long runs of attack or release, as on program material.
+batch held_smoothed_level(std::size_t rows, std::size_t cols, unsigned seed) {
+    std::mt19937_64 rng(seed);
+    std::uniform_real_distribution<double> u(0.0, 1.0);
+    batch x{rows, cols, std::vector<double>(rows * cols)};
+    for (std::size_t b = 0; b < rows; ++b) {
+        double db = -30, smooth = 0.03;
+        for (std::size_t t = 0, left = 0; t < cols; ++t, --left) {
+            if (left == 0) {
+                left = 50 + std::size_t(750 * u(rng));
+                db = -70 + 65 * u(rng);
+            }
+            smooth += 0.02 * (std::pow(10.0, (db + 0.5 * (2 * u(rng) - 1)) / 20.0) - smooth);
+            x.at(b, t) = smooth;
+        }
+    }
+    return x;
+}
+
+/// hard_smoother_guessing against hard_smoother_step, bit for bit, on f that holds, falls, rises and
+/// flips from sample to sample; the signal must take every path of the runner: a guessed block that
+/// held (all release, all attack), a guessed block that failed, and a block with nothing guessed.
+template <class T> void check_guessing_runner(T at, T rt, unsigned seed) {
+    constexpr std::size_t block = dd::hard_smoother_guessing<T>::block;
+    std::mt19937_64 rng(seed);
+    std::uniform_real_distribution<double> u(0.0, 1.0);
+    std::vector<T> f;
+    while (f.size() < 20000) {
+        const std::size_t n = 20 + std::size_t(600 * u(rng));
+        const int kind = int(4 * u(rng));
+        const double level = 0.01 + 0.99 * u(rng);
+        for (std::size_t i = 0; i < n; ++i)
+            f.push_back(T(kind == 0 ? 1.0                                   // the curve's unity band: f = 1
+                          : kind == 1 ? level                               // held: attack or release runs
+                          : kind == 2 ? level * (1 + 0.3 * (2 * u(rng) - 1))  // a raw peak: flips in every block
+                                      : level * (1 + 0.002 * std::sin(0.05 * double(i)))));  // flips now and then
+    }
+    f.resize(f.size() - 7);  // a tail shorter than a block
+    std::vector<T> y_ref(f.size()), y(f.size());
+    std::vector<bool> attack(f.size());
+    T state = T(1);
+    for (std::size_t t = 0; t < f.size(); ++t) {
+        attack[t] = f[t] < state;
+        y_ref[t] = state = dd::hard_smoother_step(f[t], state, at, rt);
+    }
+    dd::hard_smoother_guessing<T> runner(at, rt, T(1));
+    std::size_t t = 0;
+    for (; t + block <= f.size(); t += block) runner.run_block(f.data() + t, y.data() + t);
+    for (; t < f.size(); ++t) runner.run_step(f[t], y.data() + t);
+    for (std::size_t i = 0; i < f.size(); ++i) ASSERT_EQ(y[i], y_ref[i]) << "sample " << i;
+    EXPECT_EQ(runner.state(), y_ref.back());
+
+    // The runner guesses each block's decisions to be those of the block before, if they were uniform.
+    enum { release, attacks, mixed };
+    std::size_t held[2] = {0, 0}, failed = 0, unguessed = 0;
+    int guess = mixed;
+    for (std::size_t b = 0; (b + 1) * block <= f.size(); ++b) {
+        std::size_t n_attack = 0;
+        for (std::size_t i = b * block; i < (b + 1) * block; ++i) n_attack += attack[i];
+        const int kind = n_attack == 0 ? release : n_attack == block ? attacks : mixed;
+        if (guess == mixed)
+            ++unguessed;
+        else if (guess == kind)
+            ++held[guess];
+        else
+            ++failed;
+        guess = kind;
+    }
+    EXPECT_GT(held[release], 20u);
+    EXPECT_GT(held[attacks], 20u);
+    EXPECT_GT(failed, 20u);
+    EXPECT_GT(unguessed, 20u);
+}
+}  // namespace
+
+TEST(Smoother, GuessedDecisionsGiveTheBitsOfTheStep) {
+    check_guessing_runner<float>(0.05f, 0.004f, 41);
+    check_guessing_runner<double>(0.05, 0.004, 42);
+    check_guessing_runner<float>(0.002f, 0.3f, 43);  // attack slower than release
+    check_guessing_runner<double>(0.002, 0.3, 44);
+}
+
+TEST(CompexpGain, OneRowWithLongDecisionRunsGivesTheBitsOfRowsInLanes) {
+    // A row alone runs its recursion with guessed decisions (hard_smoother_guessing); rows in lanes
+    // step every sample. On a level whose decisions come in long runs the guesses mostly hold.
+    for (auto mode : {dd::ar_mode::hard, dd::ar_mode::sigmoid}) {
+        const batch x = held_smoothed_level(3, 7001, 45);
+        check_composition_invariance<float>(mode, 3, x);
+        check_composition_invariance<double>(mode, 3, x);
+    }
 }
 
 TEST(CompexpGain, Float32IsAsAccurateAsLibmFloat32) {
