@@ -115,32 +115,44 @@ struct ssl_curve_point {
 
 /// a = min(0, s·(CT − d)) (hard, W = 0), or with W > 0 the quadratic soft knee of SPEC §2.1
 /// (Giannoulis et al. 2012): a = 0 for 2e ≤ −W, −s·(e + W/2)²/(2W) for |2e| < W, −s·e for 2e ≥ W.
-/// W = 0 never enters the knee branch, so it reproduces the hard curve bit for bit.
-inline ssl_curve_point ssl_static_gain(const ssl_model& m, double d) {
+/// W = 0 never enters the knee branch, so it reproduces the hard curve bit for bit. Hard = true
+/// promises W = 0 (a loop over a hard row tests it once, not every sample).
+template <bool Hard = false> inline double ssl_static_gain_value(const ssl_model& m, double d) {
     const double e = d - m.comp_thresh, s = m.slope, W = m.knee;
-    if (W == 0.0) {
-        // The hard curve without a branch: a peak detector's level crosses the threshold from one
-        // sample to the next, and a mispredicted branch here cost more than the whole step (the SSL
-        // forward went from 3.3 to 1.8 ns/sample). The values of the branches below (W = 0 reaches
-        // only 2e ≤ −W or 2e ≥ W; s > 0, so −s·e < 0 exactly when e > 0): a by a min (one
-        // instruction on the state's loop-carried path), the partials times 1 or 0 (off that path).
-        // At e = 0 a is −0 where the branch gave +0, and "off" partials can be −0: equal in every use.
+    // The hard curve by a min (one instruction on the state's loop-carried path), not a branch: a
+    // peak detector's level crosses the threshold from one sample to the next, and a mispredicted
+    // branch here cost more than the whole step (the SSL forward went from 3.3 to 1.8 ns/sample).
+    if (Hard || W == 0.0) return std::min(-s * e, 0.0);
+    if (2.0 * e <= -W) return 0.0;
+    if (2.0 * e >= W) return -s * e;
+    const double q = e + 0.5 * W;
+    return -s * q * q * (1.0 / (2.0 * W));
+}
+
+/// The value (ssl_static_gain_value, the same bits) and its partials.
+template <bool Hard = false> inline ssl_curve_point ssl_static_gain(const ssl_model& m, double d) {
+    const double a = ssl_static_gain_value<Hard>(m, d);
+    const double e = d - m.comp_thresh, s = m.slope, W = m.knee;
+    if (Hard || W == 0.0) {
+        // The values of the knee branches below (W = 0 reaches only 2e ≤ −W or 2e ≥ W; s > 0, so
+        // −s·e < 0 exactly when e > 0), the partials times 1 or 0 without a branch. At e = 0 a is −0
+        // where the branch gave +0, and "off" partials can be −0: equal in every use.
         const double on = simd::less_indicator(0.0, e);  // [e > 0]; a comparison would become a branch
-        return {std::min(-s * e, 0.0), -s * on, -e * on, 0.0};
+        return {a, -s * on, -e * on, 0.0};
     }
-    if (2.0 * e <= -W) return {0.0, 0.0, 0.0, 0.0};
-    if (2.0 * e >= W) return {-s * e, -s, -e, 0.0};
+    if (2.0 * e <= -W) return {a, 0.0, 0.0, 0.0};
+    if (2.0 * e >= W) return {a, -s, -e, 0.0};
     const double q = e + 0.5 * W;
     const double inv_2w = 1.0 / (2.0 * W);
     // ∂/∂W of −s·q²/(2W) with ∂q/∂W = 1/2: −s·q·(W − q)/(2W²)
-    return {-s * q * q * inv_2w, -2.0 * s * q * inv_2w, -q * q * inv_2w, -s * q * (W - q) * inv_2w / W};
+    return {a, -2.0 * s * q * inv_2w, -q * q * inv_2w, -s * q * (W - q) * inv_2w / W};
 }
 
 /// One sample: d = level + fb·y_prev; a = curve(d); attack = a < y_prev (strict);
 /// x ← Ad·x + Bd·a (attack) or Ad_r·x (release); returns y = x1 + x2, the gain in dB.
 inline double ssl_step(const ssl_model& m, ssl_state& s, double level_db, bool* attack_out = nullptr) {
     const double d = level_db + m.feedback * s.y_prev;
-    const double a = ssl_static_gain(m, d).value;
+    const double a = ssl_static_gain_value(m, d);
     const bool attack = a < s.y_prev;
     double x1, x2;
     if (attack) {
@@ -184,6 +196,8 @@ template <class T> inline void ssl_compress_step(const ssl_model& m, ssl_state& 
 template <class T, class Level>
 inline void ssl_forward_row(const ssl_model& m, const Level& level, std::size_t n, ssl_state& s, T* gain,
                             double* states) {
+    // The curve's kind is tested in every step: with it hoisted (Hard = true), GCC 12 turns the
+    // attack/release branch into selects, which lengthen the state's chain (measured 1.5× slower in cache).
     for (std::size_t t = 0; t < n; ++t) {
         const double y = ssl_step(m, s, level(t));
         if (gain) gain[t] = T(y);
@@ -220,10 +234,10 @@ inline double ssl_contract(const ssl_zoh_derivatives& d, int q, const ssl_mode_s
 ///   μ_t = Cᵀ·gy_t + A_eff,t+1ᵀ·μ_{t+1},  A_eff = Ad + attack·fb·(∂a/∂d)·Bd·C  (= Ad − m·s·fb·Bd·C hard)
 /// Parameter gradients: ∂a/∂(CT, s, W) and ∂d/∂fb = y_{t−1} weighted by ga_t = Bd·μ_t; the rates by
 /// contracting the per-mode sums with the operator derivatives once at the end; T_q by dR/dT = −1/T².
-template <class Level, class GradOut, class Pull>
-inline ssl_row_grads ssl_adjoint_row(const ssl_model& m, const ssl_zoh_derivatives& d_attack,
-                                     const ssl_zoh_derivatives& d_release, const Level& level, const GradOut& grad_out,
-                                     Pull&& pull, std::size_t n, const double* states) {
+template <bool Hard, class Level, class GradOut, class Pull>
+inline ssl_row_grads ssl_adjoint_row_curve(const ssl_model& m, const ssl_zoh_derivatives& d_attack,
+                                           const ssl_zoh_derivatives& d_release, const Level& level,
+                                           const GradOut& grad_out, Pull&& pull, std::size_t n, const double* states) {
     const ssl_zoh& za = m.attack;
     const ssl_zoh& zr = m.release;
     ssl_mode_sums att, rel;
@@ -236,8 +250,10 @@ inline ssl_row_grads ssl_adjoint_row(const ssl_model& m, const ssl_zoh_derivativ
         const double xp2 = t ? states[2 * t - 1] : 0.0;
         const double yp = t ? xp1 + xp2 : 0.0;
         const double dt = level(t) + m.feedback * yp;
-        const ssl_curve_point k = ssl_static_gain(m, dt);
-        if (k.value < yp) {  // attack
+        // The decision needs the value only; the partials are formed in the attack branch (most steps
+        // are release steps, and the partials cost more instructions than the value).
+        if (ssl_static_gain_value<Hard>(m, dt) < yp) {  // attack
+            const ssl_curve_point k = ssl_static_gain<Hard>(m, dt);
             att.S.m11 += mu1 * xp1;
             att.S.m12 += mu1 * xp2;
             att.S.m21 += mu2 * xp1;
@@ -274,6 +290,15 @@ inline ssl_row_grads ssl_adjoint_row(const ssl_model& m, const ssl_zoh_derivativ
         *grad_T[q] = -dR * rates[q] * rates[q];  // dR/dT = −1/T² = −R²
     }
     return g;
+}
+/// ssl_adjoint_row_curve for the row's curve, hard or with a knee (tested once per row).
+template <class Level, class GradOut, class Pull>
+inline ssl_row_grads ssl_adjoint_row(const ssl_model& m, const ssl_zoh_derivatives& d_attack,
+                                     const ssl_zoh_derivatives& d_release, const Level& level, const GradOut& grad_out,
+                                     Pull&& pull, std::size_t n, const double* states) {
+    if (m.knee == 0.0)
+        return ssl_adjoint_row_curve<true>(m, d_attack, d_release, level, grad_out, pull, n, states);
+    return ssl_adjoint_row_curve<false>(m, d_attack, d_release, level, grad_out, pull, n, states);
 }
 
 // ------------------------------------------------------------------------------------------------
