@@ -64,7 +64,7 @@ template <class T> inline T hard_smoother_step(T f, T y_prev, T at, T rt) {
 /// holds one mode for long stretches (a smoothed level flips at ~1 % of the samples), so most blocks
 /// cost the fma chain alone; where the decisions flip within blocks (a raw peak level), blocks are
 /// not guessed again until one comes out uniform, so such input costs about what the branch-free step
-/// does. The guess comes from the last recomputed block: its decisions, if they were all the same.
+/// does. The guess for a block is the previous block's decisions, if they were all the same.
 template <class T> class hard_smoother_guessing {
 public:
     static constexpr std::size_t block = 16;
