@@ -219,14 +219,19 @@ template <class T> void safe_db_phase(const T* in, std::size_t n, T* out) {
     for (std::size_t k = 0; k < n; k += V::size) safe_db(V::load_unaligned(in + k)).store_unaligned(out + k);
 }
 
-/// Row pointers for the W lanes of a group: lane i < count → buffer + i·chunk, padding lanes → `pad`.
-template <class T, class P> void lane_rows(P* base, P* pad, std::size_t count, P** out) {
-    for (std::size_t i = 0; i < simd::lanes<T>; ++i) out[i] = i < count ? base + i * chunk : pad;
+/// Row pointers for the W lanes of a group: lane i < count → buffer + i·stride, padding lanes → `pad`.
+template <class T, class P> void lane_rows(P* base, P* pad, std::size_t count, P** out, std::size_t stride = chunk) {
+    for (std::size_t i = 0; i < simd::lanes<T>; ++i) out[i] = i < count ? base + i * stride : pad;
 }
 /// Read-only lanes: padding lanes repeat the first row.
-template <class T> void lane_rows(const T* base, std::size_t count, const T** out) {
-    lane_rows<T>(base, base, count, out);
+template <class T> void lane_rows(const T* base, std::size_t count, const T** out, std::size_t stride = chunk) {
+    lane_rows<T>(base, base, count, out, stride);
 }
+
+/// The row stride of a group's f buffer: one cache line more than a chunk, so that the same sample of
+/// consecutive rows falls in different L1 sets (a stride of a multiple of 4 KiB puts every row's line
+/// in one set, and the recursion reads a line of up to 16 rows at once).
+template <class T> constexpr std::size_t f_row_stride = chunk + 64 / sizeof(T);
 
 /// The gate's recursion state for the rows in lanes: y, and sdb(y) for the sigmoid gate.
 template <class V> struct gate_state {
@@ -323,6 +328,21 @@ template <bool Sigmoid, class T> struct lanes_recursion {
     // into compexp_forward_group<false, double>.
     [[gnu::noinline]] void chunk_step(std::size_t t0, std::size_t n, const T* const* f_rows, const T* const* lg_rows) {
         const std::size_t padded = (n + W - 1) / W * W;
+        if constexpr (!Sigmoid && simd::has_transpose_square<T>) {
+            if (n == padded) {  // whole blocks: no lanes buffers at all
+                T* out_rows[max_chains * W];
+                for (std::size_t c = 0; c < ctx.chains; ++c) {
+                    const row_group rows = chain_rows<T>(g, c);
+                    for (std::size_t i = 0; i < W; ++i)
+                        out_rows[c * W + i] = i < rows.count ? y.row(rows.first + i) + t0 : pad;
+                }
+                if (ctx.chains == 2)
+                    recursion_in_registers<2>(t0, n, f_rows, out_rows);
+                else
+                    recursion_in_registers<1>(t0, n, f_rows, out_rows);
+                return;
+            }
+        }
         for (std::size_t c = 0; c < ctx.chains; ++c) {
             simd::to_lanes(f_rows + c * W, 0, padded, lanes_f + c * lane_buf);
             if constexpr (Sigmoid) simd::to_lanes(lg_rows + c * W, 0, padded, lanes_lg + c * lane_buf);
@@ -347,6 +367,72 @@ template <bool Sigmoid, class T> struct lanes_recursion {
                 std::copy(buf + r * chunk, buf + r * chunk + n, y.row(rows.first + r) + t0);
         }
     }
+    /// Prefetches, at step k of the chunk at t0, one cache line: the output lines the chunk writes
+    /// (for ownership) and the next chunk's x, which the curve phase reads next. The recursion is
+    /// latency-bound and leaves the memory system idle meanwhile.
+    DD_INLINE void prefetch_step(std::size_t t0, std::size_t n, std::size_t k, bool x_ahead) const {
+        constexpr std::size_t line = 64 / sizeof(T), lines_per_row = chunk / line;
+        if (k < g.count * lines_per_row) {
+            const std::size_t r = k / lines_per_row, l = (k % lines_per_row) * line;
+            if (l < n) __builtin_prefetch(y.row(g.first + r) + t0 + l, 1);
+            if (x_ahead && t0 + chunk + l < x_next->cols) __builtin_prefetch(x_next->row(g.first + r) + t0 + chunk + l);
+        }
+    }
+    /// The hard gate's recursion of the first C chains over n samples (a multiple of W) with the
+    /// row ↔ lane transposes in registers: a block of W samples of every lane's row is loaded and
+    /// transposed, stepped W times, and the states are transposed back into the output rows. The
+    /// shuffles run in the shadow of the latency-bound steps, and no lanes buffer makes a round trip
+    /// through the cache. The same steps as recursion<C>, so the same bits.
+    ///
+    /// The second chain runs `lag` samples (a cache line) behind the first. Rows whose stride is a
+    /// multiple of 4 KiB (T = 16384, say) put the same sample of every row in one L1 set; two chains
+    /// in step would keep 16 lines of y live in a 12-way set between a line's two blocks, and thrash.
+    template <std::size_t C>
+    DD_INLINE void recursion_in_registers(std::size_t t0, std::size_t n, const T* const* f_rows, T* const* out_rows) {
+        constexpr std::size_t lag = C == 1 ? 0 : (64 / sizeof(T) > W ? 64 / sizeof(T) : W);
+        V ys[C];
+        ar_coeffs<V> hard[C];
+        for (std::size_t c = 0; c < C; ++c) {
+            ys[c] = state[c].y;
+            hard[c] = ctx.hard[c];
+        }
+        const bool x_ahead = x_next != nullptr && t0 + chunk < x_next->cols;
+        // Chains whose bit is set in Active step the block at k − c·lag.
+        auto block = [&](auto active, std::size_t k) DD_INLINE_LAMBDA {
+            constexpr unsigned mask = decltype(active)::value;
+            V r[C][W];
+            for (std::size_t c = 0; c < C; ++c) {
+                if (!(mask >> c & 1)) continue;
+                for (std::size_t i = 0; i < W; ++i) r[c][i] = V::load_unaligned(f_rows[c * W + i] + k - c * lag);
+                simd::transpose_square<T>(r[c]);
+            }
+#pragma GCC unroll 8
+            for (std::size_t s = 0; s < W; ++s) {
+                prefetch_step(t0, n, k + s, x_ahead);
+                for (std::size_t c = 0; c < C; ++c)
+                    if (mask >> c & 1) r[c][s] = ys[c] = hard_smoother_step(r[c][s], ys[c], hard[c]);
+            }
+            for (std::size_t c = 0; c < C; ++c) {
+                if (!(mask >> c & 1)) continue;
+                simd::transpose_square<T>(r[c]);
+                for (std::size_t i = 0; i < W; ++i) r[c][i].store_unaligned(out_rows[c * W + i] + k - c * lag);
+            }
+        };
+        using first_only = std::integral_constant<unsigned, 1>;
+        if constexpr (C == 1) {
+            for (std::size_t k = 0; k < n; k += W) block(first_only{}, k);
+        } else {
+            static_assert(C == 2, "one or two chains");
+            const std::size_t lead = std::min(lag, n);
+            std::size_t k = 0;
+            for (; k < lead; k += W) block(first_only{}, k);
+            for (; k < n; k += W) block(std::integral_constant<unsigned, 3>{}, k);
+            for (; k < n + lag; k += W) {
+                if (k >= lag) block(std::integral_constant<unsigned, 2>{}, k);
+            }
+        }
+        for (std::size_t c = 0; c < C; ++c) state[c].y = ys[c];
+    }
     /// The recursion of the first C chains over n samples in lanes.
     template <std::size_t C> DD_INLINE void recursion(std::size_t t0, std::size_t n) {
         // The states and coefficients in locals (registers), not members reached through `this`.
@@ -359,17 +445,9 @@ template <bool Sigmoid, class T> struct lanes_recursion {
             hard[c] = ctx.hard[c];
             sigmoid[c] = ctx.sigmoid[c];
         }
-        // The recursion is latency-bound and leaves the memory system idle: meanwhile, one cache line
-        // per step, bring in the output lines the transposes write next (for ownership) and the
-        // next chunk's x, which the curve phase reads next.
-        constexpr std::size_t line = 64 / sizeof(T), lines_per_row = chunk / line;
         const bool x_ahead = x_next != nullptr && t0 + chunk < x_next->cols;
         for (std::size_t k = 0; k < n; ++k) {
-            if (k < g.count * lines_per_row) {
-                const std::size_t r = k / lines_per_row, l = (k % lines_per_row) * line;
-                if (l < n) __builtin_prefetch(y.row(g.first + r) + t0 + l, 1);
-                if (x_ahead && t0 + chunk + l < x_next->cols) __builtin_prefetch(x_next->row(g.first + r) + t0 + chunk + l);
-            }
+            prefetch_step(t0, n, k, x_ahead);
 #pragma GCC unroll 2
             for (std::size_t c = 0; c < C; ++c) {
                 const std::size_t at = c * lane_buf + k * W;
@@ -402,22 +480,23 @@ bool compexp_forward_group(signal_view<T> x, const compexp_params<T>& params, ro
                        : compexp_forward_single<Sigmoid, false>(x.row(g.first), cols, rc, ctx, y.row(g.first));
     }
     // Scratch: f and sdb(f) per row, then P2's work memory.
-    T* const f = scratch<T>(2 * g.count * chunk + lanes_recursion<Sigmoid, T>::work_size(g.count));
-    T* const lg = f + g.count * chunk;
-    lanes_recursion<Sigmoid, T> p2(ctx, g, y, lg + g.count * chunk);
+    constexpr std::size_t stride = f_row_stride<T>;
+    T* const f = scratch<T>(2 * g.count * stride + lanes_recursion<Sigmoid, T>::work_size(g.count));
+    T* const lg = f + g.count * stride;
+    lanes_recursion<Sigmoid, T> p2(ctx, g, y, lg + g.count * stride);
     p2.x_next = &x;
     const T *f_rows[max_chains * W], *lg_rows[max_chains * W];
     for (std::size_t c = 0; c < ctx.chains; ++c) {
         const row_group rows = chain_rows<T>(g, c);
-        lane_rows<T>(f + (rows.first - g.first) * chunk, rows.count, f_rows + c * W);
-        lane_rows<T>(lg + (rows.first - g.first) * chunk, rows.count, lg_rows + c * W);
+        lane_rows<T>(f + (rows.first - g.first) * stride, rows.count, f_rows + c * W, stride);
+        lane_rows<T>(lg + (rows.first - g.first) * stride, rows.count, lg_rows + c * W, stride);
     }
     bool ok = true;
     for (std::size_t t0 = 0; t0 < cols; t0 += chunk) {
         const std::size_t n = std::min(chunk, cols - t0);
         for (std::size_t r = 0; r < g.count; ++r) {
-            ok &= curves[r].targets(x.row(g.first + r) + t0, n, f + r * chunk);
-            if constexpr (Sigmoid) safe_db_phase(f + r * chunk, n, lg + r * chunk);
+            ok &= curves[r].targets(x.row(g.first + r) + t0, n, f + r * stride);
+            if constexpr (Sigmoid) safe_db_phase(f + r * stride, n, lg + r * stride);
         }
         p2.chunk_step(t0, n, f_rows, lg_rows);
     }

@@ -404,6 +404,26 @@ template <class T, class Src, class Dst> inline void transpose_blocks(std::size_
 }
 }  // namespace detail
 
+/// Whether transpose_square exists for T (AVX float 8×8, double 4×4).
+#if defined(__AVX__)
+template <class T> inline constexpr bool has_transpose_square = detail::transpose_in_registers<T>;
+#else
+template <class T> inline constexpr bool has_transpose_square = false;
+#endif
+
+/// In-register transpose of a square block: afterwards lane i of r[k] is what lane k of r[i] was.
+/// For kernels that move rows into lanes a block at a time without a buffer in between.
+template <class T> DD_INLINE void transpose_square(vec<T> (&r)[lanes<T>]) {
+    static_assert(has_transpose_square<T>, "in-register transposes need AVX");
+#if defined(__AVX__)
+    using R = typename vec<T>::register_type;
+    R m[lanes<T>];
+    for (std::size_t i = 0; i < lanes<T>; ++i) m[i] = r[i];
+    detail::transpose(m);
+    for (std::size_t i = 0; i < lanes<T>; ++i) r[i] = vec<T>(m[i]);
+#endif
+}
+
 /// lanes[k·W + r] = rows[r][t0 + k] for k < count (count a multiple of W).
 template <class T>
 inline void to_lanes(const T* const* rows, std::size_t t0, std::size_t count, T* lanes_buf) {
