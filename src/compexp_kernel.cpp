@@ -795,8 +795,12 @@ bool compexp_backward_row(const row_curve<T>& rc, T at, T rt, T k, const T* x, c
 template <class T>
 bool compexp_gain_kernel(signal_view<T> x_rms, const compexp_params<T>& curve, row_param<T> at, row_param<T> rt,
                          ar_mode mode, row_param<T> k, signal_span<T> gain) {
-    // One multi-row group and two threads or more (e.g. B = 8 in float): P1 and P2 on two threads.
-    if (mode == ar_mode::hard && num_threads() >= 2 && x_rms.rows > 1 && x_rms.rows <= simd::lanes<T>)
+    // A few rows (fewer than 3/4 of a vector of lanes) and two threads or more: one group, with P1
+    // and P2 pipelined on two threads. With more rows, two groups (make_groups), one per thread, are
+    // faster: each thread then pays a whole recursion chain, but no f crosses between cores
+    // (docs/benchmarks.md: float 2-thread forward at 8×480000 0.48 against 0.60 ns/sample pipelined,
+    // at 4×480000 0.79 against 0.67).
+    if (mode == ar_mode::hard && num_threads() >= 2 && x_rms.rows > 1 && 4 * x_rms.rows < 3 * simd::lanes<T>)
         return compexp_forward_group_pipelined(x_rms, curve, at, rt, gain, row_group{0, x_rms.rows});
     const auto groups = make_groups(x_rms.rows, max_chains * simd::lanes<T>);
     std::vector<unsigned char> ok(groups.size());

@@ -620,8 +620,9 @@ TEST(Errors, BadLevelsAnywhereAreReportedByTheFusedChecks) {
 }
 
 TEST(CompexpGain, RowResultsDoNotDependOnBatchCompositionOrThreads) {
-    // 3 and 5 rows make one group of lanes: on two threads the hard gate's forward pipelines its
-    // curve phase and its recursion (compexp_forward_group_pipelined). On one thread, 11 rows make
+    // 3 and 5 rows in float make one group of lanes: on two threads the hard gate's forward pipelines
+    // its curve phase and its recursion (compexp_forward_group_pipelined); 3 rows in double are two
+    // groups there, one per thread (2 + 1). On one thread, 11 rows make
     // one group of two recursion chains in float (8 + 3 rows) and two groups of two chains in double
     // (4 + 2, 4 + 1); 5 rows in double are one group of two chains (4 + 1).
     // Lengths: > 2 chunks with a last chunk that is whole vectors of rows-in-lanes (5000: 904 samples)
