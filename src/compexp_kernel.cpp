@@ -22,6 +22,7 @@
 #include <array>
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <thread>
@@ -503,6 +504,78 @@ bool compexp_forward_group(signal_view<T> x, const compexp_params<T>& params, ro
     return ok;
 }
 
+/// P1 then P2, chunk by chunk, over chunks [c_begin, c_end) of a one-chain group (hard gate), from the
+/// recursion state `state` (one row per lane), which is left at the state after the span's last
+/// sample. Returns false if some x is not finite and > 0.
+template <class T>
+bool hard_group_chunks(signal_view<T> x, const group_context<T>& ctx, const row_group& g, signal_span<T> y,
+                       std::size_t c_begin, std::size_t c_end, simd::vec<T>& state) {
+    constexpr std::size_t W = simd::lanes<T>, stride = f_row_stride<T>;
+    T* const f = scratch<T>(g.count * stride + lanes_recursion<false, T>::work_size(g.count));
+    lanes_recursion<false, T> p2(ctx, g, y, f + g.count * stride);
+    p2.state[0].y = state;
+    p2.x_next = &x;
+    const T* f_rows[max_chains * W];
+    lane_rows<T>(f, g.count, f_rows, f_row_stride<T>);
+    bool ok = true;
+    for (std::size_t c = c_begin; c < c_end; ++c) {
+        const std::size_t t0 = c * chunk, n = std::min(chunk, x.cols - t0);
+        for (std::size_t r = 0; r < g.count; ++r) ok &= ctx.curves[r].targets(x.row(g.first + r) + t0, n, f + r * stride);
+        p2.chunk_step(t0, n, f_rows, f_rows);
+    }
+    state = p2.state[0].y;
+    return ok;
+}
+
+/// Rows of at least this many chunks take compexp_forward_group_time_split on two threads.
+constexpr std::size_t time_split_min_chunks = 16;
+
+/// The forward of one group of rows in one vector of lanes (hard gate) on two threads, split in time
+/// without changing a bit. One thread runs the first span of chunks from the initial state; the
+/// other runs the rest from a guessed state (each row's first target there). Then the second span is
+/// run again from the true state, chunk by chunk, until at a chunk's end every row's state equals
+/// the guessed run's bit for bit: from there on the two runs are the same steps on the same targets,
+/// so the guessed run's output is the true one. The guessed state is forgotten at the speed of the
+/// smoother (the attack steps mostly): on program material the runs merge within a few chunks, so
+/// the re-run is short; when they never merge, it runs to the end and the result is still exact.
+/// The first span is a little shorter than half, for the re-run. Returns false if some x is not
+/// finite and > 0.
+template <class T>
+bool compexp_forward_group_time_split(signal_view<T> x, const compexp_params<T>& params, row_param<T> at,
+                                      row_param<T> rt, signal_span<T> y, const row_group& g) {
+    using V = simd::vec<T>;
+    constexpr std::size_t W = simd::lanes<T>, WW = simd::wide_lanes<T>;
+    const std::size_t cols = x.cols, n_chunks = (cols + chunk - 1) / chunk, split = n_chunks * 15 / 32;
+    const group_context<T> ctx(params, at, rt, row_param<T>(T(1)), g);
+    auto lane_row = [&](std::size_t i) { return g.first + (i < g.count ? i : 0); };
+    V first_state(T(1));
+    unsigned char ok[2] = {1, 1};
+    parallel_rows(2, [&](std::size_t task) {
+        if (task == 0) {
+            ok[0] = hard_group_chunks(x, ctx, g, y, 0, split, first_state);
+            return;
+        }
+        alignas(64) T guess[W], f_first[WW];
+        for (std::size_t i = 0; i < W; ++i) {
+            ctx.curves[i < g.count ? i : 0].targets(x.row(lane_row(i)) + split * chunk, 1, f_first);
+            guess[i] = f_first[0];
+        }
+        V second_state = V::load_aligned(guess);
+        ok[1] = hard_group_chunks(x, ctx, g, y, split, n_chunks, second_state);
+    });
+    bool all_ok = ok[0] && ok[1];
+    V state = first_state;
+    for (std::size_t c = split; c < n_chunks; ++c) {
+        const std::size_t last = std::min((c + 1) * chunk, cols) - 1;
+        alignas(64) T guessed[W], exact[W];
+        for (std::size_t i = 0; i < W; ++i) guessed[i] = y.row(lane_row(i))[last];
+        all_ok &= hard_group_chunks(x, ctx, g, y, c, c + 1, state);
+        state.store_aligned(exact);
+        if (std::memcmp(guessed, exact, g.count * sizeof(T)) == 0) break;
+    }
+    return all_ok;
+}
+
 /// The forward of one multi-row group (hard gate) on two threads, pipelined: a producer computes P1
 /// (the targets f, the throughput-bound part) chunk by chunk ahead of a consumer that runs P2 (the
 /// latency-bound recursion and the transposes), so the two overlap. Whole chunks of f are written
@@ -795,12 +868,14 @@ bool compexp_backward_row(const row_curve<T>& rc, T at, T rt, T k, const T* x, c
 template <class T>
 bool compexp_gain_kernel(signal_view<T> x_rms, const compexp_params<T>& curve, row_param<T> at, row_param<T> rt,
                          ar_mode mode, row_param<T> k, signal_span<T> gain) {
-    // A few rows (fewer than 3/4 of a vector of lanes) and two threads or more: one group, with P1
-    // and P2 pipelined on two threads. With more rows, two groups (make_groups), one per thread, are
-    // faster: each thread then pays a whole recursion chain, but no f crosses between cores
-    // (docs/benchmarks.md: float 2-thread forward at 8×480000 0.48 against 0.60 ns/sample pipelined,
-    // at 4×480000 0.79 against 0.67).
-    if (mode == ar_mode::hard && num_threads() >= 2 && x_rms.rows > 1 && 4 * x_rms.rows < 3 * simd::lanes<T>)
+    // Rows that fit one vector of lanes, on two threads or more (hard gate): long rows are split in
+    // time; short ones, when they are few (fewer than 3/4 of the lanes), pipeline P1 and P2 on two
+    // threads; otherwise two groups of rows (make_groups), one per thread, are faster (each thread then
+    // pays a whole recursion chain, but no f crosses between cores). docs/benchmarks.md has the figures.
+    const bool one_vector = x_rms.rows > 1 && x_rms.rows <= simd::lanes<T>;
+    if (mode == ar_mode::hard && num_threads() >= 2 && one_vector && x_rms.cols >= time_split_min_chunks * chunk)
+        return compexp_forward_group_time_split(x_rms, curve, at, rt, gain, row_group{0, x_rms.rows});
+    if (mode == ar_mode::hard && num_threads() >= 2 && one_vector && 4 * x_rms.rows < 3 * simd::lanes<T>)
         return compexp_forward_group_pipelined(x_rms, curve, at, rt, gain, row_group{0, x_rms.rows});
     const auto groups = make_groups(x_rms.rows, max_chains * simd::lanes<T>);
     std::vector<unsigned char> ok(groups.size());
