@@ -8,6 +8,7 @@
 #include <array>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <random>
 #include <string>
@@ -893,4 +894,42 @@ TEST(SslErrors, BadParametersNameTheArgument) {
     EXPECT_THROW(dd::ssl_comp_gain<double>({x.data(), 1, n}, P{-20.0, 1.0, 1e-3, 1e-2, 0.05, 5.0, 0.5, 44100.0},
                                            {y.data(), 1, n}),
                  std::invalid_argument);
+}
+
+TEST(SslErrors, BadValuesInAnyRowAreReportedAtTheirFirstFlatIndex) {
+    // The values are checked row by row inside the parallel loop; the error still names the argument
+    // and the first bad value's flat index in row order, whichever thread met it first.
+    using P = dd::ssl_params<float>;
+    const P ok{-20.0f, 4.0f, 1e-3f, 1e-2f, 0.05f, 5.0f, 0.5f, 44100.0f};
+    const std::size_t rows = 4, n = 3000;
+    std::vector<float> x(rows * n, -10.0f), gain(rows * n), y(rows * n), g(rows * n, 1.0f), gx(rows * n);
+    std::vector<double> states(2 * rows * n);
+    x[2 * n + 2999] = std::numeric_limits<float>::infinity();
+    x[1 * n + 17] = std::numeric_limits<float>::quiet_NaN();  // the first in row order
+    x[3 * n + 5] = std::numeric_limits<float>::quiet_NaN();
+    const std::string where = "flat index " + std::to_string(n + 17) + ")";
+    auto expect_reported = [&](auto&& call, const char* name) {
+        try {
+            call();
+            ADD_FAILURE() << name << ": no error";
+        } catch (const dd::argument_error& e) {
+            EXPECT_EQ(e.argument(), name);
+            EXPECT_NE(std::string(e.what()).find(where), std::string::npos) << e.what();
+        }
+    };
+    for (int threads : {1, 2}) {
+        dd::set_num_threads(threads);
+        expect_reported([&] { dd::ssl_comp_gain<float>({x.data(), rows, n}, ok, {gain.data(), rows, n}, states.data()); },
+                        "x_peak_dB");
+        expect_reported([&] {
+            dd::ssl_comp_gain_backward<float>({x.data(), rows, n}, ok, nullptr, {g.data(), rows, n}, gx.data(), {});
+        }, "x_peak_dB");
+        expect_reported([&] {
+            dd::ssl_compress<float>({x.data(), rows, n}, ok, {gain.data(), rows, n}, {y.data(), rows, n}, states.data());
+        }, "x");
+        expect_reported([&] {
+            dd::ssl_compress_backward<float>({x.data(), rows, n}, ok, nullptr, g.data(), g.data(), gx.data(), {});
+        }, "x");
+    }
+    dd::set_num_threads(0);
 }
