@@ -467,21 +467,14 @@ template <bool Sigmoid, class T> struct lanes_recursion {
     }
 };
 
-/// The forward of one group of rows on one thread. Returns false if some x is not finite and > 0.
+/// P1 then P2, chunk by chunk, over chunks [c_begin, c_end) of a multi-row group, from the recursion
+/// states `states` (one per chain, one row per lane), which are left at the states after the span's
+/// last sample. Returns false if some x is not finite and > 0.
 template <bool Sigmoid, class T>
-bool compexp_forward_group(signal_view<T> x, const compexp_params<T>& params, row_param<T> at, row_param<T> rt,
-                           row_param<T> kk, signal_span<T> y, const row_group& g) {
-    constexpr std::size_t W = simd::lanes<T>;
-    const std::size_t cols = x.cols;
-    const group_context<T> ctx(params, at, rt, kk, g);
-    const auto& curves = ctx.curves;
-    if (g.count == 1) {
-        const auto& rc = curves[0];
-        return rc.knee ? compexp_forward_single<Sigmoid, true>(x.row(g.first), cols, rc, ctx, y.row(g.first))
-                       : compexp_forward_single<Sigmoid, false>(x.row(g.first), cols, rc, ctx, y.row(g.first));
-    }
+bool group_chunks(signal_view<T> x, const group_context<T>& ctx, const row_group& g, signal_span<T> y,
+                  std::size_t c_begin, std::size_t c_end, gate_state<simd::vec<T>>* states) {
+    constexpr std::size_t W = simd::lanes<T>, stride = f_row_stride<T>;
     // Scratch: f and sdb(f) per row, then P2's work memory.
-    constexpr std::size_t stride = f_row_stride<T>;
     T* const f = scratch<T>(2 * g.count * stride + lanes_recursion<Sigmoid, T>::work_size(g.count));
     T* const lg = f + g.count * stride;
     lanes_recursion<Sigmoid, T> p2(ctx, g, y, lg + g.count * stride);
@@ -491,40 +484,39 @@ bool compexp_forward_group(signal_view<T> x, const compexp_params<T>& params, ro
         const row_group rows = chain_rows<T>(g, c);
         lane_rows<T>(f + (rows.first - g.first) * stride, rows.count, f_rows + c * W, stride);
         lane_rows<T>(lg + (rows.first - g.first) * stride, rows.count, lg_rows + c * W, stride);
+        p2.state[c] = states[c];
     }
     bool ok = true;
-    for (std::size_t t0 = 0; t0 < cols; t0 += chunk) {
-        const std::size_t n = std::min(chunk, cols - t0);
+    for (std::size_t c = c_begin; c < c_end; ++c) {
+        const std::size_t t0 = c * chunk, n = std::min(chunk, x.cols - t0);
         for (std::size_t r = 0; r < g.count; ++r) {
-            ok &= curves[r].targets(x.row(g.first + r) + t0, n, f + r * stride);
+            ok &= ctx.curves[r].targets(x.row(g.first + r) + t0, n, f + r * stride);
             if constexpr (Sigmoid) safe_db_phase(f + r * stride, n, lg + r * stride);
         }
         p2.chunk_step(t0, n, f_rows, lg_rows);
     }
+    for (std::size_t c = 0; c < ctx.chains; ++c) states[c] = p2.state[c];
     return ok;
 }
 
-/// P1 then P2, chunk by chunk, over chunks [c_begin, c_end) of a one-chain group (hard gate), from the
-/// recursion state `state` (one row per lane), which is left at the state after the span's last
-/// sample. Returns false if some x is not finite and > 0.
-template <class T>
-bool hard_group_chunks(signal_view<T> x, const group_context<T>& ctx, const row_group& g, signal_span<T> y,
-                       std::size_t c_begin, std::size_t c_end, simd::vec<T>& state) {
-    constexpr std::size_t W = simd::lanes<T>, stride = f_row_stride<T>;
-    T* const f = scratch<T>(g.count * stride + lanes_recursion<false, T>::work_size(g.count));
-    lanes_recursion<false, T> p2(ctx, g, y, f + g.count * stride);
-    p2.state[0].y = state;
-    p2.x_next = &x;
-    const T* f_rows[max_chains * W];
-    lane_rows<T>(f, g.count, f_rows, f_row_stride<T>);
-    bool ok = true;
-    for (std::size_t c = c_begin; c < c_end; ++c) {
-        const std::size_t t0 = c * chunk, n = std::min(chunk, x.cols - t0);
-        for (std::size_t r = 0; r < g.count; ++r) ok &= ctx.curves[r].targets(x.row(g.first + r) + t0, n, f + r * stride);
-        p2.chunk_step(t0, n, f_rows, f_rows);
+/// The forward of one group of rows on one thread. Returns false if some x is not finite and > 0.
+template <bool Sigmoid, class T>
+bool compexp_forward_group(signal_view<T> x, const compexp_params<T>& params, row_param<T> at, row_param<T> rt,
+                           row_param<T> kk, signal_span<T> y, const row_group& g) {
+    const std::size_t cols = x.cols;
+    const group_context<T> ctx(params, at, rt, kk, g);
+    const auto& curves = ctx.curves;
+    if (g.count == 1) {
+        const auto& rc = curves[0];
+        return rc.knee ? compexp_forward_single<Sigmoid, true>(x.row(g.first), cols, rc, ctx, y.row(g.first))
+                       : compexp_forward_single<Sigmoid, false>(x.row(g.first), cols, rc, ctx, y.row(g.first));
     }
-    state = p2.state[0].y;
-    return ok;
+    gate_state<simd::vec<T>> states[max_chains];
+    for (auto& s : states) {
+        s.y = simd::vec<T>(T(1));
+        s.ly = safe_db(s.y);
+    }
+    return group_chunks<Sigmoid>(x, ctx, g, y, 0, (cols + chunk - 1) / chunk, states);
 }
 
 /// Rows of at least this many chunks take compexp_forward_group_time_split on two threads.
@@ -547,30 +539,29 @@ bool compexp_forward_group_time_split(signal_view<T> x, const compexp_params<T>&
     constexpr std::size_t W = simd::lanes<T>, WW = simd::wide_lanes<T>;
     const std::size_t cols = x.cols, n_chunks = (cols + chunk - 1) / chunk, split = n_chunks * 15 / 32;
     const group_context<T> ctx(params, at, rt, row_param<T>(T(1)), g);
-    auto lane_row = [&](std::size_t i) { return g.first + (i < g.count ? i : 0); };
-    V first_state(T(1));
+    auto lane_row = [&](std::size_t i) { return g.first + (i < g.count ? i : 0); };  // padding lanes: row 0
+    gate_state<V> state{V(T(1)), V(T(0))};  // the hard gate's state is y alone
     unsigned char ok[2] = {1, 1};
     parallel_rows(2, [&](std::size_t task) {
         if (task == 0) {
-            ok[0] = hard_group_chunks(x, ctx, g, y, 0, split, first_state);
+            ok[0] = group_chunks<false>(x, ctx, g, y, 0, split, &state);
             return;
         }
         alignas(64) T guess[W], f_first[WW];
         for (std::size_t i = 0; i < W; ++i) {
-            ctx.curves[i < g.count ? i : 0].targets(x.row(lane_row(i)) + split * chunk, 1, f_first);
+            ctx.curves[lane_row(i) - g.first].targets(x.row(lane_row(i)) + split * chunk, 1, f_first);
             guess[i] = f_first[0];
         }
-        V second_state = V::load_aligned(guess);
-        ok[1] = hard_group_chunks(x, ctx, g, y, split, n_chunks, second_state);
+        gate_state<V> guessed_state{V::load_aligned(guess), V(T(0))};
+        ok[1] = group_chunks<false>(x, ctx, g, y, split, n_chunks, &guessed_state);
     });
     bool all_ok = ok[0] && ok[1];
-    V state = first_state;
     for (std::size_t c = split; c < n_chunks; ++c) {
         const std::size_t last = std::min((c + 1) * chunk, cols) - 1;
         alignas(64) T guessed[W], exact[W];
         for (std::size_t i = 0; i < W; ++i) guessed[i] = y.row(lane_row(i))[last];
-        all_ok &= hard_group_chunks(x, ctx, g, y, c, c + 1, state);
-        state.store_aligned(exact);
+        all_ok &= group_chunks<false>(x, ctx, g, y, c, c + 1, &state);
+        state.y.store_aligned(exact);
         if (std::memcmp(guessed, exact, g.count * sizeof(T)) == 0) break;
     }
     return all_ok;
