@@ -530,21 +530,36 @@ constexpr std::size_t time_split_min_chunks = 16;
 /// so the guessed run's output is the true one. The guessed state is forgotten at the speed of the
 /// smoother (the attack steps mostly): on program material the runs merge within a few chunks, so
 /// the re-run is short; when they never merge, it runs to the end and the result is still exact.
-/// The first span is a little shorter than half, for the re-run. Returns false if some x is not
-/// finite and > 0.
+/// The first thread starts the re-run as soon as its span is done, on the chunks the other thread
+/// has finished by then (it never waits for it: both tasks may run on one thread, one after the
+/// other); what is left is re-run after both. The first span is a little shorter than half, for the
+/// re-run. Returns false if some x is not finite and > 0.
 template <class T>
 bool compexp_forward_group_time_split(signal_view<T> x, const compexp_params<T>& params, row_param<T> at,
                                       row_param<T> rt, signal_span<T> y, const row_group& g) {
     using V = simd::vec<T>;
     constexpr std::size_t W = simd::lanes<T>, WW = simd::wide_lanes<T>;
-    const std::size_t cols = x.cols, n_chunks = (cols + chunk - 1) / chunk, split = n_chunks * 15 / 32;
+    const std::size_t cols = x.cols, n_chunks = (cols + chunk - 1) / chunk, split = n_chunks * 19 / 40;
     const group_context<T> ctx(params, at, rt, row_param<T>(T(1)), g);
     auto lane_row = [&](std::size_t i) { return g.first + (i < g.count ? i : 0); };  // padding lanes: row 0
     gate_state<V> state{V(T(1)), V(T(0))};  // the hard gate's state is y alone
-    unsigned char ok[2] = {1, 1};
+    std::atomic<std::size_t> guessed_done{split};  // the guessed run has written chunks [split, guessed_done)
+    std::size_t rerun = split;                      // the next chunk to re-run
+    bool merged = false, ok[3] = {true, true, true};
+    // Re-runs chunk `rerun` from the true state; merged once the states equal the guessed run's.
+    auto rerun_chunk = [&] {
+        const std::size_t last = std::min((rerun + 1) * chunk, cols) - 1;
+        alignas(64) T guessed[W], exact[W];
+        for (std::size_t i = 0; i < W; ++i) guessed[i] = y.row(lane_row(i))[last];
+        ok[2] &= group_chunks<false>(x, ctx, g, y, rerun, rerun + 1, &state);
+        state.y.store_aligned(exact);
+        merged = std::memcmp(guessed, exact, g.count * sizeof(T)) == 0;
+        ++rerun;
+    };
     parallel_rows(2, [&](std::size_t task) {
         if (task == 0) {
             ok[0] = group_chunks<false>(x, ctx, g, y, 0, split, &state);
+            while (!merged && rerun < guessed_done.load(std::memory_order_acquire)) rerun_chunk();
             return;
         }
         alignas(64) T guess[W], f_first[WW];
@@ -553,18 +568,13 @@ bool compexp_forward_group_time_split(signal_view<T> x, const compexp_params<T>&
             guess[i] = f_first[0];
         }
         gate_state<V> guessed_state{V::load_aligned(guess), V(T(0))};
-        ok[1] = group_chunks<false>(x, ctx, g, y, split, n_chunks, &guessed_state);
+        for (std::size_t c = split; c < n_chunks; ++c) {
+            ok[1] &= group_chunks<false>(x, ctx, g, y, c, c + 1, &guessed_state);
+            guessed_done.store(c + 1, std::memory_order_release);
+        }
     });
-    bool all_ok = ok[0] && ok[1];
-    for (std::size_t c = split; c < n_chunks; ++c) {
-        const std::size_t last = std::min((c + 1) * chunk, cols) - 1;
-        alignas(64) T guessed[W], exact[W];
-        for (std::size_t i = 0; i < W; ++i) guessed[i] = y.row(lane_row(i))[last];
-        all_ok &= group_chunks<false>(x, ctx, g, y, c, c + 1, &state);
-        state.y.store_aligned(exact);
-        if (std::memcmp(guessed, exact, g.count * sizeof(T)) == 0) break;
-    }
-    return all_ok;
+    while (!merged && rerun < n_chunks) rerun_chunk();
+    return ok[0] && ok[1] && ok[2];
 }
 
 /// The forward of one multi-row group (hard gate) on two threads, pipelined: a producer computes P1
