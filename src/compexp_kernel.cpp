@@ -873,10 +873,11 @@ bool compexp_gain_kernel(signal_view<T> x_rms, const compexp_params<T>& curve, r
     // time; short ones, when they are few (fewer than 3/4 of the lanes), pipeline P1 and P2 on two
     // threads; otherwise two groups of rows (make_groups), one per thread, are faster (each thread then
     // pays a whole recursion chain, but no f crosses between cores). docs/benchmarks.md has the figures.
-    const bool one_vector = x_rms.rows > 1 && x_rms.rows <= simd::lanes<T>;
-    if (mode == ar_mode::hard && num_threads() >= 2 && one_vector && x_rms.cols >= time_split_min_chunks * chunk)
+    const bool one_vector_on_two_threads =
+        mode == ar_mode::hard && num_threads() >= 2 && x_rms.rows > 1 && x_rms.rows <= simd::lanes<T>;
+    if (one_vector_on_two_threads && x_rms.cols >= time_split_min_chunks * chunk)
         return compexp_forward_group_time_split(x_rms, curve, at, rt, gain, row_group{0, x_rms.rows});
-    if (mode == ar_mode::hard && num_threads() >= 2 && one_vector && 4 * x_rms.rows < 3 * simd::lanes<T>)
+    if (one_vector_on_two_threads && 4 * x_rms.rows < 3 * simd::lanes<T>)
         return compexp_forward_group_pipelined(x_rms, curve, at, rt, gain, row_group{0, x_rms.rows});
     const auto groups = make_groups(x_rms.rows, max_chains * simd::lanes<T>);
     std::vector<unsigned char> ok(groups.size());
