@@ -22,6 +22,7 @@
 #include <array>
 #include <atomic>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -239,13 +240,22 @@ template <class V> struct gate_state {
     V y, ly;
 };
 
-/// The forward of a one-row group. The recursion is a latency-bound chain: the hard gate's runs a block
-/// of guessed decisions at a time (hard_smoother_guessing), the sigmoid gate's steps on a broadcast
-/// sample. The next chunk's P1 (throughput-bound) is interleaved with it, one wide vector of targets
-/// every WW steps, so the core does both at once. Returns false if some x is not finite and > 0.
-template <bool Sigmoid, bool Knee, class T>
-bool compexp_forward_single(const T* x, std::size_t cols, const row_curve<T>& cv,
-                            const group_context<T>& ctx, T* y) {
+/// Called after each chunk of a forward with the number of chunks done: whether to go on with the
+/// next chunk (a time split's first thread stops where the second took over). Always yes by default.
+struct no_progress {
+    bool operator()(std::size_t) const { return true; }
+};
+
+/// The forward of a one-row group, over `cols` samples (or until `progress` says stop) from the state
+/// y_state (y_{−1}; 1 for a whole row), which is left at the state after the last sample run. The recursion is a latency-bound chain: the
+/// hard gate's runs a block of guessed decisions at a time (hard_smoother_guessing), the sigmoid gate's
+/// steps on a broadcast sample. The next chunk's P1 (throughput-bound) is interleaved with it, one wide
+/// vector of targets every WW steps, so the core does both at once. Every step and target is the one a
+/// whole row takes, so a row run in pieces, each from the state the one before left, gets the same
+/// bits. Returns false if some x is not finite and > 0.
+template <bool Sigmoid, bool Knee, class T, class Progress = no_progress>
+bool compexp_forward_single(const T* x, std::size_t cols, const row_curve<T>& cv, const group_context<T>& ctx,
+                            T* y, T& y_state, Progress progress = {}) {
     using V = simd::vec<T>;
     using VW = simd::wide<T>;
     constexpr std::size_t WW = simd::wide_lanes<T>;
@@ -259,8 +269,8 @@ bool compexp_forward_single(const T* x, std::size_t cols, const row_curve<T>& cv
     };
     const std::size_t n_chunks = (cols + chunk - 1) / chunk;
     for (std::size_t j = 0, n0 = std::min(chunk, cols); j * WW < n0; ++j) targets(0, n0, j, bufs);
-    gate_state<V> state{V(T(1)), safe_db(V(T(1)))};
-    hard_smoother_guessing<T> hard(ctx.hard[0].at.get(0), ctx.hard[0].rt.get(0), T(1));
+    gate_state<V> state{V(y_state), safe_db(V(y_state))};
+    hard_smoother_guessing<T> hard(ctx.hard[0].at.get(0), ctx.hard[0].rt.get(0), y_state);
     for (std::size_t c = 0; c < n_chunks; ++c) {
         const std::size_t t0 = c * chunk, n = std::min(chunk, cols - t0);
         const T* const f = bufs + (c % 2) * 2 * chunk;
@@ -289,7 +299,9 @@ bool compexp_forward_single(const T* x, std::size_t cols, const row_curve<T>& cv
             if (k % WW == WW - 1 && j < vectors) targets(t_next, n_next, j++, f_next);
         }
         for (; j < vectors; ++j) targets(t_next, n_next, j, f_next);
+        if (!progress(c + 1)) break;
     }
+    y_state = Sigmoid ? state.y.get(0) : hard.state();
     return xsimd::all(ok);
 }
 
@@ -467,12 +479,13 @@ template <bool Sigmoid, class T> struct lanes_recursion {
     }
 };
 
-/// P1 then P2, chunk by chunk, over chunks [c_begin, c_end) of a multi-row group, from the recursion
-/// states `states` (one per chain, one row per lane), which are left at the states after the span's
-/// last sample. Returns false if some x is not finite and > 0.
-template <bool Sigmoid, class T>
+/// P1 then P2, chunk by chunk, over chunks [c_begin, c_end) of a multi-row group (or until `progress`,
+/// called after each chunk, says stop), from the recursion states `states` (one per chain, one row per
+/// lane), which are left at the states after the last sample run. Returns false if some x is not
+/// finite and > 0.
+template <bool Sigmoid, class T, class Progress = no_progress>
 bool group_chunks(signal_view<T> x, const group_context<T>& ctx, const row_group& g, signal_span<T> y,
-                  std::size_t c_begin, std::size_t c_end, gate_state<simd::vec<T>>* states) {
+                  std::size_t c_begin, std::size_t c_end, gate_state<simd::vec<T>>* states, Progress progress = {}) {
     constexpr std::size_t W = simd::lanes<T>, stride = f_row_stride<T>;
     // Scratch: f and sdb(f) per row, then P2's work memory.
     T* const f = scratch<T>(2 * g.count * stride + lanes_recursion<Sigmoid, T>::work_size(g.count));
@@ -494,6 +507,7 @@ bool group_chunks(signal_view<T> x, const group_context<T>& ctx, const row_group
             if constexpr (Sigmoid) safe_db_phase(f + r * stride, n, lg + r * stride);
         }
         p2.chunk_step(t0, n, f_rows, lg_rows);
+        if (!progress(c + 1)) break;
     }
     for (std::size_t c = 0; c < ctx.chains; ++c) states[c] = p2.state[c];
     return ok;
@@ -508,8 +522,9 @@ bool compexp_forward_group(signal_view<T> x, const compexp_params<T>& params, ro
     const auto& curves = ctx.curves;
     if (g.count == 1) {
         const auto& rc = curves[0];
-        return rc.knee ? compexp_forward_single<Sigmoid, true>(x.row(g.first), cols, rc, ctx, y.row(g.first))
-                       : compexp_forward_single<Sigmoid, false>(x.row(g.first), cols, rc, ctx, y.row(g.first));
+        T state = T(1);
+        return rc.knee ? compexp_forward_single<Sigmoid, true>(x.row(g.first), cols, rc, ctx, y.row(g.first), state)
+                       : compexp_forward_single<Sigmoid, false>(x.row(g.first), cols, rc, ctx, y.row(g.first), state);
     }
     gate_state<simd::vec<T>> states[max_chains];
     for (auto& s : states) {
@@ -519,8 +534,44 @@ bool compexp_forward_group(signal_view<T> x, const compexp_params<T>& params, ro
     return group_chunks<Sigmoid>(x, ctx, g, y, 0, (cols + chunk - 1) / chunk, states);
 }
 
-/// Rows of at least this many chunks take compexp_forward_group_time_split on two threads.
+/// Rows of at least this many chunks take a time split on two threads.
 constexpr std::size_t time_split_min_chunks = 16;
+
+/// Who runs which chunk in a two-thread time split. The first thread claims chunks one at a time from
+/// the front. The second, when it starts, takes the chunks from a split point on, chosen then from
+/// what is left: a second thread that starts late (a waking vCPU of this machine takes ~0.2 ms, a
+/// third of a one-row forward) gets less. One atomic word holds both the first thread's next chunk
+/// and its limit, so no chunk is run by both; if the second thread starts too late to be worth it,
+/// or never before the first is done (both tasks on one thread), the first runs every chunk.
+class time_split_claims {
+public:
+    /// Chunk 0 is the first thread's from the start.
+    explicit time_split_claims(std::size_t n_chunks) : n_(n_chunks), word_(pack(1, n_chunks)) {}
+    /// First thread, after its chunk c − 1: may it run chunk c?
+    bool claim(std::size_t c) {
+        std::uint64_t w = word_.load(std::memory_order_acquire);
+        while (c < limit(w))
+            if (word_.compare_exchange_weak(w, pack(c + 1, limit(w)), std::memory_order_acq_rel)) return true;
+        return false;
+    }
+    /// Second thread, once: the first chunk of its span (n_chunks: none). The first thread keeps a
+    /// little less than half of what it has not claimed yet, for the re-run it does after its span.
+    std::size_t take_tail() {
+        std::uint64_t w = word_.load(std::memory_order_acquire);
+        for (;;) {
+            const std::size_t next = std::size_t(w >> 32), left = n_ - next;
+            if (left < 4) return n_;
+            const std::size_t split = next + left * 19 / 40;
+            if (word_.compare_exchange_weak(w, pack(next, split), std::memory_order_acq_rel)) return split;
+        }
+    }
+
+private:
+    static std::uint64_t pack(std::size_t next, std::size_t limit) { return (std::uint64_t(next) << 32) | limit; }
+    static std::size_t limit(std::uint64_t w) { return std::size_t(w & 0xffffffffu); }
+    std::size_t n_;
+    std::atomic<std::uint64_t> word_;
+};
 
 /// The forward of one group of rows in one vector of lanes (hard gate) on two threads, split in time
 /// without changing a bit. One thread runs the first span of chunks from the initial state; the
@@ -530,21 +581,22 @@ constexpr std::size_t time_split_min_chunks = 16;
 /// so the guessed run's output is the true one. The guessed state is forgotten at the speed of the
 /// smoother (the attack steps mostly): on program material the runs merge within a few chunks, so
 /// the re-run is short; when they never merge, it runs to the end and the result is still exact.
-/// The first thread starts the re-run as soon as its span is done, on the chunks the other thread
-/// has finished by then (it never waits for it: both tasks may run on one thread, one after the
-/// other); what is left is re-run after both. The first span is a little shorter than half, for the
-/// re-run. Returns false if some x is not finite and > 0.
+/// The spans are chosen when the second thread starts (time_split_claims). The first thread starts
+/// the re-run as soon as its span is done, on the chunks the other thread has finished by then (it
+/// never waits for it: both tasks may run on one thread, one after the other); what is left is
+/// re-run after both. Returns false if some x is not finite and > 0.
 template <class T>
 bool compexp_forward_group_time_split(signal_view<T> x, const compexp_params<T>& params, row_param<T> at,
                                       row_param<T> rt, signal_span<T> y, const row_group& g) {
     using V = simd::vec<T>;
     constexpr std::size_t W = simd::lanes<T>, WW = simd::wide_lanes<T>;
-    const std::size_t cols = x.cols, n_chunks = (cols + chunk - 1) / chunk, split = n_chunks * 19 / 40;
+    const std::size_t cols = x.cols, n_chunks = (cols + chunk - 1) / chunk;
     const group_context<T> ctx(params, at, rt, row_param<T>(T(1)), g);
     auto lane_row = [&](std::size_t i) { return g.first + (i < g.count ? i : 0); };  // padding lanes: row 0
     gate_state<V> state{V(T(1)), V(T(0))};  // the hard gate's state is y alone
-    std::atomic<std::size_t> guessed_done{split};  // the guessed run has written chunks [split, guessed_done)
-    std::size_t rerun = split;                      // the next chunk to re-run
+    time_split_claims claims(n_chunks);
+    std::atomic<std::size_t> guessed_done{0};  // the guessed run has written chunks [split, guessed_done)
+    std::size_t rerun = n_chunks;              // the next chunk to re-run: from the end of the first span
     bool merged = false, ok[3] = {true, true, true};
     // Re-runs chunk `rerun` from the true state; merged once the states equal the guessed run's.
     auto rerun_chunk = [&] {
@@ -558,20 +610,70 @@ bool compexp_forward_group_time_split(signal_view<T> x, const compexp_params<T>&
     };
     parallel_rows(2, [&](std::size_t task) {
         if (task == 0) {
-            ok[0] = group_chunks<false>(x, ctx, g, y, 0, split, &state);
+            ok[0] = group_chunks<false>(x, ctx, g, y, 0, n_chunks, &state, [&](std::size_t done) {
+                rerun = done;
+                return claims.claim(done);
+            });
             while (!merged && rerun < guessed_done.load(std::memory_order_acquire)) rerun_chunk();
             return;
         }
+        const std::size_t split = claims.take_tail();
+        if (split == n_chunks) return;
         alignas(64) T guess[W], f_first[WW];
         for (std::size_t i = 0; i < W; ++i) {
             ctx.curves[lane_row(i) - g.first].targets(x.row(lane_row(i)) + split * chunk, 1, f_first);
             guess[i] = f_first[0];
         }
         gate_state<V> guessed_state{V::load_aligned(guess), V(T(0))};
-        for (std::size_t c = split; c < n_chunks; ++c) {
-            ok[1] &= group_chunks<false>(x, ctx, g, y, c, c + 1, &guessed_state);
-            guessed_done.store(c + 1, std::memory_order_release);
+        ok[1] = group_chunks<false>(x, ctx, g, y, split, n_chunks, &guessed_state, [&](std::size_t done) {
+            guessed_done.store(done, std::memory_order_release);
+            return true;
+        });
+    });
+    while (!merged && rerun < n_chunks) rerun_chunk();
+    return ok[0] && ok[1] && ok[2];
+}
+
+/// The forward of one row (hard gate) on two threads, split in time as compexp_forward_group_time_split
+/// splits a group (time_split_claims, the same guess and merge test), each span on the one-row path.
+/// Returns false if some x is not finite and > 0.
+template <bool Knee, class T>
+bool compexp_forward_single_time_split(const T* x, std::size_t cols, const row_curve<T>& cv,
+                                       const group_context<T>& ctx, T* y) {
+    constexpr std::size_t WW = simd::wide_lanes<T>;
+    const std::size_t n_chunks = (cols + chunk - 1) / chunk;
+    T state = T(1);
+    time_split_claims claims(n_chunks);
+    std::atomic<std::size_t> guessed_done{0};  // the guessed run has written chunks [split, guessed_done)
+    std::size_t rerun = n_chunks;              // the next chunk to re-run: from the end of the first span
+    bool merged = false, ok[3] = {true, true, true};
+    // Re-runs chunk `rerun` from the true state; merged once the state equals the guessed run's.
+    auto rerun_chunk = [&] {
+        const std::size_t t0 = rerun * chunk, n = std::min(chunk, cols - t0);
+        const T guessed = y[t0 + n - 1];
+        ok[2] &= compexp_forward_single<false, Knee>(x + t0, n, cv, ctx, y + t0, state);
+        merged = std::memcmp(&guessed, &state, sizeof(T)) == 0;
+        ++rerun;
+    };
+    parallel_rows(2, [&](std::size_t task) {
+        if (task == 0) {
+            ok[0] = compexp_forward_single<false, Knee>(x, cols, cv, ctx, y, state, [&](std::size_t done) {
+                rerun = done;
+                return claims.claim(done);
+            });
+            while (!merged && rerun < guessed_done.load(std::memory_order_acquire)) rerun_chunk();
+            return;
         }
+        const std::size_t split = claims.take_tail();
+        if (split == n_chunks) return;
+        alignas(64) T f_first[WW];
+        cv.targets(x + split * chunk, 1, f_first);
+        T guessed_state = f_first[0];
+        ok[1] = compexp_forward_single<false, Knee>(
+            x + split * chunk, cols - split * chunk, cv, ctx, y + split * chunk, guessed_state, [&](std::size_t done) {
+                guessed_done.store(split + done, std::memory_order_release);
+                return true;
+            });
     });
     while (!merged && rerun < n_chunks) rerun_chunk();
     return ok[0] && ok[1] && ok[2];
@@ -874,10 +976,16 @@ bool compexp_gain_kernel(signal_view<T> x_rms, const compexp_params<T>& curve, r
     // threads; otherwise two groups of rows (make_groups), one per thread, are faster (each thread then
     // pays a whole recursion chain, but no f crosses between cores). docs/benchmarks.md has the figures.
     const bool one_vector_on_two_threads =
-        mode == ar_mode::hard && num_threads() >= 2 && x_rms.rows > 1 && x_rms.rows <= simd::lanes<T>;
-    if (one_vector_on_two_threads && x_rms.cols >= time_split_min_chunks * chunk)
-        return compexp_forward_group_time_split(x_rms, curve, at, rt, gain, row_group{0, x_rms.rows});
-    if (one_vector_on_two_threads && 4 * x_rms.rows < 3 * simd::lanes<T>)
+        mode == ar_mode::hard && num_threads() >= 2 && x_rms.rows <= simd::lanes<T>;
+    if (one_vector_on_two_threads && x_rms.cols >= time_split_min_chunks * chunk) {
+        const row_group all{0, x_rms.rows};
+        if (x_rms.rows > 1) return compexp_forward_group_time_split(x_rms, curve, at, rt, gain, all);
+        const group_context<T> ctx(curve, at, rt, row_param<T>(T(1)), all);
+        const auto& rc = ctx.curves[0];
+        return rc.knee ? compexp_forward_single_time_split<true>(x_rms.data, x_rms.cols, rc, ctx, gain.data)
+                       : compexp_forward_single_time_split<false>(x_rms.data, x_rms.cols, rc, ctx, gain.data);
+    }
+    if (one_vector_on_two_threads && x_rms.rows > 1 && 4 * x_rms.rows < 3 * simd::lanes<T>)
         return compexp_forward_group_pipelined(x_rms, curve, at, rt, gain, row_group{0, x_rms.rows});
     const auto groups = make_groups(x_rms.rows, max_chains * simd::lanes<T>);
     std::vector<unsigned char> ok(groups.size());

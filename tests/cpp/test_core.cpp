@@ -681,9 +681,10 @@ template <class T> void check_time_split(std::size_t rows) {
 }  // namespace
 
 TEST(CompexpGain, TwoThreadTimeSplitGivesTheBitsOfOneThread) {
-    // Rows that fit one vector of lanes (float 8, double 4) take the time split; more rows take two
-    // groups, one per thread, which must give the same bits too (two recursion chains on one thread).
-    for (std::size_t rows : {2, 3, 4, 6, 8, 11}) {
+    // Rows that fit one vector of lanes (float 8, double 4) take the time split (one row: on the
+    // one-row path); more rows take two groups, one per thread, which must give the same bits too (two
+    // recursion chains on one thread).
+    for (std::size_t rows : {1, 2, 3, 4, 6, 8, 11}) {
         check_time_split<float>(rows);
         if (rows <= 2 * dd::simd::lanes<double>) check_time_split<double>(rows);
     }
