@@ -8,8 +8,10 @@
 //   P2  rows in SIMD lanes (a broadcast vector for a one-row group): the serial recursion over time,
 //       hard_smoother_step / sigmoid_smoother_step, with in-register transposes in and out; the
 //       output lines and the next chunk's x are prefetched meanwhile.
-// A one-row group interleaves the next chunk's P1 with P2 (compexp_forward_single); a single
-// multi-row group on two threads runs P1 and P2 on different threads (compexp_forward_group_pipelined).
+// A one-row group interleaves the next chunk's P1 with P2 (compexp_forward_single). On two threads,
+// long rows that fit one vector of lanes are split in time, bit-exactly (guess, re-run until the runs
+// merge: compexp_forward_group_time_split, compexp_forward_single_time_split); a short multi-row group
+// runs P1 and P2 on different threads (compexp_forward_group_pipelined).
 // Backward: one pass per row from the last sample to the first, time in the widest lanes
 // (compexp_backward_row): the curve is recomputed, the adjoint recursion is a linear recurrence
 // solved by an in-register scan per vector (simd::reverse_linear_scan), and the gradient chain and
@@ -972,9 +974,10 @@ template <class T>
 bool compexp_gain_kernel(signal_view<T> x_rms, const compexp_params<T>& curve, row_param<T> at, row_param<T> rt,
                          ar_mode mode, row_param<T> k, signal_span<T> gain) {
     // Rows that fit one vector of lanes, on two threads or more (hard gate): long rows are split in
-    // time; short ones, when they are few (fewer than 3/4 of the lanes), pipeline P1 and P2 on two
-    // threads; otherwise two groups of rows (make_groups), one per thread, are faster (each thread then
-    // pays a whole recursion chain, but no f crosses between cores). docs/benchmarks.md has the figures.
+    // time (one row on the one-row path); short ones, when they are few (2 to 3/4 of the lanes),
+    // pipeline P1 and P2 on two threads; otherwise two groups of rows (make_groups), one per thread,
+    // are faster (each thread then pays a whole recursion chain, but no f crosses between cores).
+    // docs/benchmarks.md has the figures.
     const bool one_vector_on_two_threads =
         mode == ar_mode::hard && num_threads() >= 2 && x_rms.rows <= simd::lanes<T>;
     if (one_vector_on_two_threads && x_rms.cols >= time_split_min_chunks * chunk) {
