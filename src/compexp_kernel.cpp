@@ -15,7 +15,8 @@
 // Backward: one pass per row from the last sample to the first, time in the widest lanes
 // (compexp_backward_row): the curve is recomputed, the adjoint recursion is a linear recurrence
 // solved by an in-register scan per vector (simd::reverse_linear_scan), and the gradient chain and
-// parameter sums follow in the same loop: no scratch buffers, no transposes, rows in parallel.
+// parameter sums follow in the same loop: no scratch buffers, no transposes, rows in parallel (one
+// long row on two threads: split in time like the forward, compexp_backward_row_time_split).
 // The per-sample math is the shared steps of ballistics.hpp / gain_curve.hpp / simd.hpp, so y has
 // the same bits as the scalar row kernels and the streaming form. The order of every sum depends on
 // the absolute sample index only (chunks start at multiples of `chunk`, lane = t mod wide_lanes), so
@@ -575,18 +576,55 @@ private:
     std::atomic<std::uint64_t> word_;
 };
 
+/// A bit-exact two-thread time split of a forward, chunk by chunk, whatever runs the chunks (a group
+/// of rows in lanes, or one row). One thread runs the first span of chunks from the initial state;
+/// the other runs the rest from a guessed state. Then the second span is run again from the true
+/// state, chunk by chunk, until at a chunk's end the state equals the guessed run's bit for bit: from
+/// there on the two runs are the same steps on the same targets, so the guessed run's output is the
+/// true one. The guessed state is forgotten at the speed of the smoother (the attack steps mostly):
+/// on program material the runs merge within a few chunks, so the re-run is short; when they never
+/// merge, it runs to the end and the result is still exact. The spans are chosen when the second
+/// thread starts (time_split_claims). The first thread starts the re-run as soon as its span is done,
+/// on the chunks the other thread has finished by then (it never waits for it: both tasks may run on
+/// one thread, one after the other); what is left is re-run after both.
+///   run(c, state, progress)  runs chunks c, c + 1, … from `state` (left at the state after the last
+///                            chunk run) while progress(chunks done in all) says go on; false if some
+///                            x is not finite and > 0
+///   guess(c)                 the guessed state at the start of chunk c
+///   rerun(c, state, ok)      runs chunk c alone from `state`; whether the state after it equals the
+///                            guessed run's there (read before the chunk is overwritten); ok as run's
+/// Returns false if some x is not finite and > 0.
+template <class State, class Run, class Guess, class Rerun>
+bool two_thread_time_split(std::size_t n_chunks, State state, Run run, Guess guess, Rerun rerun) {
+    time_split_claims claims(n_chunks);
+    std::atomic<std::size_t> guessed_done{0};  // the guessed run has written chunks [split, guessed_done)
+    std::size_t next_rerun = n_chunks;         // from the end of the first span
+    bool merged = false, ok[3] = {true, true, true};
+    auto rerun_next = [&] { merged = rerun(next_rerun++, state, ok[2]); };
+    parallel_rows(2, [&](std::size_t task) {
+        if (task == 0) {
+            ok[0] = run(std::size_t(0), state, [&](std::size_t done) {
+                next_rerun = done;
+                return claims.claim(done);
+            });
+            while (!merged && next_rerun < guessed_done.load(std::memory_order_acquire)) rerun_next();
+            return;
+        }
+        const std::size_t split = claims.take_tail();
+        if (split == n_chunks) return;
+        State guessed = guess(split);
+        ok[1] = run(split, guessed, [&](std::size_t done) {
+            guessed_done.store(done, std::memory_order_release);
+            return true;
+        });
+    });
+    while (!merged && next_rerun < n_chunks) rerun_next();
+    return ok[0] && ok[1] && ok[2];
+}
+
 /// The forward of one group of rows in one vector of lanes (hard gate) on two threads, split in time
-/// without changing a bit. One thread runs the first span of chunks from the initial state; the
-/// other runs the rest from a guessed state (each row's first target there). Then the second span is
-/// run again from the true state, chunk by chunk, until at a chunk's end every row's state equals
-/// the guessed run's bit for bit: from there on the two runs are the same steps on the same targets,
-/// so the guessed run's output is the true one. The guessed state is forgotten at the speed of the
-/// smoother (the attack steps mostly): on program material the runs merge within a few chunks, so
-/// the re-run is short; when they never merge, it runs to the end and the result is still exact.
-/// The spans are chosen when the second thread starts (time_split_claims). The first thread starts
-/// the re-run as soon as its span is done, on the chunks the other thread has finished by then (it
-/// never waits for it: both tasks may run on one thread, one after the other); what is left is
-/// re-run after both. Returns false if some x is not finite and > 0.
+/// without changing a bit (two_thread_time_split; the guess is each row's first target there).
+/// Returns false if some x is not finite and > 0.
 template <class T>
 bool compexp_forward_group_time_split(signal_view<T> x, const compexp_params<T>& params, row_param<T> at,
                                       row_param<T> rt, signal_span<T> y, const row_group& g) {
@@ -595,90 +633,57 @@ bool compexp_forward_group_time_split(signal_view<T> x, const compexp_params<T>&
     const std::size_t cols = x.cols, n_chunks = (cols + chunk - 1) / chunk;
     const group_context<T> ctx(params, at, rt, row_param<T>(T(1)), g);
     auto lane_row = [&](std::size_t i) { return g.first + (i < g.count ? i : 0); };  // padding lanes: row 0
-    gate_state<V> state{V(T(1)), V(T(0))};  // the hard gate's state is y alone
-    time_split_claims claims(n_chunks);
-    std::atomic<std::size_t> guessed_done{0};  // the guessed run has written chunks [split, guessed_done)
-    std::size_t rerun = n_chunks;              // the next chunk to re-run: from the end of the first span
-    bool merged = false, ok[3] = {true, true, true};
-    // Re-runs chunk `rerun` from the true state; merged once the states equal the guessed run's.
-    auto rerun_chunk = [&] {
-        const std::size_t last = std::min((rerun + 1) * chunk, cols) - 1;
+    // group_chunks takes a state per chain; these rows are one chain. The hard gate's state is y alone.
+    using state_t = std::array<gate_state<V>, max_chains>;
+    auto run = [&](std::size_t c, state_t& state, auto progress) {
+        return group_chunks<false>(x, ctx, g, y, c, n_chunks, state.data(), progress);
+    };
+    auto guess = [&](std::size_t c) {
+        alignas(64) T guessed[W], f_first[WW];
+        for (std::size_t i = 0; i < W; ++i) {
+            ctx.curves[lane_row(i) - g.first].targets(x.row(lane_row(i)) + c * chunk, 1, f_first);
+            guessed[i] = f_first[0];
+        }
+        state_t state{};
+        state[0] = {V::load_aligned(guessed), V(T(0))};
+        return state;
+    };
+    auto rerun = [&](std::size_t c, state_t& state, bool& ok) {
+        const std::size_t last = std::min((c + 1) * chunk, cols) - 1;
         alignas(64) T guessed[W], exact[W];
         for (std::size_t i = 0; i < W; ++i) guessed[i] = y.row(lane_row(i))[last];
-        ok[2] &= group_chunks<false>(x, ctx, g, y, rerun, rerun + 1, &state);
-        state.y.store_aligned(exact);
-        merged = std::memcmp(guessed, exact, g.count * sizeof(T)) == 0;
-        ++rerun;
+        ok &= group_chunks<false>(x, ctx, g, y, c, c + 1, state.data());
+        state[0].y.store_aligned(exact);
+        return std::memcmp(guessed, exact, g.count * sizeof(T)) == 0;
     };
-    parallel_rows(2, [&](std::size_t task) {
-        if (task == 0) {
-            ok[0] = group_chunks<false>(x, ctx, g, y, 0, n_chunks, &state, [&](std::size_t done) {
-                rerun = done;
-                return claims.claim(done);
-            });
-            while (!merged && rerun < guessed_done.load(std::memory_order_acquire)) rerun_chunk();
-            return;
-        }
-        const std::size_t split = claims.take_tail();
-        if (split == n_chunks) return;
-        alignas(64) T guess[W], f_first[WW];
-        for (std::size_t i = 0; i < W; ++i) {
-            ctx.curves[lane_row(i) - g.first].targets(x.row(lane_row(i)) + split * chunk, 1, f_first);
-            guess[i] = f_first[0];
-        }
-        gate_state<V> guessed_state{V::load_aligned(guess), V(T(0))};
-        ok[1] = group_chunks<false>(x, ctx, g, y, split, n_chunks, &guessed_state, [&](std::size_t done) {
-            guessed_done.store(done, std::memory_order_release);
-            return true;
-        });
-    });
-    while (!merged && rerun < n_chunks) rerun_chunk();
-    return ok[0] && ok[1] && ok[2];
+    state_t initial{};
+    initial[0] = {V(T(1)), V(T(0))};
+    return two_thread_time_split(n_chunks, initial, run, guess, rerun);
 }
 
-/// The forward of one row (hard gate) on two threads, split in time as compexp_forward_group_time_split
-/// splits a group (time_split_claims, the same guess and merge test), each span on the one-row path.
-/// Returns false if some x is not finite and > 0.
+/// The forward of one row (hard gate) on two threads, split in time as a group is
+/// (two_thread_time_split), each span on the one-row path. Returns false if some x is not finite and > 0.
 template <bool Knee, class T>
 bool compexp_forward_single_time_split(const T* x, std::size_t cols, const row_curve<T>& cv,
                                        const group_context<T>& ctx, T* y) {
     constexpr std::size_t WW = simd::wide_lanes<T>;
-    const std::size_t n_chunks = (cols + chunk - 1) / chunk;
-    T state = T(1);
-    time_split_claims claims(n_chunks);
-    std::atomic<std::size_t> guessed_done{0};  // the guessed run has written chunks [split, guessed_done)
-    std::size_t rerun = n_chunks;              // the next chunk to re-run: from the end of the first span
-    bool merged = false, ok[3] = {true, true, true};
-    // Re-runs chunk `rerun` from the true state; merged once the state equals the guessed run's.
-    auto rerun_chunk = [&] {
-        const std::size_t t0 = rerun * chunk, n = std::min(chunk, cols - t0);
-        const T guessed = y[t0 + n - 1];
-        ok[2] &= compexp_forward_single<false, Knee>(x + t0, n, cv, ctx, y + t0, state);
-        merged = std::memcmp(&guessed, &state, sizeof(T)) == 0;
-        ++rerun;
+    auto run = [&](std::size_t c, T& state, auto progress) {
+        const std::size_t t0 = c * chunk;
+        return compexp_forward_single<false, Knee>(x + t0, cols - t0, cv, ctx, y + t0, state,
+                                                   [&](std::size_t done) { return progress(c + done); });
     };
-    parallel_rows(2, [&](std::size_t task) {
-        if (task == 0) {
-            ok[0] = compexp_forward_single<false, Knee>(x, cols, cv, ctx, y, state, [&](std::size_t done) {
-                rerun = done;
-                return claims.claim(done);
-            });
-            while (!merged && rerun < guessed_done.load(std::memory_order_acquire)) rerun_chunk();
-            return;
-        }
-        const std::size_t split = claims.take_tail();
-        if (split == n_chunks) return;
+    auto guess = [&](std::size_t c) {
         alignas(64) T f_first[WW];
-        cv.targets(x + split * chunk, 1, f_first);
-        T guessed_state = f_first[0];
-        ok[1] = compexp_forward_single<false, Knee>(
-            x + split * chunk, cols - split * chunk, cv, ctx, y + split * chunk, guessed_state, [&](std::size_t done) {
-                guessed_done.store(split + done, std::memory_order_release);
-                return true;
-            });
-    });
-    while (!merged && rerun < n_chunks) rerun_chunk();
-    return ok[0] && ok[1] && ok[2];
+        cv.targets(x + c * chunk, 1, f_first);
+        return f_first[0];
+    };
+    auto rerun = [&](std::size_t c, T& state, bool& ok) {
+        const std::size_t t0 = c * chunk, n = std::min(chunk, cols - t0);
+        const T guessed = y[t0 + n - 1];
+        ok &= compexp_forward_single<false, Knee>(x + t0, n, cv, ctx, y + t0, state);
+        return std::memcmp(&guessed, &state, sizeof(T)) == 0;
+    };
+    return two_thread_time_split((cols + chunk - 1) / chunk, T(1), run, guess, rerun);
 }
 
 /// The forward of one multi-row group (hard gate) on two threads, pipelined: a producer computes P1
@@ -824,6 +829,18 @@ template <class V, class T> V load_previous(const T* y, std::size_t t0, std::siz
     return V::load_aligned(tmp);
 }
 
+/// The adjoint recursion's state between chunks (going down): u_{t+WW} (broadcast), and the factor
+/// ∂y_{s+1}/∂y_s of the vector to the right (lane 0 used).
+template <class V> struct adjoint_state {
+    V carry, factor_next;
+};
+
+/// Called after each chunk of a backward with the chunk and the state after it: whether to go on with
+/// the chunk below. Always yes by default.
+struct no_backward_progress {
+    template <class State> bool operator()(std::size_t, const State&) const { return true; }
+};
+
 /// The backward of one row, in one pass from the last sample to the first with time in the widest
 /// lanes; nothing is stored between phases. Per vector of samples t … t + WW − 1:
 ///   - the curve again: L = amp2db(x), f = db2amp(g_dB(L)), and the step's local derivatives from f
@@ -832,10 +849,16 @@ template <class V, class T> V load_previous(const T* y, std::size_t t0, std::siz
 ///     lane later (shift_down, the next vector's first lane at the top), u_{t+WW} carried in;
 ///   - ∂f = β·u (sigmoid: λ·∂y/∂g), the curve's chain rule to x_rms, and the parameter sums.
 /// Sums are reduced to double every `chunk` samples (chunks at multiples of `chunk`, lanes at
-/// multiples of WW: the order depends on the absolute sample index only).
-template <bool Sigmoid, bool Knee, class T>
-bool compexp_backward_row(const row_curve<T>& rc, T at, T rt, T k, const T* x, const T* y,
-                          const strided_view<T>& grad_y, std::size_t b, std::size_t cols, T* gx, double* sums) {
+/// multiples of WW: the order depends on the absolute sample index only); each chunk's reduced sums
+/// go to sink(chunk, i, value), i = 0 … 7 (∂CT, ∂CR, ∂ET, ∂ER, ∂knee, ∂at, ∂rt, ∂k).
+/// This runs the chunks c_top, c_top − 1, … from the adjoint's state `state` (left at the state after
+/// the last chunk run) while progress(chunk just run, state after it) says go on;
+/// compexp_backward_row runs a whole row.
+template <bool Sigmoid, bool Knee, class T, class Sink, class Progress = no_backward_progress>
+bool compexp_backward_chunks(const row_curve<T>& rc, T at, T rt, T k, const T* x, const T* y,
+                             const strided_view<T>& grad_y, std::size_t b, std::size_t cols, T* gx,
+                             std::size_t c_top, adjoint_state<simd::wide<T>>& state, Sink sink,
+                             Progress progress = {}) {
     using V = simd::wide<T>;
     constexpr std::size_t WW = V::size;
     const ar_coeffs<V> hard{V(at), V(rt)};
@@ -846,10 +869,10 @@ bool compexp_backward_row(const row_curve<T>& rc, T at, T rt, T k, const T* x, c
     T* const f_buf = level_buf + chunk;
     T* const gy_copy = f_buf + chunk;
     const std::array<double, 4> branch_scale = hard_branch_constants<T>(rc.curve);  // knee-free sums → ∂CT … ∂ER
-    V carry(T(0)), factor_next(T(0));  // u_{t+WW}; ∂y_{s+1}/∂y_s of the vector to the right (lane 0 used)
+    // Locals, not the caller's struct: stores to gx could alias it (vector types may alias anything).
+    V carry = state.carry, factor_next = state.factor_next;
     auto ok = acceptable_level(V(T(1)));
-    const std::size_t n_chunks = (cols + chunk - 1) / chunk;
-    for (std::size_t c = n_chunks; c-- > 0;) {
+    for (std::size_t c = c_top + 1; c-- > 0;) {
         const std::size_t t0 = c * chunk, n = std::min(chunk, cols - t0);
         const T* gy;
         if (in_place) {
@@ -963,9 +986,61 @@ bool compexp_backward_row(const row_curve<T>& rc, T at, T rt, T k, const T* x, c
             finish((v - 2) * WW, lo, u_lo);
         }
         const simd::wide<T> all[8] = {acc.ct, acc.cr, acc.et, acc.er, acc.knee, acc.at, acc.rt, acc.k};
-        for (int i = 0; i < 8; ++i) sums[i] += double(xsimd::hadd(all[i])) * (i < 4 && !Knee ? branch_scale[i] : 1.0);
+        for (int i = 0; i < 8; ++i) sink(c, i, double(xsimd::hadd(all[i])) * (i < 4 && !Knee ? branch_scale[i] : 1.0));
+        state = {carry, factor_next};
+        if (!progress(c, state)) break;
     }
     return xsimd::all(ok);
+}
+
+/// The backward of one row (compexp_backward_chunks over all its chunks), the sums added to `sums`
+/// chunk by chunk from the last.
+template <bool Sigmoid, bool Knee, class T>
+bool compexp_backward_row(const row_curve<T>& rc, T at, T rt, T k, const T* x, const T* y,
+                          const strided_view<T>& grad_y, std::size_t b, std::size_t cols, T* gx, double* sums) {
+    if (cols == 0) return true;
+    adjoint_state<simd::wide<T>> state{simd::wide<T>(T(0)), simd::wide<T>(T(0))};
+    return compexp_backward_chunks<Sigmoid, Knee>(rc, at, rt, k, x, y, grad_y, b, cols, gx, (cols - 1) / chunk, state,
+                                                  [sums](std::size_t, int i, double v) { sums[i] += v; });
+}
+
+/// The backward of one row on two threads, split in time without changing a bit, as the forward is
+/// (two_thread_time_split, with the chunks taken from the last): the adjoint is a contraction too
+/// (u_t = gy_t + (1 − β_{t+1})·u_{t+1}), so a run from a guessed carry (0) merges with the true one.
+/// The state compared at a chunk's start is the carry u; the other half of the state, the factor of
+/// the vector to the right, depends on x and y only. Each chunk's sums are kept apart and added at the
+/// end in compexp_backward_row's order, so the sums have its bits too.
+template <bool Sigmoid, bool Knee, class T>
+bool compexp_backward_row_time_split(const row_curve<T>& rc, T at, T rt, T k, const T* x, const T* y,
+                                     const strided_view<T>& grad_y, std::size_t b, std::size_t cols, T* gx,
+                                     double* sums) {
+    using V = simd::wide<T>;
+    using state_t = adjoint_state<V>;
+    const std::size_t n_chunks = (cols + chunk - 1) / chunk;
+    std::vector<double> chunk_sums(8 * n_chunks);
+    std::vector<T> carries(n_chunks);  // the guessed run's carry after each chunk (u at its first sample)
+    auto chunk_at = [&](std::size_t i) { return n_chunks - 1 - i; };  // the split's i-th chunk, from the last
+    auto keep_sum = [&](std::size_t c, int i, double v) { chunk_sums[8 * c + std::size_t(i)] = v; };
+    auto run = [&](std::size_t i, state_t& state, auto progress) {
+        return compexp_backward_chunks<Sigmoid, Knee>(rc, at, rt, k, x, y, grad_y, b, cols, gx, chunk_at(i), state,
+                                                      keep_sum, [&](std::size_t c, const state_t& after) {
+                                                          carries[c] = after.carry.get(0);
+                                                          return progress(n_chunks - c);
+                                                      });
+    };
+    auto guess = [&](std::size_t) { return state_t{V(T(0)), V(T(0))}; };
+    auto rerun = [&](std::size_t i, state_t& state, bool& ok) {
+        const std::size_t c = chunk_at(i);
+        const T guessed = carries[c];
+        ok &= compexp_backward_chunks<Sigmoid, Knee>(rc, at, rt, k, x, y, grad_y, b, cols, gx, c, state, keep_sum,
+                                                     [](std::size_t, const state_t&) { return false; });
+        const T exact = state.carry.get(0);
+        return std::memcmp(&guessed, &exact, sizeof(T)) == 0;
+    };
+    const bool ok = two_thread_time_split(n_chunks, state_t{V(T(0)), V(T(0))}, run, guess, rerun);
+    for (std::size_t c = n_chunks; c-- > 0;)
+        for (std::size_t i = 0; i < 8; ++i) sums[i] += chunk_sums[8 * c + i];
+    return ok;
 }
 
 }  // namespace
@@ -1005,14 +1080,19 @@ bool compexp_gain_backward_kernel(signal_view<T> x_rms, const compexp_params<T>&
                                   strided_arg<T> grad_gain, T* grad_x_rms, const compexp_param_grads<T>& curve_grads,
                                   T* grad_at, T* grad_rt, T* grad_k) {
     const std::size_t cols = x_rms.cols;
+    // One long row on two threads is split in time; otherwise rows run in parallel.
+    const bool split = x_rms.rows == 1 && num_threads() >= 2 && cols >= time_split_min_chunks * chunk;
     std::vector<unsigned char> ok(x_rms.rows);
-    parallel_rows(x_rms.rows, [&](std::size_t b) {
+    parallel_rows(split ? 1 : x_rms.rows, [&](std::size_t b) {
         const row_curve<T> rc(curve.row(b));
         double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
         T* gx = grad_x_rms ? grad_x_rms + b * cols : nullptr;
         auto run = [&](auto sigmoid, auto knee) {
-            return compexp_backward_row<decltype(sigmoid)::value, decltype(knee)::value>(
-                rc, at[b], rt[b], k[b], x_rms.row(b), gain.row(b), grad_gain, b, cols, gx, s);
+            constexpr bool S = decltype(sigmoid)::value, K = decltype(knee)::value;
+            return split ? compexp_backward_row_time_split<S, K>(rc, at[b], rt[b], k[b], x_rms.row(b), gain.row(b),
+                                                                 grad_gain, b, cols, gx, s)
+                         : compexp_backward_row<S, K>(rc, at[b], rt[b], k[b], x_rms.row(b), gain.row(b), grad_gain,
+                                                      b, cols, gx, s);
         };
         using yes = std::true_type;
         using no = std::false_type;

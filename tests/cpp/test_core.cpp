@@ -652,6 +652,38 @@ template <class T> void expect_two_threads_give_the_bits_of_one(const std::vecto
         ASSERT_EQ(y1[i], y2[i]) << rows << " rows, row " << i / cols << " t " << i % cols;
 }
 
+/// The backward (all gradients) on 2 threads against 1 thread, bit for bit, with the gradient of a
+/// random weighting of y.
+template <class T> void expect_two_threads_give_the_bits_of_one_backward(const std::vector<T>& x, std::size_t rows,
+                                                                         std::size_t cols, const dd::compexp_params<T>& p,
+                                                                         T at, T rt) {
+    const auto wd = random_weights(rows * cols, 23);
+    const std::vector<T> w(wd.begin(), wd.end());
+    struct grads {
+        std::vector<T> y, gx, gct, gcr, gat, grt;
+    };
+    auto run = [&](int threads) {
+        dd::set_num_threads(threads);
+        grads g{std::vector<T>(rows * cols), std::vector<T>(rows * cols), std::vector<T>(rows), std::vector<T>(rows),
+                std::vector<T>(rows), std::vector<T>(rows)};
+        dd::compexp_gain<T>(signal_view<T>{x.data(), rows, cols}, p, at, rt, signal_span<T>{g.y.data(), rows, cols});
+        dd::compexp_param_grads<T> cg;
+        cg.comp_thresh = g.gct.data();
+        cg.comp_ratio = g.gcr.data();
+        dd::compexp_gain_backward<T>(signal_view<T>{x.data(), rows, cols}, p, at, rt, signal_view<T>{g.y.data(), rows, cols},
+                                     signal_view<T>{w.data(), rows, cols}, g.gx.data(), cg, g.gat.data(), g.grt.data());
+        dd::set_num_threads(0);
+        return g;
+    };
+    const grads one = run(1), two = run(2);
+    for (std::size_t i = 0; i < one.gx.size(); ++i)
+        ASSERT_EQ(one.gx[i], two.gx[i]) << rows << " rows, row " << i / cols << " t " << i % cols;
+    EXPECT_EQ(one.gct, two.gct);
+    EXPECT_EQ(one.gcr, two.gcr);
+    EXPECT_EQ(one.gat, two.gat);
+    EXPECT_EQ(one.grt, two.grt);
+}
+
 template <class T> void check_time_split(std::size_t rows) {
     // Long rows in one vector of lanes take the two-thread time split (compexp_forward_group_time_split):
     // the second span starts from a guessed state and is re-run until it merges with the true one.
@@ -659,6 +691,16 @@ template <class T> void check_time_split(std::size_t rows) {
     // Program-like levels: the runs merge after a while.
     const batch level = switching_level(rows, cols, 31, -70, -5);
     check_composition_invariance<T>(dd::ar_mode::hard, rows, level);
+    // One row's backward is split in time too, for either gate (the forward only for the hard one).
+    if (rows == 1) check_composition_invariance<T>(dd::ar_mode::sigmoid, rows, level);
+    {
+        // Time constants so long that no guessed state or carry is ever forgotten: the forward's and
+        // the backward's re-runs go to the end. Levels in the compressor's range, so that every
+        // sample has a gradient.
+        const std::vector<T> xs(level.data.begin(), level.data.end());
+        const dd::compexp_params<T> slow{T(-60), T(4), T(-100), T(0.5), T(0)};
+        expect_two_threads_give_the_bits_of_one_backward<T>(xs, rows, cols, slow, T(1e-5), T(1e-5));
+    }
     // Loud (attack to f ≈ 0.13) for the first 40 %, then quiet (f = 1) with a release so slow that the
     // true state is still far below the guessed one at the end: the runs never merge, and the re-run
     // goes to the end.
