@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <limits>
+#include <thread>
 #include <vector>
 
 #include "differential_dynamics/differential_dynamics.hpp"
@@ -729,6 +730,38 @@ TEST(CompexpGain, TwoThreadTimeSplitGivesTheBitsOfOneThread) {
     for (std::size_t rows : {1, 2, 3, 4, 6, 8, 11}) {
         check_time_split<float>(rows);
         if (rows <= 2 * dd::simd::lanes<double>) check_time_split<double>(rows);
+    }
+}
+
+TEST(CompexpGain, CallersOnSeveralThreadsShareTheLibrarysThreads) {
+    // The library keeps one TBB arena per thread count for the whole process: calls made at the same
+    // time from several threads of the caller share it (and each thread's scratch memory is its own).
+    // Every call must finish and give the one-thread bits: one long row (time split forward and
+    // backward), a group of rows in one vector (time split in lanes) and more rows than lanes.
+    for (std::size_t rows : {std::size_t(1), std::size_t(6), std::size_t(11)}) {
+        const std::size_t cols = 40000;
+        const batch level = switching_level(rows, cols, 41, -70, -5);
+        const std::vector<float> x(level.data.begin(), level.data.end());
+        std::vector<float> cr(rows, 3.0f), w(rows * cols);
+        const auto wd = random_weights(rows * cols, 24);
+        std::copy(wd.begin(), wd.end(), w.begin());
+        dd::set_num_threads(1);
+        const auto expected = run_compexp(x, rows, cols, cr, w, 0.0f);
+        dd::set_num_threads(2);
+        std::vector<compexp_run<float>> got(4 * 3);
+        std::vector<std::thread> callers;
+        for (std::size_t c = 0; c < 4; ++c)
+            callers.emplace_back([&, c] {
+                for (std::size_t k = 0; k < 3; ++k) got[3 * c + k] = run_compexp(x, rows, cols, cr, w, 0.0f);
+            });
+        for (auto& t : callers) t.join();
+        dd::set_num_threads(0);
+        for (const auto& g : got) {
+            EXPECT_EQ(g.y, expected.y) << rows << " rows";
+            EXPECT_EQ(g.gx, expected.gx) << rows << " rows";
+            EXPECT_EQ(g.gcr, expected.gcr) << rows << " rows";
+            EXPECT_EQ(g.grt, expected.grt) << rows << " rows";
+        }
     }
 }
 
