@@ -1079,11 +1079,15 @@ bool compexp_gain_backward_kernel(signal_view<T> x_rms, const compexp_params<T>&
                                   row_param<T> rt, ar_mode mode, row_param<T> k, signal_view<T> gain,
                                   strided_arg<T> grad_gain, T* grad_x_rms, const compexp_param_grads<T>& curve_grads,
                                   T* grad_at, T* grad_rt, T* grad_k) {
-    const std::size_t cols = x_rms.cols;
-    // One long row on two threads is split in time; otherwise rows run in parallel.
-    const bool split = x_rms.rows == 1 && num_threads() >= 2 && cols >= time_split_min_chunks * chunk;
-    std::vector<unsigned char> ok(x_rms.rows);
-    parallel_rows(split ? 1 : x_rms.rows, [&](std::size_t b) {
+    const std::size_t cols = x_rms.cols, rows = x_rms.rows;
+    // Rows run in parallel, each on one thread. On two threads, a long row left over when they do not
+    // pair up (one row, or the last of an odd number) is split in time across both instead of leaving
+    // one thread idle while the other runs it.
+    const int threads = num_threads();
+    const bool long_rows = threads >= 2 && cols >= time_split_min_chunks * chunk;
+    const std::size_t split_rows = long_rows && (rows == 1 || threads == 2) ? rows % 2 : 0;
+    std::vector<unsigned char> ok(rows);
+    auto row_backward = [&](std::size_t b, bool split) {
         const row_curve<T> rc(curve.row(b));
         double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
         T* gx = grad_x_rms ? grad_x_rms + b * cols : nullptr;
@@ -1108,7 +1112,9 @@ bool compexp_gain_backward_kernel(signal_view<T> x_rms, const compexp_params<T>&
         store_row(grad_at, b, s[5]);
         store_row(grad_rt, b, s[6]);
         if (mode == ar_mode::sigmoid) store_row(grad_k, b, s[7]);
-    });
+    };
+    parallel_rows(rows - split_rows, [&](std::size_t b) { row_backward(b, false); });
+    for (std::size_t b = rows - split_rows; b < rows; ++b) row_backward(b, true);
     return std::all_of(ok.begin(), ok.end(), [](unsigned char v) { return v != 0; });
 }
 
