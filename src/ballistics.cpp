@@ -44,9 +44,8 @@ void attack_release_smoother_backward(signal_view<T> f, row_param<T> zi, row_par
     check_same_shape(y, f, "y");
     check_same_shape(grad_y, f, "grad_y");
     parallel_rows(f.rows, [&](std::size_t b) {
-        array_target<T> target{f.row(b), grad_f ? grad_f + b * f.cols : nullptr};
-        const smoother_row_grads g =
-            hard_smoother_adjoint_row(target, f.cols, zi[b], at[b], rt[b], y.row(b), grad_y.row(b));
+        const smoother_row_grads g = hard_smoother_adjoint_row_lanes(f.row(b), f.cols, zi[b], at[b], rt[b], y.row(b),
+                                                                     grad_y.row(b), grad_f ? grad_f + b * f.cols : nullptr);
         store_row(grads.zi, b, g.zi);
         store_row(grads.at, b, g.at);
         store_row(grads.rt, b, g.rt);

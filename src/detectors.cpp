@@ -33,18 +33,11 @@ void avg_backward(signal_view<T> x, row_param<T> coef, signal_view<T> y, signal_
     check_same_shape(y, x, "y");
     check_same_shape(grad_y, x, "grad_y");
     parallel_rows(x.rows, [&](std::size_t b) {
-        // The smoother's adjoint (ballistics.hpp) with β_t = coef at every step.
-        const ar_coeffs<T> c(coef[b], coef[b]);
-        const T *in = x.row(b), *out = y.row(b), *gy = grad_y.row(b);
-        T* gx = grad_x ? grad_x + b * x.cols : nullptr;
-        T u = T(0);
-        double g_coef = 0;
-        for (std::size_t i = x.cols; i-- > 0;) {
-            u = hard_smoother_adjoint_step(gy[i], i + 1 < x.cols ? c.keep_at : T(0), u);
-            if (gx) gx[i] = c.at * u;
-            g_coef += double(u) * double(in[i] - (i ? out[i - 1] : T(0)));
-        }
-        store_row(grad_coef, b, g_coef);
+        // The smoother's adjoint (ballistics.hpp) with β_t = coef at every step and y_{−1} = 0: the
+        // attack and release sums together are ∂coef.
+        const smoother_row_grads g = hard_smoother_adjoint_row_lanes(
+            x.row(b), x.cols, T(0), coef[b], coef[b], y.row(b), grad_y.row(b), grad_x ? grad_x + b * x.cols : nullptr);
+        store_row(grad_coef, b, g.at + g.rt);
     });
 }
 

@@ -10,6 +10,7 @@
 //     sample eval(size_t t) const                  f_t (member .f) plus what the pullback needs
 //     void pullback(size_t t, const sample&, T gf) receives ∂loss/∂f_t in the backward pass
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 
@@ -158,6 +159,66 @@ inline smoother_row_grads hard_smoother_adjoint_row(Target& target, std::size_t 
         keep_next = attack ? c.keep_at : c.keep_rt;
     }
     g.zi = keep_next * u_next;
+    return g;
+}
+
+/// hard_smoother_adjoint_row for a target held in memory (array_target), with time in the widest SIMD
+/// lanes: per vector of samples t … t + W − 1 the decisions come from f and y_{t−1} (read from y), the
+/// recursion u_s = gy_s + (1 − β_{s+1})·u_{s+1} is solved by simd::reverse_linear_scan with u_{t+W}
+/// carried in, and ∂f = β·u and the ∂at/∂rt terms follow in lanes. Only the scan's last fma and a
+/// broadcast are loop-carried, instead of one fma per sample (and one double add per sample for the
+/// sums). The sums are added in lanes over blocks of 2048 samples and in double across blocks (the
+/// order depends on the sample index only, so a row's result does not depend on threads or on the
+/// other rows). The scan rounds differently from the sequential recursion (docs/ballistics.md §2).
+template <class T>
+inline smoother_row_grads hard_smoother_adjoint_row_lanes(const T* f, std::size_t n, T zi, T at, T rt, const T* y,
+                                                          const T* grad_y, T* grad_f) {
+    using V = simd::wide<T>;
+    constexpr std::size_t W = V::size, block = 2048;
+    const ar_coeffs<V> c{V(at), V(rt)};
+    smoother_row_grads g;
+    // Loads n values from p + k (k + W may pass n: the rest is `fill`).
+    auto load = [n](const T* p, std::size_t k, T fill) {
+        if (k + W <= n) return V::load_unaligned(p + k);
+        alignas(64) T tmp[W];
+        for (std::size_t i = 0; i < W; ++i) tmp[i] = k + i < n ? p[k + i] : fill;
+        return V::load_aligned(tmp);
+    };
+    // y_{t−1} for t = k … k + W − 1 (y_{−1} = zi; past n: anything, its lanes carry gy = 0).
+    auto load_previous = [&](std::size_t k) {
+        if (k > 0 && k + W <= n) return V::load_unaligned(y + k - 1);
+        alignas(64) T tmp[W];
+        for (std::size_t i = 0; i < W; ++i) tmp[i] = k + i == 0 ? zi : k + i - 1 < n ? y[k + i - 1] : zi;
+        return V::load_aligned(tmp);
+    };
+    V carry(T(0)), factor_next(T(0));  // u_{t+W}; 1 − β of the vector to the right (lane 0 used)
+    const std::size_t n_blocks = (n + block - 1) / block;
+    for (std::size_t b = n_blocks; b-- > 0;) {
+        const std::size_t k0 = b * block, k1 = std::min(n, k0 + block);
+        V sum_at(T(0)), sum_rt(T(0)), zero(T(0));
+        for (std::size_t k = k0 + (k1 - k0 - 1) / W * W + W; k > k0;) {
+            k -= W;
+            const V fv = load(f, k, T(0)), gy = load(grad_y, k, T(0)), y_prev = load_previous(k);
+            const auto attack = fv < y_prev;
+            const V factor = simd::pick(attack, c.keep_at, c.keep_rt);
+            const V u = simd::reverse_linear_scan(simd::shift_down<1>(factor, factor_next), gy, carry);
+            carry = simd::broadcast_first(u);
+            factor_next = factor;
+            if (grad_f) {
+                const V gf = simd::pick(attack, c.at, c.rt) * u;
+                if (k + W <= n)
+                    gf.store_unaligned(grad_f + k);
+                else
+                    for (std::size_t i = 0; k + i < n; ++i) grad_f[k + i] = gf.get(i);
+            }
+            const V ud = u * (fv - y_prev);  // 0 in lanes past n (gy = 0 there, so u = 0)
+            sum_at += simd::pick(attack, ud, zero);
+            sum_rt += simd::pick(attack, zero, ud);
+        }
+        g.at += double(xsimd::hadd(sum_at));
+        g.rt += double(xsimd::hadd(sum_rt));
+    }
+    if (n > 0) g.zi = double(factor_next.get(0) * carry.get(0));  // (1 − β_0)·u_0
     return g;
 }
 

@@ -464,6 +464,100 @@ TEST(Limiter, ForwardMatchesReferenceAndGradientsMatchFiniteDifferences) {
     expect_directional_gradient(x.data, gx, 16, run, 1e-7, "x direction", /*relative=*/false);
 }
 
+namespace {
+/// The hard smoother's adjoint taken the plain way, one sample at a time in double (SPEC §3).
+struct sequential_adjoint {
+    std::vector<double> gf;
+    double zi = 0, at = 0, rt = 0;
+};
+sequential_adjoint plain_smoother_adjoint(const double* f, const double* y, const double* gy, std::size_t n, double zi,
+                                          double at, double rt) {
+    sequential_adjoint r;
+    r.gf.resize(n);
+    double u_next = 0, keep_next = 0;
+    for (std::size_t i = n; i-- > 0;) {
+        const double y_prev = i ? y[i - 1] : zi;
+        const bool attack = f[i] < y_prev;
+        const double u = gy[i] + keep_next * u_next;
+        r.gf[i] = (attack ? at : rt) * u;
+        (attack ? r.at : r.rt) += u * (f[i] - y_prev);
+        u_next = u;
+        keep_next = 1 - (attack ? at : rt);
+    }
+    r.zi = keep_next * u_next;
+    return r;
+}
+}  // namespace
+
+TEST(ArSmoother, BackwardInLanesMatchesTheSequentialAdjointOnLongRows) {
+    // Rows of several 2048-sample blocks with a tail that fills no whole vector; attack and release
+    // alternate. The lanes adjoint (a scan per vector, sums per block) rounds differently from the
+    // sequential recursion, so values are compared with a tolerance; a row's bits must not depend on
+    // the other rows or on the number of threads.
+    const std::size_t rows = 3, cols = 5003;
+    const batch level = switching_level(rows, cols, 51, -60, -5);
+    std::vector<double> f(rows * cols);
+    for (std::size_t i = 0; i < f.size(); ++i) f[i] = std::min(1.0, 20 * level.data[i]);  // gains in (0, 1]
+    const std::vector<double> zi = {1.0, 0.3, 0.05}, at = AT, rt = RT, gy = random_weights(rows * cols, 52);
+    std::vector<double> y(rows * cols), gf(rows * cols), gzi(rows), gat(rows), grt(rows);
+    dd::attack_release_smoother(view(f, rows, cols), per_row(zi), per_row(at), per_row(rt), span(y, rows, cols));
+    auto backward = [&](std::size_t first, std::size_t count, double* gf_out, double* gzi_out, double* gat_out,
+                        double* grt_out) {
+        dd::smoother_param_grads<double> pg;
+        pg.zi = gzi_out;
+        pg.at = gat_out;
+        pg.rt = grt_out;
+        const std::size_t o = first * cols;
+        dd::attack_release_smoother_backward(
+            signal_view<double>{f.data() + o, count, cols}, row_param<double>(zi.data() + first, count),
+            row_param<double>(at.data() + first, count), row_param<double>(rt.data() + first, count),
+            signal_view<double>{y.data() + o, count, cols}, signal_view<double>{gy.data() + o, count, cols}, gf_out, pg);
+    };
+    dd::set_num_threads(1);
+    backward(0, rows, gf.data(), gzi.data(), gat.data(), grt.data());
+    for (std::size_t b = 0; b < rows; ++b) {
+        const std::size_t o = b * cols;
+        const auto ref = plain_smoother_adjoint(f.data() + o, y.data() + o, gy.data() + o, cols, zi[b], at[b], rt[b]);
+        double scale = 0;
+        for (double v : ref.gf) scale = std::max(scale, std::fabs(v));
+        for (std::size_t t = 0; t < cols; ++t) ASSERT_NEAR(gf[o + t], ref.gf[t], 1e-12 * scale) << "row " << b << " t " << t;
+        EXPECT_NEAR(gzi[b], ref.zi, 1e-12 * scale) << "row " << b;
+        EXPECT_NEAR(gat[b], ref.at, 1e-10 * std::fabs(ref.at)) << "row " << b;
+        EXPECT_NEAR(grt[b], ref.rt, 1e-10 * std::fabs(ref.rt)) << "row " << b;
+        EXPECT_NE(ref.at, 0.0);
+        EXPECT_NE(ref.rt, 0.0);
+        // The row alone, one thread: the same bits.
+        std::vector<double> gf1(cols), g1(3);
+        backward(b, 1, gf1.data(), &g1[0], &g1[1], &g1[2]);
+        for (std::size_t t = 0; t < cols; ++t) ASSERT_EQ(gf1[t], gf[o + t]) << "row " << b << " t " << t;
+        EXPECT_EQ(g1[0], gzi[b]);
+        EXPECT_EQ(g1[1], gat[b]);
+        EXPECT_EQ(g1[2], grt[b]);
+    }
+    dd::set_num_threads(2);
+    std::vector<double> gf2(rows * cols), gzi2(rows), gat2(rows), grt2(rows);
+    backward(0, rows, gf2.data(), gzi2.data(), gat2.data(), grt2.data());
+    dd::set_num_threads(0);
+    EXPECT_EQ(gf2, gf);
+    EXPECT_EQ(gzi2, gzi);
+    EXPECT_EQ(gat2, gat);
+    EXPECT_EQ(grt2, grt);
+
+    // avg is the same adjoint with at = rt = coef and y_{−1} = 0; ∂coef is both sums.
+    std::vector<double> ya(rows * cols), gxa(rows * cols), gca(rows);
+    const std::vector<double> coef = {0.3, 0.02, 0.001};
+    dd::avg(view(f, rows, cols), per_row(coef), span(ya, rows, cols));
+    dd::avg_backward(view(f, rows, cols), per_row(coef), view(ya, rows, cols), view(gy, rows, cols), gxa.data(), gca.data());
+    for (std::size_t b = 0; b < rows; ++b) {
+        const std::size_t o = b * cols;
+        const auto ref = plain_smoother_adjoint(f.data() + o, ya.data() + o, gy.data() + o, cols, 0.0, coef[b], coef[b]);
+        double scale = 0;
+        for (double v : ref.gf) scale = std::max(scale, std::fabs(v));
+        for (std::size_t t = 0; t < cols; ++t) ASSERT_NEAR(gxa[o + t], ref.gf[t], 1e-12 * scale) << "row " << b << " t " << t;
+        EXPECT_NEAR(gca[b], ref.at + ref.rt, 1e-10 * std::fabs(ref.at + ref.rt)) << "row " << b;
+    }
+}
+
 TEST(Avg, ForwardIsTheSmootherAndGradientsMatchFiniteDifferences) {
     batch x = bursty_audio(B, T, 17);
     std::vector<double> coef = {0.05, 0.5, 1.0};
