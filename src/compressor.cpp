@@ -1,6 +1,8 @@
 // Batch entry points of the compositions: the static curve fused into the smoothers, and the limiter.
 #include "differential_dynamics/compressor.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <vector>
 
 namespace dd {
@@ -98,17 +100,54 @@ void limiter_gain_backward(signal_view<T> x, row_param<T> threshold_db, row_para
     check_same_shape(gain, x, "gain");
     check_same_shape(peak, x, "peak");
     check_same_shape(grad_gain, x, "grad_gain");
+    // Both adjoints are the smoother's with time in SIMD lanes (smoother_adjoint_lanes), run together in
+    // one sweep from the last block to the first: the gain's gives ∂peak for a block, which the peak
+    // detector's adjoint takes next. Their targets are written a block at a time into small buffers:
+    // f = min(1, lt/peak) for the gain, |x| for the peak detector.
+    using V = simd::wide<T>;
+    constexpr std::size_t W = V::size, block = smoother_adjoint_lanes<T>::block;
+    const std::size_t n = x.cols;
     parallel_rows(x.rows, [&](std::size_t b) {
-        std::vector<T> grad_peak(x.cols);  // per row, outside the sample loops
+        alignas(64) T f[block], gf[block], grad_peak[block];
         const T limit = db2amp(threshold_db[b]);
-        limiter_target<T> target{peak.row(b), limit, grad_peak.data()};
-        const smoother_row_grads g_gain =
-            hard_smoother_adjoint_row(target, x.cols, T(1), at[b], rt[b], gain.row(b), grad_gain.row(b));
-        abs_target<T> level{x.row(b), grad_x ? grad_x + b * x.cols : nullptr};
-        const smoother_row_grads g_peak =
-            hard_smoother_adjoint_row(level, x.cols, T(0), rt[b], at[b], peak.row(b), grad_peak.data());
-        store_row(grad_threshold, b, target.grad_limit * double(limit) * (ln10<double> / 20.0));
-        store_row(grad_at, b, g_gain.at + g_peak.rt);  // peak detector uses at in its rt slot
+        const T *pk = peak.row(b), *xr = x.row(b), *gy = grad_gain.row(b);
+        T* gx = grad_x ? grad_x + b * n : nullptr;
+        const limiter_target<T> gain_target{pk, limit, nullptr};
+        smoother_adjoint_lanes<T> gain_adjoint(n, T(1), at[b], rt[b]);
+        smoother_adjoint_lanes<T> peak_adjoint(n, T(0), rt[b], at[b]);  // rises with at, falls with rt
+        double grad_limit = 0;
+        const V one(T(1)), zero(T(0));
+        for (std::size_t blk = gain_adjoint.blocks(); blk-- > 0;) {
+            const std::size_t k0 = blk * block, m = std::min(n, k0 + block) - k0;
+            for (std::size_t k = 0; k < m; ++k) f[k] = gain_target.value(k0 + k);
+            gain_adjoint.run_block(blk, f, gain.row(b), gy + k0, gf);
+            // f = lt/peak where it is below 1: ∂peak = −(∂f/peak)·f, ∂lt = Σ ∂f/peak (in lanes over the
+            // block, then in double); 0 where f = 1. (One division per sample: they dominate in double.)
+            V acc(zero);
+            std::size_t k = 0;
+            for (; k + W <= m; k += W) {
+                const V fv = V::load_aligned(f + k), q = V::load_aligned(gf + k) / V::load_unaligned(pk + k0 + k);
+                const auto active = fv < one;
+                simd::pick(active, -(q * fv), zero).store_aligned(grad_peak + k);
+                acc += simd::pick(active, q, zero);
+            }
+            grad_limit += double(simd::sum_lanes(acc));
+            for (; k < m; ++k) {
+                const T q = gf[k] / pk[k0 + k];
+                const bool active = f[k] < T(1);
+                grad_peak[k] = active ? -(q * f[k]) : T(0);
+                if (active) grad_limit += double(q);
+            }
+            for (k = 0; k < m; ++k) f[k] = std::abs(xr[k0 + k]);
+            peak_adjoint.run_block(blk, f, pk, grad_peak, gx ? gf : nullptr);
+            // ∂|x|/∂x = sign(x) (0 at 0), by arithmetic: the sign of audio flips at random.
+            if (gx)
+                for (k = 0; k < m; ++k)
+                    gx[k0 + k] = gf[k] * (simd::less_indicator(T(0), xr[k0 + k]) - simd::less_indicator(xr[k0 + k], T(0)));
+        }
+        const smoother_row_grads g_gain = gain_adjoint.grads(), g_peak = peak_adjoint.grads();
+        store_row(grad_threshold, b, grad_limit * double(limit) * (ln10<double> / 20.0));
+        store_row(grad_at, b, g_gain.at + g_peak.rt);  // the peak detector uses at in its rt slot
         store_row(grad_rt, b, g_gain.rt + g_peak.at);
     });
 }

@@ -162,64 +162,94 @@ inline smoother_row_grads hard_smoother_adjoint_row(Target& target, std::size_t 
     return g;
 }
 
-/// hard_smoother_adjoint_row for a target held in memory (array_target), with time in the widest SIMD
-/// lanes: per vector of samples t … t + W − 1 the decisions come from f and y_{t−1} (read from y), the
-/// recursion u_s = gy_s + (1 − β_{s+1})·u_{s+1} is solved by simd::reverse_linear_scan with u_{t+W}
-/// carried in, and ∂f = β·u and the ∂at/∂rt terms follow in lanes. Only the scan's last fma and a
-/// broadcast are loop-carried, instead of one fma per sample (and one double add per sample for the
-/// sums). The sums are added in lanes over blocks of 2048 samples and in double across blocks (the
-/// order depends on the sample index only, so a row's result does not depend on threads or on the
-/// other rows). The scan rounds differently from the sequential recursion (docs/ballistics.md §2).
-template <class T>
-inline smoother_row_grads hard_smoother_adjoint_row_lanes(const T* f, std::size_t n, T zi, T at, T rt, const T* y,
-                                                          const T* grad_y, T* grad_f) {
-    using V = simd::wide<T>;
-    constexpr std::size_t W = V::size, block = 2048;
-    const ar_coeffs<V> c{V(at), V(rt)};
-    smoother_row_grads g;
-    // Loads n values from p + k (k + W may pass n: the rest is `fill`).
-    auto load = [n](const T* p, std::size_t k, T fill) {
-        if (k + W <= n) return V::load_unaligned(p + k);
-        alignas(64) T tmp[W];
-        for (std::size_t i = 0; i < W; ++i) tmp[i] = k + i < n ? p[k + i] : fill;
-        return V::load_aligned(tmp);
-    };
-    // y_{t−1} for t = k … k + W − 1 (y_{−1} = zi; past n: anything, its lanes carry gy = 0).
-    auto load_previous = [&](std::size_t k) {
-        if (k > 0 && k + W <= n) return V::load_unaligned(y + k - 1);
-        alignas(64) T tmp[W];
-        for (std::size_t i = 0; i < W; ++i) tmp[i] = k + i == 0 ? zi : k + i - 1 < n ? y[k + i - 1] : zi;
-        return V::load_aligned(tmp);
-    };
-    V carry(T(0)), factor_next(T(0));  // u_{t+W}; 1 − β of the vector to the right (lane 0 used)
-    const std::size_t n_blocks = (n + block - 1) / block;
-    for (std::size_t b = n_blocks; b-- > 0;) {
-        const std::size_t k0 = b * block, k1 = std::min(n, k0 + block);
-        V sum_at(T(0)), sum_rt(T(0)), zero(T(0));
-        for (std::size_t k = k0 + (k1 - k0 - 1) / W * W + W; k > k0;) {
+/// The hard smoother's adjoint (hard_smoother_adjoint_row) with time in the widest SIMD lanes, a block
+/// of samples at a time from the row's last block to its first. Per vector of samples t … t + W − 1 the
+/// decisions come from f and y_{t−1} (read from y), the recursion u_s = gy_s + (1 − β_{s+1})·u_{s+1} is
+/// solved by simd::reverse_linear_scan with u_{t+W} carried in, and ∂f = β·u and the ∂at/∂rt terms
+/// follow in lanes. Only the scan's last fma and a broadcast are loop-carried, instead of one fma per
+/// sample (and one double add per sample for the sums). The sums are added in lanes over each block and
+/// in double across blocks; blocks start at multiples of `block`, so the order depends on the sample
+/// index only and a row's result does not depend on threads or on the other rows. The scan rounds
+/// differently from the sequential recursion (docs/ballistics.md §1). A caller that computes its
+/// targets on the fly (the limiter) writes one block of them at a time into a small buffer.
+template <class T> class smoother_adjoint_lanes {
+public:
+    static constexpr std::size_t block = 2048;  // samples; a multiple of every lane count
+    /// For a row of n samples with y_{−1} = zi.
+    smoother_adjoint_lanes(std::size_t n, T zi, T at, T rt) : n_(n), zi_(zi), c_(V(at), V(rt)) {}
+    std::size_t blocks() const { return (n_ + block - 1) / block; }
+    /// Block b (call them from the last to the first): samples k0 = b·block … min(n, k0 + block) − 1.
+    /// f, grad_y and grad_f (nullable) point at the block's first sample; y is the whole row.
+    void run_block(std::size_t b, const T* f, const T* y, const T* grad_y, T* grad_f) {
+        const std::size_t k0 = b * block, m = std::min(n_, k0 + block) - k0;
+        const V zero(T(0));
+        V sum_at(zero), sum_rt(zero);
+        for (std::size_t k = (m - 1) / W * W + W; k > 0;) {
             k -= W;
-            const V fv = load(f, k, T(0)), gy = load(grad_y, k, T(0)), y_prev = load_previous(k);
+            const V fv = load(f, k, m), gy = load(grad_y, k, m), y_prev = load_previous(y, k0 + k);
             const auto attack = fv < y_prev;
-            const V factor = simd::pick(attack, c.keep_at, c.keep_rt);
-            const V u = simd::reverse_linear_scan(simd::shift_down<1>(factor, factor_next), gy, carry);
-            carry = simd::broadcast_first(u);
-            factor_next = factor;
+            const V factor = simd::pick(attack, c_.keep_at, c_.keep_rt);
+            const V u = simd::reverse_linear_scan(simd::shift_down<1>(factor, factor_next_), gy, carry_);
+            carry_ = simd::broadcast_first(u);
+            factor_next_ = factor;
             if (grad_f) {
-                const V gf = simd::pick(attack, c.at, c.rt) * u;
-                if (k + W <= n)
+                const V gf = simd::pick(attack, c_.at, c_.rt) * u;
+                if (k + W <= m)
                     gf.store_unaligned(grad_f + k);
                 else
-                    for (std::size_t i = 0; k + i < n; ++i) grad_f[k + i] = gf.get(i);
+                    for (std::size_t i = 0; k + i < m; ++i) grad_f[k + i] = gf.get(i);
             }
-            const V ud = u * (fv - y_prev);  // 0 in lanes past n (gy = 0 there, so u = 0)
+            const V ud = u * (fv - y_prev);  // 0 in lanes past the row's end (gy = 0 there, so u = 0)
             sum_at += simd::pick(attack, ud, zero);
             sum_rt += simd::pick(attack, zero, ud);
         }
-        g.at += double(xsimd::hadd(sum_at));
-        g.rt += double(xsimd::hadd(sum_rt));
+        g_.at += double(simd::sum_lanes(sum_at));
+        g_.rt += double(simd::sum_lanes(sum_rt));
     }
-    if (n > 0) g.zi = double(factor_next.get(0) * carry.get(0));  // (1 − β_0)·u_0
-    return g;
+    /// After the first block: ∂at, ∂rt and ∂zi = (1 − β_0)·u_0.
+    smoother_row_grads grads() const {
+        smoother_row_grads g = g_;
+        if (n_ > 0) g.zi = double(factor_next_.get(0) * carry_.get(0));
+        return g;
+    }
+
+private:
+    using V = simd::wide<T>;
+    static constexpr std::size_t W = V::size;
+    // p[k … k + W) of a block of m samples (past m: 0).
+    static V load(const T* p, std::size_t k, std::size_t m) {
+        if (k + W <= m) return V::load_unaligned(p + k);
+        alignas(64) T tmp[W];
+        for (std::size_t i = 0; i < W; ++i) tmp[i] = k + i < m ? p[k + i] : T(0);
+        return V::load_aligned(tmp);
+    }
+    // y_{t−1} for t = t0 … t0 + W − 1 (y_{−1} = zi; past the row's end: zi, whose lanes carry u = 0).
+    V load_previous(const T* y, std::size_t t0) const {
+        if (t0 > 0 && t0 + W <= n_) return V::load_unaligned(y + t0 - 1);
+        alignas(64) T tmp[W];
+        for (std::size_t i = 0; i < W; ++i) {
+            const std::size_t t = t0 + i;
+            tmp[i] = t == 0 || t > n_ ? zi_ : y[t - 1];
+        }
+        return V::load_aligned(tmp);
+    }
+    std::size_t n_;
+    T zi_;
+    ar_coeffs<V> c_;
+    V carry_ = V(T(0)), factor_next_ = V(T(0));  // u_{t+W}; 1 − β of the vector to the right (lane 0 used)
+    smoother_row_grads g_;
+};
+
+/// smoother_adjoint_lanes over a whole row whose targets f are in memory (array_target's adjoint).
+template <class T>
+inline smoother_row_grads hard_smoother_adjoint_row_lanes(const T* f, std::size_t n, T zi, T at, T rt, const T* y,
+                                                          const T* grad_y, T* grad_f) {
+    smoother_adjoint_lanes<T> adjoint(n, zi, at, rt);
+    for (std::size_t b = adjoint.blocks(); b-- > 0;) {
+        const std::size_t k0 = b * adjoint.block;
+        adjoint.run_block(b, f + k0, y, grad_y + k0, grad_f ? grad_f + k0 : nullptr);
+    }
+    return adjoint.grads();
 }
 
 /// Tangent (forward mode), decisions fixed: dy_t = (1 − β_t)·dy_{t−1} + β_t·df_t + dβ_t·(f_t − y_{t−1}),
