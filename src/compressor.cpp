@@ -87,7 +87,7 @@ void limiter_gain(signal_view<T> x, row_param<T> threshold_db, row_param<T> at, 
     parallel_rows(x.rows, [&](std::size_t b) {
         // Peak detector: rises with `at`, falls with `rt` — the smoother's coefficients swapped.
         hard_smoother_forward_row(abs_target<T>{x.row(b), nullptr}, x.cols, T(0), rt[b], at[b], peak.row(b));
-        const limiter_target<T> target{peak.row(b), db2amp(threshold_db[b]), nullptr};
+        const limiter_target<T> target{peak.row(b), db2amp(threshold_db[b])};
         hard_smoother_forward_row(target, x.cols, T(1), at[b], rt[b], gain.row(b));
     });
 }
@@ -112,7 +112,8 @@ void limiter_gain_backward(signal_view<T> x, row_param<T> threshold_db, row_para
         const T limit = db2amp(threshold_db[b]);
         const T *pk = peak.row(b), *xr = x.row(b), *gy = grad_gain.row(b);
         T* gx = grad_x ? grad_x + b * n : nullptr;
-        const limiter_target<T> gain_target{pk, limit, nullptr};
+        const limiter_target<T> gain_target{pk, limit};
+        const abs_target<T> level{xr, gx};
         smoother_adjoint_lanes<T> gain_adjoint(n, T(1), at[b], rt[b]);
         smoother_adjoint_lanes<T> peak_adjoint(n, T(0), rt[b], at[b]);  // rises with at, falls with rt
         double grad_limit = 0;
@@ -138,12 +139,10 @@ void limiter_gain_backward(signal_view<T> x, row_param<T> threshold_db, row_para
                 grad_peak[k] = active ? -(q * f[k]) : T(0);
                 if (active) grad_limit += double(q);
             }
-            for (k = 0; k < m; ++k) f[k] = std::abs(xr[k0 + k]);
+            for (k = 0; k < m; ++k) f[k] = level.value(k0 + k);
             peak_adjoint.run_block(blk, f, pk, grad_peak, gx ? gf : nullptr);
-            // ∂|x|/∂x = sign(x) (0 at 0), by arithmetic: the sign of audio flips at random.
             if (gx)
-                for (k = 0; k < m; ++k)
-                    gx[k0 + k] = gf[k] * (simd::less_indicator(T(0), xr[k0 + k]) - simd::less_indicator(xr[k0 + k], T(0)));
+                for (k = 0; k < m; ++k) level.pullback(k0 + k, level.eval(k0 + k), gf[k]);  // ∂x = sign(x)·∂|x|
         }
         const smoother_row_grads g_gain = gain_adjoint.grads(), g_peak = peak_adjoint.grads();
         store_row(grad_threshold, b, grad_limit * double(limit) * (ln10<double> / 20.0));

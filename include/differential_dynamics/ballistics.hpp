@@ -2,13 +2,16 @@
 // mode), as per-row kernels shared by the batch API, the streaming processors and the Python package.
 // Derivations: docs/ballistics.md.
 //
-// The row kernels are generic in a *target policy*: where the smoother's input f_t comes from. An
-// `array_target` reads it from memory; detectors.hpp and compressor.hpp supply policies that compute
-// f_t on the fly (|x|, the limiter's ratio) and pull the gradient of f_t back. (compexp_gain's
-// vectorised kernel, src/compexp_kernel.cpp, takes the same per-sample steps.) A target policy provides
+// The forward row kernels and the sigmoid smoother's adjoint are generic in a *target policy*: where
+// the smoother's input f_t comes from. An `array_target` reads it from memory; detectors.hpp and
+// compressor.hpp supply policies that compute f_t on the fly (|x|, the limiter's ratio) and pull the
+// gradient of f_t back. (compexp_gain's vectorised kernel, src/compexp_kernel.cpp, takes the same
+// per-sample steps.) A target policy provides
 //     T value(size_t t) const                      f_t, for the forward pass
 //     sample eval(size_t t) const                  f_t (member .f) plus what the pullback needs
 //     void pullback(size_t t, const sample&, T gf) receives ∂loss/∂f_t in the backward pass
+// The hard smoother's adjoint (smoother_adjoint_lanes) runs in SIMD lanes on targets in memory: a
+// caller that computes them on the fly writes one block at a time (the limiter, src/compressor.cpp).
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -138,32 +141,11 @@ struct smoother_row_grads {
     double zi = 0, at = 0, rt = 0;
 };
 
-/// Adjoint (§3): u_t = gy_t + (1 − β_{t+1})·u_{t+1};  ∂f_t = β_t·u_t;
-/// ∂at = Σ_attack u_t·(f_t − y_{t−1});  ∂rt = Σ_release u_t·(f_t − y_{t−1});  ∂zi = (1 − β_0)·u_0.
-/// Decisions are recomputed from the stored output y, so the backward holds them fixed exactly.
-template <class T, class Target>
-inline smoother_row_grads hard_smoother_adjoint_row(Target& target, std::size_t n, T zi, T at, T rt,
-                                                    const T* y, const T* grad_y) {
-    smoother_row_grads g;
-    const ar_coeffs<T> c(at, rt);
-    T u_next = T(0), keep_next = T(0);  // u_{t+1}, 1 − β_{t+1}
-    for (std::size_t i = n; i-- > 0;) {
-        const T y_prev = i ? y[i - 1] : zi;
-        const auto s = target.eval(i);
-        const bool attack = s.f < y_prev;
-        const T u = hard_smoother_adjoint_step(grad_y[i], keep_next, u_next);
-        target.pullback(i, s, (attack ? c.at : c.rt) * u);
-        const double contribution = double(u) * double(s.f - y_prev);
-        (attack ? g.at : g.rt) += contribution;
-        u_next = u;
-        keep_next = attack ? c.keep_at : c.keep_rt;
-    }
-    g.zi = keep_next * u_next;
-    return g;
-}
-
-/// The hard smoother's adjoint (hard_smoother_adjoint_row) with time in the widest SIMD lanes, a block
-/// of samples at a time from the row's last block to its first. Per vector of samples t … t + W − 1 the
+/// The hard smoother's adjoint (§3: u_t = gy_t + (1 − β_{t+1})·u_{t+1}; ∂f_t = β_t·u_t;
+/// ∂at = Σ_attack u_t·(f_t − y_{t−1}); ∂rt = Σ_release u_t·(f_t − y_{t−1}); ∂zi = (1 − β_0)·u_0), with
+/// time in the widest SIMD lanes, a block of samples at a time from the row's last block to its first.
+/// Decisions are recomputed from the stored output y, so the backward holds them fixed exactly (the
+/// same compare as the forward's step). Per vector of samples t … t + W − 1 the
 /// decisions come from f and y_{t−1} (read from y), the recursion u_s = gy_s + (1 − β_{s+1})·u_{s+1} is
 /// solved by simd::reverse_linear_scan with u_{t+W} carried in, and ∂f = β·u and the ∂at/∂rt terms
 /// follow in lanes. Only the scan's last fma and a broadcast are loop-carried, instead of one fma per

@@ -15,26 +15,10 @@ namespace dd {
 /// Limiter target f_t = min(1, lt / p_t) on a peak envelope p (p = 0 gives 1, with zero gradient).
 template <class T> struct limiter_target {
     const T* peak;
-    T limit;       // lt = db2amp(threshold)
-    T* grad_peak;  // nullable
-    double grad_limit = 0;
-
-    struct sample { T f; T peak; bool active; };
+    T limit;  // lt = db2amp(threshold)
     T value(std::size_t t) const {
         const T r = limit / peak[t];
         return r < T(1) ? r : T(1);
-    }
-    sample eval(std::size_t t) const {
-        const T r = limit / peak[t];
-        return r < T(1) ? sample{r, peak[t], true} : sample{T(1), peak[t], false};
-    }
-    void pullback(std::size_t t, const sample& s, T gf) {
-        if (!s.active) {
-            if (grad_peak) grad_peak[t] = T(0);
-            return;
-        }
-        if (grad_peak) grad_peak[t] = -gf * s.f / s.peak;
-        grad_limit += double(gf / s.peak);
     }
 };
 
