@@ -72,15 +72,6 @@ template <class T> T* scratch(std::size_t n) {
     return buffer.data();
 }
 
-/// Loads x[k..k+WW) (k + WW may pass n: the rest is `fill`).
-template <class V, class T> V load_padded(const T* x, std::size_t k, std::size_t n, T fill) {
-    constexpr std::size_t WW = V::size;
-    if (k + WW <= n) return V::load_unaligned(x + k);
-    alignas(64) T tmp[WW];
-    for (std::size_t i = 0; i < WW; ++i) tmp[i] = k + i < n ? x[k + i] : fill;
-    return V::load_aligned(tmp);
-}
-
 /// Lanes holding a valid level: finite and > 0 (NaN fails both comparisons).
 template <class V> DD_INLINE auto acceptable_level(const V& x) {
     using T = typename simd::scalar_of<V>::type;
@@ -135,7 +126,7 @@ DD_INLINE auto curve_vectors(const row_curve<T>& rc, const T* x, std::size_t k, 
     auto ok = acceptable_level(V(T(1)));
 #pragma GCC unroll 8
     for (std::size_t u = 0; u < Count; ++u)
-        xv[u] = Count > 1 ? V::load_unaligned(x + k + u * WW) : load_padded<V>(x, k + u * WW, n, T(1));
+        xv[u] = Count > 1 ? V::load_unaligned(x + k + u * WW) : simd::load_padded<V>(x, k + u * WW, n, T(1));
     auto unity = rc.in_unity_band(xv[0]);
 #pragma GCC unroll 8
     for (std::size_t u = 1; u < Count; ++u) unity = unity & rc.in_unity_band(xv[u]);
@@ -250,9 +241,9 @@ struct no_progress {
 };
 
 /// The forward of a one-row group, over `cols` samples (or until `progress` says stop) from the state
-/// y_state (y_{−1}; 1 for a whole row), which is left at the state after the last sample run. The recursion is a latency-bound chain: the
-/// hard gate's runs a block of guessed decisions at a time (hard_smoother_guessing), the sigmoid gate's
-/// steps on a broadcast sample. The next chunk's P1 (throughput-bound) is interleaved with it, one wide
+/// y_state (y_{−1}; 1 for a whole row), which is left at the state after the last sample run. The
+/// recursion is a latency-bound chain: the hard gate's runs a block of guessed decisions at a time
+/// (hard_smoother_guessing), the sigmoid gate's steps on a broadcast sample. The next chunk's P1 (throughput-bound) is interleaved with it, one wide
 /// vector of targets every WW steps, so the core does both at once. Every step and target is the one a
 /// whole row takes, so a row run in pieces, each from the state the one before left, gets the same
 /// bits. Returns false if some x is not finite and > 0.
@@ -817,18 +808,6 @@ template <class T> void store_partial(T* out, std::size_t k, std::size_t n, cons
     for (std::size_t i = 0; k + i < n; ++i) out[k + i] = tmp[i];
 }
 
-/// Loads y_{t−1} for t = t0 + k … t0 + k + WW − 1 from the row y (y_{−1} = 1; past n: 1).
-template <class V, class T> V load_previous(const T* y, std::size_t t0, std::size_t k, std::size_t n) {
-    constexpr std::size_t WW = V::size;
-    if (t0 + k > 0 && k + WW <= n) return V::load_unaligned(y + t0 + k - 1);
-    alignas(64) T tmp[WW];
-    for (std::size_t i = 0; i < WW; ++i) {
-        const std::size_t t = t0 + k + i;
-        tmp[i] = t == 0 || k + i >= n ? T(1) : y[t - 1];
-    }
-    return V::load_aligned(tmp);
-}
-
 /// The adjoint recursion's state between chunks (going down): u_{t+WW} (broadcast), and the factor
 /// ∂y_{s+1}/∂y_s of the vector to the right (lane 0 used).
 template <class V> struct adjoint_state {
@@ -918,9 +897,9 @@ bool compexp_backward_chunks(const row_curve<T>& rc, T at, T rt, T k, const T* x
         auto prepare = [&](std::size_t kk) DD_INLINE_LAMBDA {
             local l;
             const bool whole = kk + WW <= n;
-            l.x = whole ? V::load_unaligned(xr + kk) : load_padded<V>(xr, kk, n, T(1));
-            l.gy = whole ? V::load_unaligned(gy + kk) : load_padded<V>(gy, kk, n, T(0));
-            l.y_prev = load_previous<V>(y, t0, kk, n);
+            l.x = whole ? V::load_unaligned(xr + kk) : simd::load_padded<V>(xr, kk, n, T(1));
+            l.gy = whole ? V::load_unaligned(gy + kk) : simd::load_padded<V>(gy, kk, n, T(0));
+            l.y_prev = simd::load_previous<V>(y, t0 + kk, cols, T(1));
             l.f = V::load_unaligned(f_buf + kk);
             l.unity = xsimd::all(rc.in_unity_band(l.x));
             if (!l.unity) {

@@ -168,7 +168,8 @@ public:
         V sum_at(zero), sum_rt(zero);
         for (std::size_t k = (m - 1) / W * W + W; k > 0;) {
             k -= W;
-            const V fv = load(f, k, m), gy = load(grad_y, k, m), y_prev = load_previous(y, k0 + k);
+            const V fv = simd::load_padded<V>(f, k, m, T(0)), gy = simd::load_padded<V>(grad_y, k, m, T(0)),
+                    y_prev = simd::load_previous<V>(y, k0 + k, n_, zi_);
             const auto attack = fv < y_prev;
             const V factor = simd::pick(attack, c_.keep_at, c_.keep_rt);
             const V u = simd::reverse_linear_scan(simd::shift_down<1>(factor, factor_next_), gy, carry_);
@@ -198,23 +199,6 @@ public:
 private:
     using V = simd::wide<T>;
     static constexpr std::size_t W = V::size;
-    // p[k … k + W) of a block of m samples (past m: 0).
-    static V load(const T* p, std::size_t k, std::size_t m) {
-        if (k + W <= m) return V::load_unaligned(p + k);
-        alignas(64) T tmp[W];
-        for (std::size_t i = 0; i < W; ++i) tmp[i] = k + i < m ? p[k + i] : T(0);
-        return V::load_aligned(tmp);
-    }
-    // y_{t−1} for t = t0 … t0 + W − 1 (y_{−1} = zi; past the row's end: zi, whose lanes carry u = 0).
-    V load_previous(const T* y, std::size_t t0) const {
-        if (t0 > 0 && t0 + W <= n_) return V::load_unaligned(y + t0 - 1);
-        alignas(64) T tmp[W];
-        for (std::size_t i = 0; i < W; ++i) {
-            const std::size_t t = t0 + i;
-            tmp[i] = t == 0 || t > n_ ? zi_ : y[t - 1];
-        }
-        return V::load_aligned(tmp);
-    }
     std::size_t n_;
     T zi_;
     ar_coeffs<V> c_;

@@ -292,6 +292,28 @@ DD_INLINE xsimd::batch<T, A> shift_down(const xsimd::batch<T, A>& v, const xsimd
     }
 }
 
+/// x[k … k + W) of n values (lanes at k + i ≥ n get `fill`).
+template <class V, class T> DD_INLINE V load_padded(const T* x, std::size_t k, std::size_t n, T fill) {
+    constexpr std::size_t W = V::size;
+    if (k + W <= n) return V::load_unaligned(x + k);
+    alignas(64) T tmp[W];
+    for (std::size_t i = 0; i < W; ++i) tmp[i] = k + i < n ? x[k + i] : fill;
+    return V::load_aligned(tmp);
+}
+
+/// y_{t−1} for t = t0 … t0 + W − 1 of a recursion's output y of n values, with y_{−1} = first (lanes
+/// at t ≥ n, past the row's end, also get `first`): what a backward pass reads as each step's state.
+template <class V, class T> DD_INLINE V load_previous(const T* y, std::size_t t0, std::size_t n, T first) {
+    constexpr std::size_t W = V::size;
+    if (t0 > 0 && t0 + W <= n) return V::load_unaligned(y + t0 - 1);
+    alignas(64) T tmp[W];
+    for (std::size_t i = 0; i < W; ++i) {
+        const std::size_t t = t0 + i;
+        tmp[i] = t == 0 || t >= n ? first : y[t - 1];
+    }
+    return V::load_aligned(tmp);
+}
+
 /// The sum of v's lanes, added in lane order. (Where a sum is taken once per block, this is as cheap as
 /// xsimd::hadd, whose AVX-512 form makes GCC 12 warn about an undefined half in its own headers.)
 template <class T, class A> inline T sum_lanes(const xsimd::batch<T, A>& v) {
