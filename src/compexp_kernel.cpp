@@ -507,6 +507,80 @@ bool group_chunks(signal_view<T> x, const group_context<T>& ctx, const row_group
     return ok;
 }
 
+/// A one-row forward on one thread is one latency-bound chain (an fma per sample), while rows in SIMD
+/// lanes step W samples per fma. So a long row runs as S ≤ W stretches of equal length, one per lane
+/// (group_chunks on the row seen as S rows), speculatively:
+///   - stretch 0 starts from the row's initial state; stretch s > 0 from a guess: the state after a
+///     warm-up run, in lanes too, over the `stretch_warm_up_chunks` chunks before it, itself started
+///     from its first target. (The warm-up writes y there first; stretch s − 1 overwrites it later.)
+///   - Then, for s = 1 … S − 1, the exact state at the end of stretch s − 1 is known. If it equals the
+///     guess bit for bit, stretch s was run from the exact state. Otherwise stretch s is run again, a
+///     chunk at a time on the one-row path from the exact state, until at a chunk's end the state
+///     equals the lanes run's there: from then on both runs take the same steps on the same targets
+///     (rows in lanes take the one-row path's steps, bit for bit), so the rest of the lanes run is
+///     exact, and so is its final state. A stretch that never merges is re-run to its end: slower (a
+///     one-row pass over it), still exact.
+///   - The samples after the last whole stretch run on the one-row path.
+/// The smoother forgets a state within a few chunks on program material; the warm-up makes most
+/// stretches exact from their start. Stretches are at least `stretch_min_chunks` long, so shorter
+/// rows take fewer of them (the caller takes the one-row path when lanes_stretches < 2).
+constexpr std::size_t stretch_min_chunks = 16, stretch_warm_up_chunks = 6;
+template <class T> std::size_t lanes_stretches(std::size_t cols) {
+    return std::min(simd::lanes<T>, cols / chunk / stretch_min_chunks);
+}
+
+/// The forward of one row in lanes stretches (see above), the hard gate, from the initial state 1.
+/// Returns false if some x is not finite and > 0.
+template <bool Knee, class T>
+bool compexp_forward_single_stretches(const T* x, std::size_t cols, const compexp_curve<T>& curve, T at, T rt,
+                                      T* y) {
+    using V = simd::vec<T>;
+    constexpr std::size_t W = simd::lanes<T>, warm_up = stretch_warm_up_chunks;
+    const std::size_t stretches = lanes_stretches<T>(cols);
+    const std::size_t stretch_chunks = cols / chunk / stretches, len = stretch_chunks * chunk;
+    const compexp_params<T> params{curve.comp_thresh, curve.comp_ratio, curve.exp_thresh, curve.exp_ratio, curve.knee};
+    const group_context<T> ctx(params, at, rt, row_param<T>(T(1)), row_group{0, stretches});
+    const row_curve<T>& rc = ctx.curves[0];
+    auto lanes_run = [&](std::size_t offset, std::size_t rows, std::size_t chunks, T* lanes) {
+        gate_state<V> states[max_chains];
+        for (auto& st : states) st = {V::load_aligned(lanes), V(T(0))};
+        const bool ok = group_chunks<false>(signal_view<T>{x + offset, rows, len}, ctx, row_group{0, rows},
+                                            signal_span<T>{y + offset, rows, len}, 0, chunks, states);
+        states[0].y.store_aligned(lanes);
+        return ok;
+    };
+    // The warm-up: lane r for stretch r + 1, from its first target.
+    alignas(64) T lanes[W];
+    bool ok = true;
+    for (std::size_t r = 0; r < W; ++r) {
+        alignas(64) T f_first[simd::wide_lanes<T>];
+        const bool used = r + 1 < stretches;
+        if (used) ok &= rc.targets(x + (r + 1) * len - warm_up * chunk, 1, f_first);
+        lanes[r] = used ? f_first[0] : T(1);
+    }
+    ok &= lanes_run(len - warm_up * chunk, stretches - 1, warm_up, lanes);
+    // The stretches: lane s from the guess for stretch s.
+    alignas(64) T guess[W];
+    guess[0] = T(1);
+    for (std::size_t s = 1; s < W; ++s) guess[s] = lanes[s - 1];
+    std::copy(guess, guess + W, lanes);
+    ok &= lanes_run(0, stretches, stretch_chunks, lanes);
+    T state = lanes[0];  // exact: the state at the end of stretch s − 1 in the loop
+    for (std::size_t s = 1; s < stretches; ++s) {
+        bool merged = std::memcmp(&state, &guess[s], sizeof(T)) == 0;
+        for (std::size_t c = s * stretch_chunks; c < (s + 1) * stretch_chunks && !merged; ++c) {
+            const std::size_t t0 = c * chunk;
+            const T speculated = y[t0 + chunk - 1];
+            ok &= compexp_forward_single<false, Knee>(x + t0, chunk, rc, ctx, y + t0, state);
+            merged = std::memcmp(&speculated, &state, sizeof(T)) == 0;
+        }
+        if (merged) state = lanes[s];
+    }
+    const std::size_t done = stretches * len;
+    if (done < cols) ok &= compexp_forward_single<false, Knee>(x + done, cols - done, rc, ctx, y + done, state);
+    return ok;
+}
+
 /// The forward of one group of rows on one thread. Returns false if some x is not finite and > 0.
 template <bool Sigmoid, class T>
 bool compexp_forward_group(signal_view<T> x, const compexp_params<T>& params, row_param<T> at, row_param<T> rt,
@@ -516,6 +590,11 @@ bool compexp_forward_group(signal_view<T> x, const compexp_params<T>& params, ro
     const auto& curves = ctx.curves;
     if (g.count == 1) {
         const auto& rc = curves[0];
+        if (!Sigmoid && lanes_stretches<T>(cols) >= 2) {
+            const compexp_curve<T> curve = params.row(g.first);
+            return rc.knee ? compexp_forward_single_stretches<true>(x.row(g.first), cols, curve, at[g.first], rt[g.first], y.row(g.first))
+                           : compexp_forward_single_stretches<false>(x.row(g.first), cols, curve, at[g.first], rt[g.first], y.row(g.first));
+        }
         T state = T(1);
         return rc.knee ? compexp_forward_single<Sigmoid, true>(x.row(g.first), cols, rc, ctx, y.row(g.first), state)
                        : compexp_forward_single<Sigmoid, false>(x.row(g.first), cols, rc, ctx, y.row(g.first), state);

@@ -1006,6 +1006,60 @@ TEST(CompexpGain, OneRowWithLongDecisionRunsGivesTheBitsOfRowsInLanes) {
     }
 }
 
+namespace {
+/// One long row alone on one thread (run in lanes stretches from guessed states, re-run until they
+/// merge: compexp_forward_single_stretches) against the same row as row 0 of a two-row batch on one
+/// thread (rows in lanes, every state exact), bit for bit.
+template <class T>
+void expect_stretches_give_the_bits_of_rows_in_lanes(const std::vector<T>& row, const std::vector<T>& other,
+                                                     const dd::compexp_params<T>& p, T at, T rt, const char* what) {
+    const std::size_t cols = row.size();
+    std::vector<T> two_rows(row);
+    two_rows.insert(two_rows.end(), other.begin(), other.end());
+    std::vector<T> alone(cols), in_lanes(2 * cols);
+    dd::set_num_threads(1);
+    dd::compexp_gain<T>(signal_view<T>{row.data(), 1, cols}, p, at, rt, signal_span<T>{alone.data(), 1, cols});
+    dd::compexp_gain<T>(signal_view<T>{two_rows.data(), 2, cols}, p, at, rt, signal_span<T>{in_lanes.data(), 2, cols});
+    dd::set_num_threads(0);
+    for (std::size_t t = 0; t < cols; ++t) ASSERT_EQ(alone[t], in_lanes[t]) << what << ", " << cols << " samples, t " << t;
+}
+
+template <class T> void check_stretches(std::size_t cols) {
+    const batch held = held_smoothed_level(2, cols, 46);
+    const std::vector<T> row(held.data.begin(), held.data.begin() + std::ptrdiff_t(cols)),
+        other(held.data.begin() + std::ptrdiff_t(cols), held.data.end());
+    const dd::compexp_params<T> p{T(-30), T(4), T(-60), T(0.5), T(0)};
+    const dd::compexp_params<T> p_knee{T(-30), T(4), T(-60), T(0.5), T(6)};
+    // Program-like levels: most guesses are exact after the warm-up, some stretches merge later.
+    expect_stretches_give_the_bits_of_rows_in_lanes<T>(row, other, p, T(0.01), T(0.0005), "held level");
+    expect_stretches_give_the_bits_of_rows_in_lanes<T>(row, other, p_knee, T(0.01), T(0.0005), "held level, knee");
+    // Time constants so long that no guessed state is forgotten: every stretch is re-run to its end.
+    expect_stretches_give_the_bits_of_rows_in_lanes<T>(row, other, p, T(1e-5), T(1e-5), "never merging");
+    // Loud (attack to f ≈ 0.13) for the first 40 %, then quiet (f = 1) under a release so slow that the
+    // true state stays far below any guess: the stretches in the loud part merge (most at once), the
+    // ones after it never do.
+    std::vector<T> loud_then_quiet(cols);
+    for (std::size_t t = 0; t < cols; ++t) loud_then_quiet[t] = T(t < cols * 2 / 5 ? 0.5 : 0.01);
+    expect_stretches_give_the_bits_of_rows_in_lanes<T>(loud_then_quiet, other, p, T(0.05), T(1e-5), "loud then quiet");
+    // Quiet under that slow release but for a loud burst in the middle of every 32768 samples (16
+    // chunks), none in the warm-ups before the stretches' starts: each guess is wrong, and each
+    // stretch's re-run merges at its burst.
+    std::vector<T> bursts(cols);
+    for (std::size_t t = 0; t < cols; ++t) bursts[t] = T(t % 32768 >= 16384 && t % 32768 < 19384 ? 0.5 : 0.01);
+    expect_stretches_give_the_bits_of_rows_in_lanes<T>(bursts, other, p, T(0.05), T(1e-5), "bursts");
+}
+}  // namespace
+
+TEST(CompexpGain, OneLongRowInLanesStretchesGivesTheBitsOfRowsInLanes) {
+    // Lengths: two stretches of 16 chunks and nothing after them; five stretches and a tail; all the
+    // lanes' stretches (float 8, double 4) and a tail shorter than a vector.
+    constexpr std::size_t chunk = 2048, min_chunks = 16;
+    for (std::size_t cols : {2 * min_chunks * chunk, 5 * min_chunks * chunk + 777, 8 * min_chunks * chunk + 3}) {
+        check_stretches<float>(cols);
+        check_stretches<double>(cols);
+    }
+}
+
 TEST(CompexpGain, Float32IsAsAccurateAsLibmFloat32) {
     // The float32 gain against float64 on the same (float-rounded) input, levels −70…−5 dB. The
     // error is set by the dB-domain formulation itself: L and g carry absolute errors of a few ulp of
