@@ -525,34 +525,48 @@ bool group_chunks(signal_view<T> x, const group_context<T>& ctx, const row_group
 /// stretches exact from their start. Stretches are at least `stretch_min_chunks` long, so shorter
 /// rows take fewer of them (the caller takes the one-row path when lanes_stretches < 2).
 constexpr std::size_t stretch_min_chunks = 16, stretch_warm_up_chunks = 6;
-template <class T> std::size_t lanes_stretches(std::size_t cols) {
-    return std::min(simd::lanes<T>, cols / chunk / stretch_min_chunks);
+/// On two threads (parts = 2) there are up to twice as many, a vector of lanes per thread.
+template <class T> std::size_t lanes_stretches(std::size_t cols, std::size_t parts) {
+    return std::min(parts * simd::lanes<T>, cols / chunk / stretch_min_chunks);
 }
 
 /// The forward of one row in lanes stretches (see above), the hard gate, from the initial state 1.
 /// Returns false if some x is not finite and > 0.
 template <bool Knee, class T>
 bool compexp_forward_single_stretches(const T* x, std::size_t cols, const compexp_curve<T>& curve, T at, T rt,
-                                      T* y) {
+                                      T* y, std::size_t parts) {
     using V = simd::vec<T>;
     constexpr std::size_t W = simd::lanes<T>, warm_up = stretch_warm_up_chunks;
-    const std::size_t stretches = lanes_stretches<T>(cols);
+    const std::size_t stretches = lanes_stretches<T>(cols, parts);
     const std::size_t stretch_chunks = cols / chunk / stretches, len = stretch_chunks * chunk;
     const compexp_params<T> params{curve.comp_thresh, curve.comp_ratio, curve.exp_thresh, curve.exp_ratio, curve.knee};
-    const group_context<T> ctx(params, at, rt, row_param<T>(T(1)), row_group{0, stretches});
+    // The context of one vector of lanes (every row has the same parameters).
+    const group_context<T> ctx(params, at, rt, row_param<T>(T(1)), row_group{0, std::min(stretches, W)});
     const row_curve<T>& rc = ctx.curves[0];
+    // Rows [0, rows) of the row seen as rows of len samples from x + offset, in lanes, chunks [0, chunks),
+    // lane r from lanes[r] (left at the states after them); on two threads, half of the rows on each.
     auto lanes_run = [&](std::size_t offset, std::size_t rows, std::size_t chunks, T* lanes) {
-        gate_state<V> states[max_chains];
-        for (auto& st : states) st = {V::load_aligned(lanes), V(T(0))};
-        const bool ok = group_chunks<false>(signal_view<T>{x + offset, rows, len}, ctx, row_group{0, rows},
-                                            signal_span<T>{y + offset, rows, len}, 0, chunks, states);
-        states[0].y.store_aligned(lanes);
-        return ok;
+        const std::size_t n_parts = std::min(parts, rows);
+        unsigned char ok[2] = {1, 1};
+        parallel_rows(n_parts, [&](std::size_t part) {
+            const std::size_t first = rows * part / n_parts, count = rows * (part + 1) / n_parts - first;
+            alignas(64) T part_lanes[W];
+            std::fill(part_lanes, part_lanes + W, T(1));
+            std::copy(lanes + first, lanes + first + count, part_lanes);
+            gate_state<V> states[max_chains];
+            for (auto& st : states) st = {V::load_aligned(part_lanes), V(T(0))};
+            const std::size_t at = offset + first * len;
+            ok[part] = group_chunks<false>(signal_view<T>{x + at, count, len}, ctx, row_group{0, count},
+                                           signal_span<T>{y + at, count, len}, 0, chunks, states);
+            states[0].y.store_aligned(part_lanes);
+            std::copy(part_lanes, part_lanes + count, lanes + first);
+        });
+        return ok[0] && ok[1];
     };
     // The warm-up: lane r for stretch r + 1, from its first target.
-    alignas(64) T lanes[W];
+    alignas(64) T lanes[2 * W];
     bool ok = true;
-    for (std::size_t r = 0; r < W; ++r) {
+    for (std::size_t r = 0; r < 2 * W; ++r) {
         alignas(64) T f_first[simd::wide_lanes<T>];
         const bool used = r + 1 < stretches;
         if (used) ok &= rc.targets(x + (r + 1) * len - warm_up * chunk, 1, f_first);
@@ -560,10 +574,10 @@ bool compexp_forward_single_stretches(const T* x, std::size_t cols, const compex
     }
     ok &= lanes_run(len - warm_up * chunk, stretches - 1, warm_up, lanes);
     // The stretches: lane s from the guess for stretch s.
-    alignas(64) T guess[W];
+    alignas(64) T guess[2 * W];
     guess[0] = T(1);
-    for (std::size_t s = 1; s < W; ++s) guess[s] = lanes[s - 1];
-    std::copy(guess, guess + W, lanes);
+    for (std::size_t s = 1; s < 2 * W; ++s) guess[s] = lanes[s - 1];
+    std::copy(guess, guess + 2 * W, lanes);
     ok &= lanes_run(0, stretches, stretch_chunks, lanes);
     T state = lanes[0];  // exact: the state at the end of stretch s − 1 in the loop
     for (std::size_t s = 1; s < stretches; ++s) {
@@ -590,10 +604,10 @@ bool compexp_forward_group(signal_view<T> x, const compexp_params<T>& params, ro
     const auto& curves = ctx.curves;
     if (g.count == 1) {
         const auto& rc = curves[0];
-        if (!Sigmoid && lanes_stretches<T>(cols) >= 2) {
+        if (!Sigmoid && lanes_stretches<T>(cols, 1) >= 2) {
             const compexp_curve<T> curve = params.row(g.first);
-            return rc.knee ? compexp_forward_single_stretches<true>(x.row(g.first), cols, curve, at[g.first], rt[g.first], y.row(g.first))
-                           : compexp_forward_single_stretches<false>(x.row(g.first), cols, curve, at[g.first], rt[g.first], y.row(g.first));
+            return rc.knee ? compexp_forward_single_stretches<true>(x.row(g.first), cols, curve, at[g.first], rt[g.first], y.row(g.first), 1)
+                           : compexp_forward_single_stretches<false>(x.row(g.first), cols, curve, at[g.first], rt[g.first], y.row(g.first), 1);
         }
         T state = T(1);
         return rc.knee ? compexp_forward_single<Sigmoid, true>(x.row(g.first), cols, rc, ctx, y.row(g.first), state)
@@ -1118,6 +1132,14 @@ bool compexp_gain_kernel(signal_view<T> x_rms, const compexp_params<T>& curve, r
         if (x_rms.rows > 1) return compexp_forward_group_time_split(x_rms, curve, at, rt, gain, all);
         const group_context<T> ctx(curve, at, rt, row_param<T>(T(1)), all);
         const auto& rc = ctx.curves[0];
+        // Float: lanes stretches, a vector of lanes on each thread (0.58 against 0.74 ns/sample for the
+        // time split, 1×480000). Double has half the lanes, a dearer curve and dearer re-runs: there the
+        // time split was faster (1.14 against 1.34). docs/benchmarks.md.
+        if (simd::lanes<T> >= 8 && lanes_stretches<T>(x_rms.cols, 2) >= 4) {
+            const compexp_curve<T> c = curve.row(0);
+            return rc.knee ? compexp_forward_single_stretches<true>(x_rms.data, x_rms.cols, c, at[0], rt[0], gain.data, 2)
+                           : compexp_forward_single_stretches<false>(x_rms.data, x_rms.cols, c, at[0], rt[0], gain.data, 2);
+        }
         return rc.knee ? compexp_forward_single_time_split<true>(x_rms.data, x_rms.cols, rc, ctx, gain.data)
                        : compexp_forward_single_time_split<false>(x_rms.data, x_rms.cols, rc, ctx, gain.data);
     }

@@ -1016,12 +1016,17 @@ void expect_stretches_give_the_bits_of_rows_in_lanes(const std::vector<T>& row, 
     const std::size_t cols = row.size();
     std::vector<T> two_rows(row);
     two_rows.insert(two_rows.end(), other.begin(), other.end());
-    std::vector<T> alone(cols), in_lanes(2 * cols);
+    std::vector<T> alone(cols), alone_two_threads(cols), in_lanes(2 * cols);
     dd::set_num_threads(1);
     dd::compexp_gain<T>(signal_view<T>{row.data(), 1, cols}, p, at, rt, signal_span<T>{alone.data(), 1, cols});
     dd::compexp_gain<T>(signal_view<T>{two_rows.data(), 2, cols}, p, at, rt, signal_span<T>{in_lanes.data(), 2, cols});
+    dd::set_num_threads(2);  // float: twice the stretches, a vector of lanes on each thread
+    dd::compexp_gain<T>(signal_view<T>{row.data(), 1, cols}, p, at, rt, signal_span<T>{alone_two_threads.data(), 1, cols});
     dd::set_num_threads(0);
-    for (std::size_t t = 0; t < cols; ++t) ASSERT_EQ(alone[t], in_lanes[t]) << what << ", " << cols << " samples, t " << t;
+    for (std::size_t t = 0; t < cols; ++t) {
+        ASSERT_EQ(alone[t], in_lanes[t]) << what << ", " << cols << " samples, t " << t;
+        ASSERT_EQ(alone_two_threads[t], in_lanes[t]) << what << ", " << cols << " samples, 2 threads, t " << t;
+    }
 }
 
 template <class T> void check_stretches(std::size_t cols) {
@@ -1052,9 +1057,12 @@ template <class T> void check_stretches(std::size_t cols) {
 
 TEST(CompexpGain, OneLongRowInLanesStretchesGivesTheBitsOfRowsInLanes) {
     // Lengths: two stretches of 16 chunks and nothing after them; five stretches and a tail; all the
-    // lanes' stretches (float 8, double 4) and a tail shorter than a vector.
+    // lanes' stretches (float 8, double 4) and a tail shorter than a vector; on two threads (float),
+    // up to 16 stretches, a vector of lanes per thread: 2 + 3, 4 + 4, 8 + 8 and a tail (two stretches
+    // take the time split there).
     constexpr std::size_t chunk = 2048, min_chunks = 16;
-    for (std::size_t cols : {2 * min_chunks * chunk, 5 * min_chunks * chunk + 777, 8 * min_chunks * chunk + 3}) {
+    for (std::size_t cols : {2 * min_chunks * chunk, 5 * min_chunks * chunk + 777, 8 * min_chunks * chunk + 3,
+                             16 * min_chunks * chunk + 5000}) {
         check_stretches<float>(cols);
         check_stretches<double>(cols);
     }
