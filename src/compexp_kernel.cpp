@@ -13,11 +13,10 @@
 // merge: compexp_forward_group_time_split, compexp_forward_single_time_split); a short multi-row group
 // runs P1 and P2 on different threads (compexp_forward_group_pipelined).
 // Backward: one pass per row from the last sample to the first, time in the widest lanes
-// (compexp_backward_chunks): the curve is recomputed, the adjoint recursion is a linear recurrence
+// (compexp_backward_row): the curve is recomputed, the adjoint recursion is a linear recurrence
 // solved by an in-register scan per vector (simd::reverse_linear_scan), and the gradient chain and
-// parameter sums follow in the same loop: no scratch buffers, no transposes, rows in parallel. On two
-// threads the rows are shared out a chunk at a time: a thread with no row left takes part of the
-// other's row, split in time like the forward (backward_rows_on_two_threads).
+// parameter sums follow in the same loop: no scratch buffers, no transposes, rows in parallel (one
+// long row on two threads: split in time like the forward, compexp_backward_row_time_split).
 // The per-sample math is the shared steps of ballistics.hpp / gain_curve.hpp / simd.hpp, so y has
 // the same bits as the scalar row kernels and the streaming form. The order of every sum depends on
 // the absolute sample index only (chunks start at multiples of `chunk`, lane = t mod wide_lanes), so
@@ -642,14 +641,13 @@ public:
             if (word_.compare_exchange_weak(w, pack(c + 1, limit(w)), std::memory_order_acq_rel)) return true;
         return false;
     }
-    /// Second thread: the first chunk of its span (n_chunks: none). The first thread keeps a little
-    /// less than half of what it has not claimed yet, for the re-run it does after its span. A span is
-    /// taken once: later calls get none.
+    /// Second thread, once: the first chunk of its span (n_chunks: none). The first thread keeps a
+    /// little less than half of what it has not claimed yet, for the re-run it does after its span.
     std::size_t take_tail() {
         std::uint64_t w = word_.load(std::memory_order_acquire);
         for (;;) {
             const std::size_t next = std::size_t(w >> 32), left = n_ - next;
-            if (left < 4 || limit(w) != n_) return n_;
+            if (left < 4) return n_;
             const std::size_t split = next + left * 19 / 40;
             if (word_.compare_exchange_weak(w, pack(next, split), std::memory_order_acq_rel)) return split;
         }
@@ -927,7 +925,7 @@ struct no_backward_progress {
 /// go to sink(chunk, i, value), i = 0 … 7 (∂CT, ∂CR, ∂ET, ∂ER, ∂knee, ∂at, ∂rt, ∂k).
 /// This runs the chunks c_top, c_top − 1, … from the adjoint's state `state` (left at the state after
 /// the last chunk run) while progress(chunk just run, state after it) says go on;
-/// compexp_gain_backward_kernel runs whole rows.
+/// compexp_backward_row runs a whole row.
 template <bool Sigmoid, bool Knee, class T, class Sink, class Progress = no_backward_progress>
 bool compexp_backward_chunks(const row_curve<T>& rc, T at, T rt, T k, const T* x, const T* y,
                              const strided_view<T>& grad_y, std::size_t b, std::size_t cols, T* gx,
@@ -1067,76 +1065,54 @@ bool compexp_backward_chunks(const row_curve<T>& rc, T at, T rt, T k, const T* x
     return xsimd::all(ok);
 }
 
-/// The backward of `rows` rows on two threads, balanced down to a chunk without changing a bit. Each
-/// task takes whole rows from a shared counter and runs each from its last chunk down, claiming the
-/// chunks one at a time (time_split_claims). A task that finds no row left takes the lower part of
-/// the row the other task is running (take_tail: a little less than half of what is unclaimed) and
-/// runs it from a guessed carry (0), as one row's time split does (two_thread_time_split). So a slow
-/// vCPU, or a thread that starts late, costs at most a share of one row instead of a whole row (on
-/// this machine one vCPU runs ~20 % slower than the other while both work; docs/benchmarks.md).
-/// After both tasks, each row whose lower part was taken is run again from the owner's exact state,
-/// chunk by chunk, until its carry equals the guessed run's at a chunk's start: the adjoint is a
-/// contraction (u_t = gy_t + (1 − β_{t+1})·u_{t+1}), so the runs merge, and from there the guessed
-/// run's results are exact (the other half of the state, the factor of the vector to the right,
-/// depends on x and y only). Every chunk's sums are kept apart and added at the end in the order one
-/// thread adds them (from the last chunk), so every gradient has the one-thread bits.
-///   run_chunks(b, c_top, state, sink, progress)  compexp_backward_chunks on row b (its gate and curve)
-/// sums: 8 per row, added to. Returns false if some x is not finite and > 0.
-template <class T, class RunChunks>
-bool backward_rows_on_two_threads(std::size_t rows, std::size_t cols, RunChunks run_chunks, double* sums) {
+/// The backward of one row (compexp_backward_chunks over all its chunks), the sums added to `sums`
+/// chunk by chunk from the last.
+template <bool Sigmoid, bool Knee, class T>
+bool compexp_backward_row(const row_curve<T>& rc, T at, T rt, T k, const T* x, const T* y,
+                          const strided_view<T>& grad_y, std::size_t b, std::size_t cols, T* gx, double* sums) {
+    if (cols == 0) return true;
+    adjoint_state<simd::wide<T>> state{simd::wide<T>(T(0)), simd::wide<T>(T(0))};
+    return compexp_backward_chunks<Sigmoid, Knee>(rc, at, rt, k, x, y, grad_y, b, cols, gx, (cols - 1) / chunk, state,
+                                                  [sums](std::size_t, int i, double v) { sums[i] += v; });
+}
+
+/// The backward of one row on two threads, split in time without changing a bit, as the forward is
+/// (two_thread_time_split, with the chunks taken from the last): the adjoint is a contraction too
+/// (u_t = gy_t + (1 − β_{t+1})·u_{t+1}), so a run from a guessed carry (0) merges with the true one.
+/// The state compared at a chunk's start is the carry u; the other half of the state, the factor of
+/// the vector to the right, depends on x and y only. Each chunk's sums are kept apart and added at the
+/// end in compexp_backward_row's order, so the sums have its bits too.
+template <bool Sigmoid, bool Knee, class T>
+bool compexp_backward_row_time_split(const row_curve<T>& rc, T at, T rt, T k, const T* x, const T* y,
+                                     const strided_view<T>& grad_y, std::size_t b, std::size_t cols, T* gx,
+                                     double* sums) {
     using V = simd::wide<T>;
     using state_t = adjoint_state<V>;
     const std::size_t n_chunks = (cols + chunk - 1) / chunk;
-    const bool may_split = n_chunks >= time_split_min_chunks;
-    std::vector<double> chunk_sums(rows * n_chunks * 8);
-    std::vector<T> carries(rows * n_chunks);  // each chunk's carry after it (u at its first sample), as run
-    std::vector<state_t> stop_state(rows);    // the owner's state after the last chunk it ran
-    std::vector<std::size_t> split(rows, n_chunks);  // from this chunk (counted from the last) on: the helper's
-    std::vector<unsigned char> ok(2 * rows, 1);
-    std::vector<std::unique_ptr<time_split_claims>> claims;
-    for (std::size_t b = 0; b < rows; ++b) claims.push_back(std::make_unique<time_split_claims>(n_chunks));
-    std::atomic<std::size_t> next_row{0};
-    auto chunk_at = [&](std::size_t i) { return n_chunks - 1 - i; };
-    auto sink = [&](std::size_t b) {
-        return [&, b](std::size_t c, int i, double v) { chunk_sums[(b * n_chunks + c) * 8 + std::size_t(i)] = v; };
+    std::vector<double> chunk_sums(8 * n_chunks);
+    std::vector<T> carries(n_chunks);  // the guessed run's carry after each chunk (u at its first sample)
+    auto chunk_at = [&](std::size_t i) { return n_chunks - 1 - i; };  // the split's i-th chunk, from the last
+    auto keep_sum = [&](std::size_t c, int i, double v) { chunk_sums[8 * c + std::size_t(i)] = v; };
+    auto run = [&](std::size_t i, state_t& state, auto progress) {
+        return compexp_backward_chunks<Sigmoid, Knee>(rc, at, rt, k, x, y, grad_y, b, cols, gx, chunk_at(i), state,
+                                                      keep_sum, [&](std::size_t c, const state_t& after) {
+                                                          carries[c] = after.carry.get(0);
+                                                          return progress(n_chunks - c);
+                                                      });
     };
-    auto recording = [&](std::size_t b, auto go_on) {
-        return [&, b, go_on](std::size_t c, const state_t& after) {
-            carries[b * n_chunks + c] = after.carry.get(0);
-            return go_on(n_chunks - c);
-        };
+    auto guess = [&](std::size_t) { return state_t{V(T(0)), V(T(0))}; };
+    auto rerun = [&](std::size_t i, state_t& state, bool& ok) {
+        const std::size_t c = chunk_at(i);
+        const T guessed = carries[c];
+        ok &= compexp_backward_chunks<Sigmoid, Knee>(rc, at, rt, k, x, y, grad_y, b, cols, gx, c, state, keep_sum,
+                                                     [](std::size_t, const state_t&) { return false; });
+        const T exact = state.carry.get(0);
+        return std::memcmp(&guessed, &exact, sizeof(T)) == 0;
     };
-    parallel_rows(2, [&](std::size_t) {
-        for (std::size_t b; (b = next_row.fetch_add(1)) < rows;) {
-            state_t state{V(T(0)), V(T(0))};
-            ok[2 * b] = run_chunks(b, chunk_at(0), state, sink(b),
-                                   recording(b, [&, b](std::size_t done) { return !may_split || claims[b]->claim(done); }));
-            stop_state[b] = state;
-        }
-        // Help: the lower part of a row still running (in practice the other task's; a row taken but
-        // not started yet can be split as well). A task that finds none, or too little left, is done.
-        if (!may_split) return;
-        std::size_t b = rows, first = n_chunks;
-        while (b > 0 && first == n_chunks) first = claims[--b]->take_tail();
-        if (first == n_chunks) return;
-        split[b] = first;
-        state_t guessed{V(T(0)), V(T(0))};
-        ok[2 * b + 1] = run_chunks(b, chunk_at(first), guessed, sink(b), recording(b, [](std::size_t) { return true; }));
-    });
-    bool all_ok = std::all_of(ok.begin(), ok.end(), [](unsigned char v) { return v != 0; });
-    for (std::size_t b = 0; b < rows; ++b) {
-        state_t state = stop_state[b];
-        for (std::size_t i = split[b]; i < n_chunks; ++i) {
-            const std::size_t c = chunk_at(i);
-            const T guessed = carries[b * n_chunks + c];
-            all_ok &= run_chunks(b, c, state, sink(b), [](std::size_t, const state_t&) { return false; });
-            const T exact = state.carry.get(0);
-            if (std::memcmp(&guessed, &exact, sizeof(T)) == 0) break;
-        }
-        for (std::size_t c = n_chunks; c-- > 0;)
-            for (std::size_t i = 0; i < 8; ++i) sums[b * 8 + i] += chunk_sums[(b * n_chunks + c) * 8 + i];
-    }
-    return all_ok;
+    const bool ok = two_thread_time_split(n_chunks, state_t{V(T(0)), V(T(0))}, run, guess, rerun);
+    for (std::size_t c = n_chunks; c-- > 0;)
+        for (std::size_t i = 0; i < 8; ++i) sums[i] += chunk_sums[8 * c + i];
+    return ok;
 }
 
 }  // namespace
@@ -1184,42 +1160,30 @@ bool compexp_gain_backward_kernel(signal_view<T> x_rms, const compexp_params<T>&
                                   strided_arg<T> grad_gain, T* grad_x_rms, const compexp_param_grads<T>& curve_grads,
                                   T* grad_at, T* grad_rt, T* grad_k) {
     const std::size_t cols = x_rms.cols, rows = x_rms.rows;
-    using V = simd::wide<T>;
-    std::vector<row_curve<T>> curves;
-    for (std::size_t b = 0; b < rows; ++b) curves.emplace_back(curve.row(b));
-    // compexp_backward_chunks on row b, with its gate and curve.
-    auto run_chunks = [&](std::size_t b, std::size_t c_top, adjoint_state<V>& state, auto sink, auto progress) {
-        const row_curve<T>& rc = curves[b];
+    // Rows run in parallel, each on one thread. On two threads, a long row left over when they do not
+    // pair up (one row, or the last of an odd number) is split in time across both instead of leaving
+    // one thread idle while the other runs it.
+    const int threads = num_threads();
+    const bool long_rows = threads >= 2 && cols >= time_split_min_chunks * chunk;
+    const std::size_t split_rows = long_rows && (rows == 1 || threads == 2) ? rows % 2 : 0;
+    std::vector<unsigned char> ok(rows);
+    auto row_backward = [&](std::size_t b, bool split) {
+        const row_curve<T> rc(curve.row(b));
+        double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
         T* gx = grad_x_rms ? grad_x_rms + b * cols : nullptr;
         auto run = [&](auto sigmoid, auto knee) {
             constexpr bool S = decltype(sigmoid)::value, K = decltype(knee)::value;
-            return compexp_backward_chunks<S, K>(rc, at[b], rt[b], k[b], x_rms.row(b), gain.row(b), grad_gain, b, cols,
-                                                 gx, c_top, state, sink, progress);
+            return split ? compexp_backward_row_time_split<S, K>(rc, at[b], rt[b], k[b], x_rms.row(b), gain.row(b),
+                                                                 grad_gain, b, cols, gx, s)
+                         : compexp_backward_row<S, K>(rc, at[b], rt[b], k[b], x_rms.row(b), gain.row(b), grad_gain,
+                                                      b, cols, gx, s);
         };
         using yes = std::true_type;
         using no = std::false_type;
-        if (mode == ar_mode::sigmoid) return rc.knee ? run(yes{}, yes{}) : run(yes{}, no{});
-        return rc.knee ? run(no{}, yes{}) : run(no{}, no{});
-    };
-    std::vector<double> sums(8 * rows, 0.0);  // empty rows: zero gradients
-    bool ok = true;
-    // Two threads (or one row on more): balanced to a chunk (backward_rows_on_two_threads). Otherwise
-    // rows in parallel, each on one thread, from its last chunk down; the same sums in the same order.
-    if (cols == 0) {
-    } else if (num_threads() >= 2 && (num_threads() == 2 || rows == 1)) {
-        ok = backward_rows_on_two_threads<T>(rows, cols, run_chunks, sums.data());
-    } else {
-        std::vector<unsigned char> row_ok(rows);
-        parallel_rows(rows, [&](std::size_t b) {
-            adjoint_state<V> state{V(T(0)), V(T(0))};
-            double* s = sums.data() + 8 * b;
-            row_ok[b] = run_chunks(b, (cols - 1) / chunk, state, [s](std::size_t, int i, double v) { s[i] += v; },
-                                   no_backward_progress{});
-        });
-        ok = std::all_of(row_ok.begin(), row_ok.end(), [](unsigned char v) { return v != 0; });
-    }
-    for (std::size_t b = 0; b < rows; ++b) {
-        const double* s = sums.data() + 8 * b;
+        if (mode == ar_mode::sigmoid)
+            ok[b] = rc.knee ? run(yes{}, yes{}) : run(yes{}, no{});
+        else
+            ok[b] = rc.knee ? run(no{}, yes{}) : run(no{}, no{});
         store_row(curve_grads.comp_thresh, b, s[0]);
         store_row(curve_grads.comp_ratio, b, s[1]);
         store_row(curve_grads.exp_thresh, b, s[2]);
@@ -1228,8 +1192,10 @@ bool compexp_gain_backward_kernel(signal_view<T> x_rms, const compexp_params<T>&
         store_row(grad_at, b, s[5]);
         store_row(grad_rt, b, s[6]);
         if (mode == ar_mode::sigmoid) store_row(grad_k, b, s[7]);
-    }
-    return ok;
+    };
+    parallel_rows(rows - split_rows, [&](std::size_t b) { row_backward(b, false); });
+    for (std::size_t b = rows - split_rows; b < rows; ++b) row_backward(b, true);
+    return std::all_of(ok.begin(), ok.end(), [](unsigned char v) { return v != 0; });
 }
 
 #define DD_INSTANTIATE(T)                                                                                        \
