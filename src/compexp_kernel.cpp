@@ -8,10 +8,12 @@
 //   P2  rows in SIMD lanes (a broadcast vector for a one-row group): the serial recursion over time,
 //       hard_smoother_step / sigmoid_smoother_step, with in-register transposes in and out; the
 //       output lines and the next chunk's x are prefetched meanwhile.
-// A one-row group interleaves the next chunk's P1 with P2 (compexp_forward_single). On two threads,
-// long rows that fit one vector of lanes are split in time, bit-exactly (guess, re-run until the runs
-// merge: compexp_forward_group_time_split, compexp_forward_single_time_split); a short multi-row group
-// runs P1 and P2 on different threads (compexp_forward_group_pipelined).
+// A one-row group interleaves the next chunk's P1 with P2 (compexp_forward_single); a long one runs as
+// stretches of the row in lanes from guessed states, bit-exactly (guess, re-run until the runs merge:
+// compexp_forward_single_stretches; on two threads in float, a vector of stretches per thread). On two
+// threads, long rows that fit one vector of lanes are split in time the same way
+// (compexp_forward_group_time_split; one double row: compexp_forward_single_time_split); a short
+// multi-row group runs P1 and P2 on different threads (compexp_forward_group_pipelined).
 // Backward: one pass per row from the last sample to the first, time in the widest lanes
 // (compexp_backward_row): the curve is recomputed, the adjoint recursion is a linear recurrence
 // solved by an in-register scan per vector (simd::reverse_linear_scan), and the gradient chain and
