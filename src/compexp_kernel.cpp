@@ -8,12 +8,12 @@
 //   P2  rows in SIMD lanes (a broadcast vector for a one-row group): the serial recursion over time,
 //       hard_smoother_step / sigmoid_smoother_step, with in-register transposes in and out; the
 //       output lines and the next chunk's x are prefetched meanwhile.
-// A one-row group interleaves the next chunk's P1 with P2 (compexp_forward_single); a long one runs as
-// stretches of the row in lanes from guessed states, bit-exactly (guess, re-run until the runs merge:
-// compexp_forward_single_stretches; on two threads in float, a vector of stretches per thread). On two
-// threads, long rows that fit one vector of lanes are split in time the same way
-// (compexp_forward_group_time_split; one double row: compexp_forward_single_time_split); a short
-// multi-row group runs P1 and P2 on different threads (compexp_forward_group_pipelined).
+// A one-row group interleaves the next chunk's P1 with P2 (compexp_forward_single); a long one, when
+// the smoother forgets fast enough, runs as stretches of the row in lanes from guessed states,
+// bit-exactly (guess, re-run until the runs merge: compexp_forward_single_stretches). On two threads,
+// long rows that fit one vector of lanes are split in time the same way
+// (compexp_forward_group_time_split, compexp_forward_single_time_split); a short multi-row group runs
+// P1 and P2 on different threads (compexp_forward_group_pipelined).
 // Backward: one pass per row from the last sample to the first, time in the widest lanes
 // (compexp_backward_row): the curve is recomputed, the adjoint recursion is a linear recurrence
 // solved by an in-register scan per vector (simd::reverse_linear_scan), and the gradient chain and
@@ -510,12 +510,12 @@ bool group_chunks(signal_view<T> x, const group_context<T>& ctx, const row_group
 }
 
 /// A one-row forward on one thread is one latency-bound chain (an fma per sample), while rows in SIMD
-/// lanes step W samples per fma. So a long row runs as S ≤ W stretches of equal length, one per lane
-/// (group_chunks on the row seen as S rows), speculatively:
+/// lanes step W samples per fma. So a long float row runs as W stretches of equal length, one per lane
+/// (group_chunks on the row seen as W rows), speculatively:
 ///   - stretch 0 starts from the row's initial state; stretch s > 0 from a guess: the state after a
-///     warm-up run, in lanes too, over the `stretch_warm_up_chunks` chunks before it, itself started
-///     from its first target. (The warm-up writes y there first; stretch s − 1 overwrites it later.)
-///   - Then, for s = 1 … S − 1, the exact state at the end of stretch s − 1 is known. If it equals the
+///     warm-up run, in lanes too, over the chunks before it (stretch_plan), itself started from its
+///     first target. (The warm-up writes y there first; stretch s − 1 overwrites it later.)
+///   - Then, for s = 1 … W − 1, the exact state at the end of stretch s − 1 is known. If it equals the
 ///     guess bit for bit, stretch s was run from the exact state. Otherwise stretch s is run again, a
 ///     chunk at a time on the one-row path from the exact state, until at a chunk's end the state
 ///     equals the lanes run's there: from then on both runs take the same steps on the same targets
@@ -523,52 +523,60 @@ bool group_chunks(signal_view<T> x, const group_context<T>& ctx, const row_group
 ///     exact, and so is its final state. A stretch that never merges is re-run to its end: slower (a
 ///     one-row pass over it), still exact.
 ///   - The samples after the last whole stretch run on the one-row path.
-/// The smoother forgets a state within a few chunks on program material; the warm-up makes most
-/// stretches exact from their start. Stretches are at least `stretch_min_chunks` long, so shorter
-/// rows take fewer of them (the caller takes the one-row path when lanes_stretches < 2).
-constexpr std::size_t stretch_min_chunks = 16, stretch_warm_up_chunks = 6;
-/// On two threads (parts = 2) there are up to twice as many, a vector of lanes per thread.
-template <class T> std::size_t lanes_stretches(std::size_t cols, std::size_t parts) {
-    return std::min(parts * simd::lanes<T>, cols / chunk / stretch_min_chunks);
+/// How fast the smoother forgets a state sets the warm-up and whether stretches pay (stretch_plan).
+struct stretches_plan {
+    std::size_t stretches, warm_up_chunks;
+};
+
+/// A state is forgotten through the smoother's contraction, 1 − β per step: two states a relative
+/// distance 1 apart become equal to the last bit after about ln 2^digits / β steps of the faster
+/// coefficient (attack, usually; rounding then maps neighbours onto the same value). Program material
+/// is not in attack all the time, so the warm-up is 7 times that (6 chunks at the benchmark's 5 ms
+/// attack in float), and a stretch at least 4 warm-ups long (and 16 chunks), so that stretches that
+/// do not merge in the warm-up rarely run long. Only a row with room for a whole vector of stretches
+/// takes them, and only in float (stretches 0 means the one-row path): with fewer lanes the lanes
+/// pass saves less than the re-runs can cost. Measured on the benchmark's row and on a smoother
+/// detector level with attack/release from 2/50 to 100/2000 ms (docs/benchmarks.md): with these rules
+/// never slower than the one-row path; with fixed 6-chunk warm-ups and any 2 stretches or more (and
+/// double), up to 1.7× slower at slow time constants.
+template <class T> stretches_plan stretch_plan(std::size_t cols, T at, T rt) {
+    if (!std::is_same_v<T, float>) return {0, 0};
+    const double fastest = std::max(double(at), double(rt));
+    const double forget = std::log(2.0) * std::numeric_limits<T>::digits / std::max(fastest, 1e-12);
+    const double warm_up = std::ceil(7.0 * forget / double(chunk));
+    if (!(warm_up < double(cols / chunk))) return {0, 0};  // also NaN-safe
+    const std::size_t warm_up_chunks = std::size_t(warm_up);
+    const std::size_t min_chunks = std::max<std::size_t>(16, 4 * warm_up_chunks);
+    if (cols / chunk / min_chunks < simd::lanes<T>) return {0, 0};
+    return {simd::lanes<T>, warm_up_chunks};
 }
 
 /// The forward of one row in lanes stretches (see above), the hard gate, from the initial state 1.
 /// Returns false if some x is not finite and > 0.
 template <bool Knee, class T>
 bool compexp_forward_single_stretches(const T* x, std::size_t cols, const compexp_curve<T>& curve, T at, T rt,
-                                      T* y, std::size_t parts) {
+                                      T* y, const stretches_plan& plan) {
     using V = simd::vec<T>;
-    constexpr std::size_t W = simd::lanes<T>, warm_up = stretch_warm_up_chunks;
-    const std::size_t stretches = lanes_stretches<T>(cols, parts);
+    constexpr std::size_t W = simd::lanes<T>;
+    const std::size_t stretches = plan.stretches, warm_up = plan.warm_up_chunks;
     const std::size_t stretch_chunks = cols / chunk / stretches, len = stretch_chunks * chunk;
     const compexp_params<T> params{curve.comp_thresh, curve.comp_ratio, curve.exp_thresh, curve.exp_ratio, curve.knee};
-    // The context of one vector of lanes (every row has the same parameters).
-    const group_context<T> ctx(params, at, rt, row_param<T>(T(1)), row_group{0, std::min(stretches, W)});
+    const group_context<T> ctx(params, at, rt, row_param<T>(T(1)), row_group{0, stretches});
     const row_curve<T>& rc = ctx.curves[0];
     // Rows [0, rows) of the row seen as rows of len samples from x + offset, in lanes, chunks [0, chunks),
-    // lane r from lanes[r] (left at the states after them); on two threads, half of the rows on each.
+    // lane r from lanes[r] (left at the states after them).
     auto lanes_run = [&](std::size_t offset, std::size_t rows, std::size_t chunks, T* lanes) {
-        const std::size_t n_parts = std::min(parts, rows);
-        unsigned char ok[2] = {1, 1};
-        parallel_rows(n_parts, [&](std::size_t part) {
-            const std::size_t first = rows * part / n_parts, count = rows * (part + 1) / n_parts - first;
-            alignas(64) T part_lanes[W];
-            std::fill(part_lanes, part_lanes + W, T(1));
-            std::copy(lanes + first, lanes + first + count, part_lanes);
-            gate_state<V> states[max_chains];
-            for (auto& st : states) st = {V::load_aligned(part_lanes), V(T(0))};
-            const std::size_t at = offset + first * len;
-            ok[part] = group_chunks<false>(signal_view<T>{x + at, count, len}, ctx, row_group{0, count},
-                                           signal_span<T>{y + at, count, len}, 0, chunks, states);
-            states[0].y.store_aligned(part_lanes);
-            std::copy(part_lanes, part_lanes + count, lanes + first);
-        });
-        return ok[0] && ok[1];
+        gate_state<V> states[max_chains];
+        for (auto& st : states) st = {V::load_aligned(lanes), V(T(0))};
+        const bool ok = group_chunks<false>(signal_view<T>{x + offset, rows, len}, ctx, row_group{0, rows},
+                                            signal_span<T>{y + offset, rows, len}, 0, chunks, states);
+        states[0].y.store_aligned(lanes);
+        return ok;
     };
     // The warm-up: lane r for stretch r + 1, from its first target.
-    alignas(64) T lanes[2 * W];
+    alignas(64) T lanes[W];
     bool ok = true;
-    for (std::size_t r = 0; r < 2 * W; ++r) {
+    for (std::size_t r = 0; r < W; ++r) {
         alignas(64) T f_first[simd::wide_lanes<T>];
         const bool used = r + 1 < stretches;
         if (used) ok &= rc.targets(x + (r + 1) * len - warm_up * chunk, 1, f_first);
@@ -576,10 +584,10 @@ bool compexp_forward_single_stretches(const T* x, std::size_t cols, const compex
     }
     ok &= lanes_run(len - warm_up * chunk, stretches - 1, warm_up, lanes);
     // The stretches: lane s from the guess for stretch s.
-    alignas(64) T guess[2 * W];
+    alignas(64) T guess[W];
     guess[0] = T(1);
-    for (std::size_t s = 1; s < 2 * W; ++s) guess[s] = lanes[s - 1];
-    std::copy(guess, guess + 2 * W, lanes);
+    for (std::size_t s = 1; s < W; ++s) guess[s] = lanes[s - 1];
+    std::copy(guess, guess + W, lanes);
     ok &= lanes_run(0, stretches, stretch_chunks, lanes);
     T state = lanes[0];  // exact: the state at the end of stretch s − 1 in the loop
     for (std::size_t s = 1; s < stretches; ++s) {
@@ -606,10 +614,11 @@ bool compexp_forward_group(signal_view<T> x, const compexp_params<T>& params, ro
     const auto& curves = ctx.curves;
     if (g.count == 1) {
         const auto& rc = curves[0];
-        if (!Sigmoid && lanes_stretches<T>(cols, 1) >= 2) {
+        const stretches_plan plan = stretch_plan<T>(cols, at[g.first], rt[g.first]);
+        if (!Sigmoid && plan.stretches > 0) {
             const compexp_curve<T> curve = params.row(g.first);
-            return rc.knee ? compexp_forward_single_stretches<true>(x.row(g.first), cols, curve, at[g.first], rt[g.first], y.row(g.first), 1)
-                           : compexp_forward_single_stretches<false>(x.row(g.first), cols, curve, at[g.first], rt[g.first], y.row(g.first), 1);
+            return rc.knee ? compexp_forward_single_stretches<true>(x.row(g.first), cols, curve, at[g.first], rt[g.first], y.row(g.first), plan)
+                           : compexp_forward_single_stretches<false>(x.row(g.first), cols, curve, at[g.first], rt[g.first], y.row(g.first), plan);
         }
         T state = T(1);
         return rc.knee ? compexp_forward_single<Sigmoid, true>(x.row(g.first), cols, rc, ctx, y.row(g.first), state)
@@ -1134,14 +1143,6 @@ bool compexp_gain_kernel(signal_view<T> x_rms, const compexp_params<T>& curve, r
         if (x_rms.rows > 1) return compexp_forward_group_time_split(x_rms, curve, at, rt, gain, all);
         const group_context<T> ctx(curve, at, rt, row_param<T>(T(1)), all);
         const auto& rc = ctx.curves[0];
-        // Float: lanes stretches, a vector of lanes on each thread (0.58 against 0.74 ns/sample for the
-        // time split, 1×480000). Double has half the lanes, a dearer curve and dearer re-runs: there the
-        // time split was faster (1.14 against 1.34). docs/benchmarks.md.
-        if (simd::lanes<T> >= 8 && lanes_stretches<T>(x_rms.cols, 2) >= 4) {
-            const compexp_curve<T> c = curve.row(0);
-            return rc.knee ? compexp_forward_single_stretches<true>(x_rms.data, x_rms.cols, c, at[0], rt[0], gain.data, 2)
-                           : compexp_forward_single_stretches<false>(x_rms.data, x_rms.cols, c, at[0], rt[0], gain.data, 2);
-        }
         return rc.knee ? compexp_forward_single_time_split<true>(x_rms.data, x_rms.cols, rc, ctx, gain.data)
                        : compexp_forward_single_time_split<false>(x_rms.data, x_rms.cols, rc, ctx, gain.data);
     }

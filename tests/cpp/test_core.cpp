@@ -1020,7 +1020,7 @@ void expect_stretches_give_the_bits_of_rows_in_lanes(const std::vector<T>& row, 
     dd::set_num_threads(1);
     dd::compexp_gain<T>(signal_view<T>{row.data(), 1, cols}, p, at, rt, signal_span<T>{alone.data(), 1, cols});
     dd::compexp_gain<T>(signal_view<T>{two_rows.data(), 2, cols}, p, at, rt, signal_span<T>{in_lanes.data(), 2, cols});
-    dd::set_num_threads(2);  // float: twice the stretches, a vector of lanes on each thread
+    dd::set_num_threads(2);
     dd::compexp_gain<T>(signal_view<T>{row.data(), 1, cols}, p, at, rt, signal_span<T>{alone_two_threads.data(), 1, cols});
     dd::set_num_threads(0);
     for (std::size_t t = 0; t < cols; ++t) {
@@ -1038,8 +1038,9 @@ template <class T> void check_stretches(std::size_t cols) {
     // Program-like levels: most guesses are exact after the warm-up, some stretches merge later.
     expect_stretches_give_the_bits_of_rows_in_lanes<T>(row, other, p, T(0.01), T(0.0005), "held level");
     expect_stretches_give_the_bits_of_rows_in_lanes<T>(row, other, p_knee, T(0.01), T(0.0005), "held level, knee");
-    // Time constants so long that no guessed state is forgotten: every stretch is re-run to its end.
-    expect_stretches_give_the_bits_of_rows_in_lanes<T>(row, other, p, T(1e-5), T(1e-5), "never merging");
+    // Time constants so long that no guessed state would be forgotten: the row takes the one-row path
+    // (stretch_plan) and must still give the bits of rows in lanes.
+    expect_stretches_give_the_bits_of_rows_in_lanes<T>(row, other, p, T(1e-5), T(1e-5), "slow");
     // Loud (attack to f ≈ 0.13) for the first 40 %, then quiet (f = 1) under a release so slow that the
     // true state stays far below any guess: the stretches in the loud part merge (most at once), the
     // ones after it never do.
@@ -1056,13 +1057,14 @@ template <class T> void check_stretches(std::size_t cols) {
 }  // namespace
 
 TEST(CompexpGain, OneLongRowInLanesStretchesGivesTheBitsOfRowsInLanes) {
-    // Lengths: two stretches of 16 chunks and nothing after them; five stretches and a tail; all the
-    // lanes' stretches (float 8, double 4) and a tail shorter than a vector; on two threads (float),
-    // up to 16 stretches, a vector of lanes per thread: 2 + 3, 4 + 4, 8 + 8 and a tail (two stretches
-    // take the time split there).
-    constexpr std::size_t chunk = 2048, min_chunks = 16;
-    for (std::size_t cols : {2 * min_chunks * chunk, 5 * min_chunks * chunk + 777, 8 * min_chunks * chunk + 3,
-                             16 * min_chunks * chunk + 5000}) {
+    // A float row takes W = 8 stretches when it has room for them at the length stretch_plan asks for
+    // (at 0.05: 16 chunks, after 2-chunk warm-ups; at 0.01: 24 chunks, after 6), else the one-row
+    // path; double always takes the one-row path. Lengths: 128 chunks and a tail shorter than a
+    // vector (8 stretches at 0.05, the one-row path at 0.01), 143 chunks and 777 samples (8 stretches
+    // of 17 chunks and a tail of 7), 258 chunks (8 stretches at either). The row alone on two threads
+    // takes the time split (compexp_forward_single_time_split), which must give the same bits.
+    constexpr std::size_t chunk = 2048;
+    for (std::size_t cols : {128 * chunk + 3, 143 * chunk + 777, 258 * chunk}) {
         check_stretches<float>(cols);
         check_stretches<double>(cols);
     }
