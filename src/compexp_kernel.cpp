@@ -513,7 +513,7 @@ bool group_chunks(signal_view<T> x, const group_context<T>& ctx, const row_group
 /// lanes step W samples per fma. So a long float row runs as W stretches of equal length, one per lane
 /// (group_chunks on the row seen as W rows), speculatively:
 ///   - stretch 0 starts from the row's initial state; stretch s > 0 from a guess: the state after a
-///     warm-up run, in lanes too, over the chunks before it (stretch_plan), itself started from its
+///     warm-up run, in lanes too, over the chunks before it (stretch_warm_up_chunks), itself started from its
 ///     first target. (The warm-up writes y there first; stretch s − 1 overwrites it later.)
 ///   - Then, for s = 1 … W − 1, the exact state at the end of stretch s − 1 is known. If it equals the
 ///     guess bit for bit, stretch s was run from the exact state. Otherwise stretch s is run again, a
@@ -523,10 +523,8 @@ bool group_chunks(signal_view<T> x, const group_context<T>& ctx, const row_group
 ///     exact, and so is its final state. A stretch that never merges is re-run to its end: slower (a
 ///     one-row pass over it), still exact.
 ///   - The samples after the last whole stretch run on the one-row path.
-/// How fast the smoother forgets a state sets the warm-up and whether stretches pay (stretch_plan).
-struct stretches_plan {
-    std::size_t stretches, warm_up_chunks;
-};
+/// How fast the smoother forgets a state sets the warm-up and whether stretches pay
+/// (stretch_warm_up_chunks).
 
 /// A state is forgotten through the smoother's contraction, 1 − β per step: two states a relative
 /// distance 1 apart become equal to the last bit after about ln 2^digits / β steps of the faster
@@ -534,31 +532,29 @@ struct stretches_plan {
 /// is not in attack all the time, so the warm-up is 7 times that (6 chunks at the benchmark's 5 ms
 /// attack in float), and a stretch at least 4 warm-ups long (and 16 chunks), so that stretches that
 /// do not merge in the warm-up rarely run long. Only a row with room for a whole vector of stretches
-/// takes them, and only in float (stretches 0 means the one-row path): with fewer lanes the lanes
-/// pass saves less than the re-runs can cost. Measured on the benchmark's row and on a smoother
+/// takes them, and only in float (0: the one-row path): with fewer lanes the lanes pass saves less
+/// than the re-runs can cost. Measured on the benchmark's row and on a smoother
 /// detector level with attack/release from 2/50 to 100/2000 ms (docs/benchmarks.md): with these rules
 /// never slower than the one-row path; with fixed 6-chunk warm-ups and any 2 stretches or more (and
 /// double), up to 1.7× slower at slow time constants.
-template <class T> stretches_plan stretch_plan(std::size_t cols, T at, T rt) {
-    if (!std::is_same_v<T, float>) return {0, 0};
+template <class T> std::size_t stretch_warm_up_chunks(std::size_t cols, T at, T rt) {
+    if (!std::is_same_v<T, float>) return 0;
     const double fastest = std::max(double(at), double(rt));
     const double forget = std::log(2.0) * std::numeric_limits<T>::digits / std::max(fastest, 1e-12);
     const double warm_up = std::ceil(7.0 * forget / double(chunk));
-    if (!(warm_up < double(cols / chunk))) return {0, 0};  // also NaN-safe
+    if (!(warm_up < double(cols / chunk))) return 0;  // also NaN-safe
     const std::size_t warm_up_chunks = std::size_t(warm_up);
     const std::size_t min_chunks = std::max<std::size_t>(16, 4 * warm_up_chunks);
-    if (cols / chunk / min_chunks < simd::lanes<T>) return {0, 0};
-    return {simd::lanes<T>, warm_up_chunks};
+    return cols / chunk / min_chunks >= simd::lanes<T> ? warm_up_chunks : 0;
 }
 
-/// The forward of one row in lanes stretches (see above), the hard gate, from the initial state 1.
-/// Returns false if some x is not finite and > 0.
+/// The forward of one row in W lanes stretches (see above) after warm-ups of `warm_up` chunks, the
+/// hard gate, from the initial state 1. Returns false if some x is not finite and > 0.
 template <bool Knee, class T>
 bool compexp_forward_single_stretches(const T* x, std::size_t cols, const compexp_curve<T>& curve, T at, T rt,
-                                      T* y, const stretches_plan& plan) {
+                                      T* y, std::size_t warm_up) {
     using V = simd::vec<T>;
-    constexpr std::size_t W = simd::lanes<T>;
-    const std::size_t stretches = plan.stretches, warm_up = plan.warm_up_chunks;
+    constexpr std::size_t W = simd::lanes<T>, stretches = W;
     const std::size_t stretch_chunks = cols / chunk / stretches, len = stretch_chunks * chunk;
     const compexp_params<T> params{curve.comp_thresh, curve.comp_ratio, curve.exp_thresh, curve.exp_ratio, curve.knee};
     const group_context<T> ctx(params, at, rt, row_param<T>(T(1)), row_group{0, stretches});
@@ -614,11 +610,11 @@ bool compexp_forward_group(signal_view<T> x, const compexp_params<T>& params, ro
     const auto& curves = ctx.curves;
     if (g.count == 1) {
         const auto& rc = curves[0];
-        const stretches_plan plan = stretch_plan<T>(cols, at[g.first], rt[g.first]);
-        if (!Sigmoid && plan.stretches > 0) {
+        const std::size_t warm_up = Sigmoid ? 0 : stretch_warm_up_chunks<T>(cols, at[g.first], rt[g.first]);
+        if (warm_up > 0) {
             const compexp_curve<T> curve = params.row(g.first);
-            return rc.knee ? compexp_forward_single_stretches<true>(x.row(g.first), cols, curve, at[g.first], rt[g.first], y.row(g.first), plan)
-                           : compexp_forward_single_stretches<false>(x.row(g.first), cols, curve, at[g.first], rt[g.first], y.row(g.first), plan);
+            return rc.knee ? compexp_forward_single_stretches<true>(x.row(g.first), cols, curve, at[g.first], rt[g.first], y.row(g.first), warm_up)
+                           : compexp_forward_single_stretches<false>(x.row(g.first), cols, curve, at[g.first], rt[g.first], y.row(g.first), warm_up);
         }
         T state = T(1);
         return rc.knee ? compexp_forward_single<Sigmoid, true>(x.row(g.first), cols, rc, ctx, y.row(g.first), state)

@@ -1039,7 +1039,7 @@ template <class T> void check_stretches(std::size_t cols) {
     expect_stretches_give_the_bits_of_rows_in_lanes<T>(row, other, p, T(0.01), T(0.0005), "held level");
     expect_stretches_give_the_bits_of_rows_in_lanes<T>(row, other, p_knee, T(0.01), T(0.0005), "held level, knee");
     // Time constants so long that no guessed state would be forgotten: the row takes the one-row path
-    // (stretch_plan) and must still give the bits of rows in lanes.
+    // (stretch_warm_up_chunks) and must still give the bits of rows in lanes.
     expect_stretches_give_the_bits_of_rows_in_lanes<T>(row, other, p, T(1e-5), T(1e-5), "slow");
     // Loud (attack to f ≈ 0.13) for the first 40 %, then quiet (f = 1) under a release so slow that the
     // true state stays far below any guess: the stretches in the loud part merge (most at once), the
@@ -1057,9 +1057,10 @@ template <class T> void check_stretches(std::size_t cols) {
 }  // namespace
 
 TEST(CompexpGain, OneLongRowInLanesStretchesGivesTheBitsOfRowsInLanes) {
-    // A float row takes W = 8 stretches when it has room for them at the length stretch_plan asks for
-    // (at 0.05: 16 chunks, after 2-chunk warm-ups; at 0.01: 24 chunks, after 6), else the one-row
-    // path; double always takes the one-row path. Lengths: 128 chunks and a tail shorter than a
+    // A float row takes W = 8 stretches when it has room for them at the length that
+    // stretch_warm_up_chunks asks for (at 0.05: 16 chunks, after 2-chunk warm-ups; at 0.01: 24
+    // chunks, after 6), else the one-row path; double always takes the one-row path. Lengths: 128
+    // chunks and a tail shorter than a
     // vector (8 stretches at 0.05, the one-row path at 0.01), 143 chunks and 777 samples (8 stretches
     // of 17 chunks and a tail of 7), 258 chunks (8 stretches at either). The row alone on two threads
     // takes the time split (compexp_forward_single_time_split), which must give the same bits.
