@@ -301,6 +301,25 @@ bool compexp_forward_single(const T* x, std::size_t cols, const row_curve<T>& cv
     return xsimd::all(ok);
 }
 
+/// A speculative run's guess for the state before sample x[0]: the first target there. (Whether x[0]
+/// is a valid level is checked by the run that starts there.)
+template <class T> T first_target(const row_curve<T>& cv, const T* x) {
+    alignas(64) T f_first[simd::wide_lanes<T>];
+    cv.targets(x, 1, f_first);
+    return f_first[0];
+}
+
+/// Runs n samples again on the one-row path from the exact `state` (hard gate), over a speculative
+/// run's output in y; whether the state after them equals that run's, bit for bit (from there the
+/// two runs take the same steps). ok as compexp_forward_single's.
+template <bool Knee, class T>
+bool rerun_merges(const T* x, std::size_t n, const row_curve<T>& cv, const group_context<T>& ctx, T* y, T& state,
+                  bool& ok) {
+    const T speculated = y[n - 1];
+    ok &= compexp_forward_single<false, Knee>(x, n, cv, ctx, y, state);
+    return std::memcmp(&speculated, &state, sizeof(T)) == 0;
+}
+
 /// P2 of a multi-row group: the recursion with one row per lane (ctx.chains vectors of rows stepped
 /// side by side), chunk by chunk, from f (and sdb(f)) given as row pointers, through in-register
 /// transposes, into y.
@@ -572,12 +591,8 @@ bool compexp_forward_single_stretches(const T* x, std::size_t cols, const compex
     // The warm-up: lane r for stretch r + 1, from its first target.
     alignas(64) T lanes[W];
     bool ok = true;
-    for (std::size_t r = 0; r < W; ++r) {
-        alignas(64) T f_first[simd::wide_lanes<T>];
-        const bool used = r + 1 < stretches;
-        if (used) ok &= rc.targets(x + (r + 1) * len - warm_up * chunk, 1, f_first);
-        lanes[r] = used ? f_first[0] : T(1);
-    }
+    for (std::size_t r = 0; r < W; ++r)
+        lanes[r] = r + 1 < stretches ? first_target(rc, x + (r + 1) * len - warm_up * chunk) : T(1);
     ok &= lanes_run(len - warm_up * chunk, stretches - 1, warm_up, lanes);
     // The stretches: lane s from the guess for stretch s.
     alignas(64) T guess[W];
@@ -588,12 +603,8 @@ bool compexp_forward_single_stretches(const T* x, std::size_t cols, const compex
     T state = lanes[0];  // exact: the state at the end of stretch s − 1 in the loop
     for (std::size_t s = 1; s < stretches; ++s) {
         bool merged = std::memcmp(&state, &guess[s], sizeof(T)) == 0;
-        for (std::size_t c = s * stretch_chunks; c < (s + 1) * stretch_chunks && !merged; ++c) {
-            const std::size_t t0 = c * chunk;
-            const T speculated = y[t0 + chunk - 1];
-            ok &= compexp_forward_single<false, Knee>(x + t0, chunk, rc, ctx, y + t0, state);
-            merged = std::memcmp(&speculated, &state, sizeof(T)) == 0;
-        }
+        for (std::size_t c = s * stretch_chunks; c < (s + 1) * stretch_chunks && !merged; ++c)
+            merged = rerun_merges<Knee>(x + c * chunk, chunk, rc, ctx, y + c * chunk, state, ok);
         if (merged) state = lanes[s];
     }
     const std::size_t done = stretches * len;
@@ -720,7 +731,7 @@ template <class T>
 bool compexp_forward_group_time_split(signal_view<T> x, const compexp_params<T>& params, row_param<T> at,
                                       row_param<T> rt, signal_span<T> y, const row_group& g) {
     using V = simd::vec<T>;
-    constexpr std::size_t W = simd::lanes<T>, WW = simd::wide_lanes<T>;
+    constexpr std::size_t W = simd::lanes<T>;
     const std::size_t cols = x.cols, n_chunks = (cols + chunk - 1) / chunk;
     const group_context<T> ctx(params, at, rt, row_param<T>(T(1)), g);
     auto lane_row = [&](std::size_t i) { return g.first + (i < g.count ? i : 0); };  // padding lanes: row 0
@@ -730,11 +741,9 @@ bool compexp_forward_group_time_split(signal_view<T> x, const compexp_params<T>&
         return group_chunks<false>(x, ctx, g, y, c, n_chunks, state.data(), progress);
     };
     auto guess = [&](std::size_t c) {
-        alignas(64) T guessed[W], f_first[WW];
-        for (std::size_t i = 0; i < W; ++i) {
-            ctx.curves[lane_row(i) - g.first].targets(x.row(lane_row(i)) + c * chunk, 1, f_first);
-            guessed[i] = f_first[0];
-        }
+        alignas(64) T guessed[W];
+        for (std::size_t i = 0; i < W; ++i)
+            guessed[i] = first_target(ctx.curves[lane_row(i) - g.first], x.row(lane_row(i)) + c * chunk);
         state_t state{};
         state[0] = {V::load_aligned(guessed), V(T(0))};
         return state;
@@ -757,22 +766,15 @@ bool compexp_forward_group_time_split(signal_view<T> x, const compexp_params<T>&
 template <bool Knee, class T>
 bool compexp_forward_single_time_split(const T* x, std::size_t cols, const row_curve<T>& cv,
                                        const group_context<T>& ctx, T* y) {
-    constexpr std::size_t WW = simd::wide_lanes<T>;
     auto run = [&](std::size_t c, T& state, auto progress) {
         const std::size_t t0 = c * chunk;
         return compexp_forward_single<false, Knee>(x + t0, cols - t0, cv, ctx, y + t0, state,
                                                    [&](std::size_t done) { return progress(c + done); });
     };
-    auto guess = [&](std::size_t c) {
-        alignas(64) T f_first[WW];
-        cv.targets(x + c * chunk, 1, f_first);
-        return f_first[0];
-    };
+    auto guess = [&](std::size_t c) { return first_target(cv, x + c * chunk); };
     auto rerun = [&](std::size_t c, T& state, bool& ok) {
-        const std::size_t t0 = c * chunk, n = std::min(chunk, cols - t0);
-        const T guessed = y[t0 + n - 1];
-        ok &= compexp_forward_single<false, Knee>(x + t0, n, cv, ctx, y + t0, state);
-        return std::memcmp(&guessed, &state, sizeof(T)) == 0;
+        const std::size_t t0 = c * chunk;
+        return rerun_merges<Knee>(x + t0, std::min(chunk, cols - t0), cv, ctx, y + t0, state, ok);
     };
     return two_thread_time_split((cols + chunk - 1) / chunk, T(1), run, guess, rerun);
 }
