@@ -58,6 +58,34 @@ def load_cxx(path):
     return run.get("context", {}), values, errors, stat, medians if plain else {}
 
 
+def load_paired(path):
+    """{(pair, dtype, shape, threads): {"ratio": [...], "a": [...], "b": [...]}}, one value per repetition.
+
+    The Paired/... benchmarks (bench_kernels.cpp, timed_pair) run two computations back to back in
+    every iteration and report the median of the pairs' time ratios (and of each side's ns/sample).
+    """
+    with open(path) as f:
+        run = json.load(f)
+    out = defaultdict(lambda: {"ratio": [], "a": [], "b": []})
+    for b in run.get("benchmarks", []):
+        m = NAME.match(b["name"])
+        if not m or m["impl"] != "Paired" or b.get("run_type") == "aggregate" or b.get("error_occurred"):
+            continue
+        if "ratio" not in b:
+            continue
+        key = (m["proc"], m["dtype"], m["shape"], int(m["threads"]))
+        out[key]["ratio"].append(b["ratio"])
+        out[key]["a"].append(b["a_ns_per_sample"])
+        out[key]["b"].append(b["b_ns_per_sample"])
+    return dict(out)
+
+
+def median(v):
+    v = sorted(v)
+    n = len(v)
+    return None if n == 0 else (v[n // 2] if n % 2 else 0.5 * (v[n // 2 - 1] + v[n // 2]))
+
+
 def load_python(path):
     """{(impl, mode, dtype, shape, threads): ns/sample} as the benchmark reported it, and the medians."""
     with open(path) as f:
@@ -94,6 +122,7 @@ def table(header, rows):
 
 def summarize(cxx_path, py_path=None, meta_path=None):
     ctx, cxx, errors, cxx_stat, medians = load_cxx(cxx_path)
+    paired = load_paired(cxx_path)
     py_ctx, py, py_medians = load_python(py_path) if py_path else ({}, {}, {})
     meta = {}
     if meta_path:
@@ -206,6 +235,31 @@ def summarize(cxx_path, py_path=None, meta_path=None):
                 for dtype in DTYPES]
         L += table(["dtype"] + [shape_label(s) for s in shapes], rows)
 
+    # --- paired ratios
+    if paired:
+        L.append("")
+        L.append("### Paired ratios: two computations timed back to back in every iteration")
+        L.append("")
+        L.append("`Paired/<a>_vs_<b>` benchmarks (bench_kernels.cpp, `timed_pair`): each iteration runs a and b "
+                 "back to back, alternating which goes first; a repetition reports the median of its pairs' "
+                 "time ratios a/b. Each cell: the median over the repetitions, and in brackets the lowest and "
+                 "highest repetition.")
+        L.append("")
+        labels = {"reference_vs_compexp_gain": "scalar reference / compexp_gain (speed-up), 1 thread",
+                  "compexp_gain_1_vs_2_threads": "compexp_gain 1 thread / 2 threads (scaling)",
+                  "ssl_comp_gain_vs_compexp_gain": "ssl_comp_gain / compexp_gain (cost), 1 thread"}
+        rows = []
+        for pair, label in labels.items():
+            for dtype in DTYPES:
+                cells_ = []
+                for s in shapes:
+                    v = next((v for k, v in paired.items() if k[:3] == (pair, dtype, s)), None)
+                    cells_.append("—" if not v else
+                                  f"{median(v['ratio']):.2f}× ({min(v['ratio']):.2f}–{max(v['ratio']):.2f})")
+                if any(c != "—" for c in cells_):
+                    rows.append([label, dtype] + cells_)
+        L += table(["a / b (fwd+bwd)", "dtype"] + [shape_label(s) for s in shapes], rows)
+
     # --- Python vs C++
     if py:
         L.append("")
@@ -238,13 +292,23 @@ def summarize(cxx_path, py_path=None, meta_path=None):
     L.append("")
     L.append("### Issue 4 acceptance, as measured in this run")
     L.append("")
-    if medians:
+    if paired:
+        L.append("The ratios are judged on the paired benchmarks (`Paired/...`: the two computations run back to "
+                 "back in every iteration, the ratio is the median of the pairs' ratios, then the median of the "
+                 "repetitions), so a slow spell of the machine meets both sides of a ratio; the absolute ns/sample "
+                 "limits on each benchmark's fastest repetition. The other columns judge the same ratios from "
+                 "separate benchmarks, on their fastest and on their median repetitions, for comparison.")
+    elif medians:
         L.append("Judged on each benchmark's fastest repetition; the last two columns judge the same run on the "
                  "medians of the repetitions instead (Python: of its calls), for comparison.")
-        L.append("")
+    L.append("")
 
-    def acceptance(get, py):
-        """[(criterion, value or None, passes, unit)] for one choice of figures."""
+    def paired_ratio(pair, dtype, shape, threads):
+        v = paired.get((pair, dtype, shape, threads))
+        return median(v["ratio"]) if v else None
+
+    def acceptance(get, py, pr=None):
+        """[(criterion, value or None, passes, unit)] for one choice of figures; pr: paired ratios."""
         def ref(mode, dtype, shape):
             return get("Reference", "compexp_gain", mode, dtype, shape, 1)
 
@@ -256,12 +320,19 @@ def summarize(cxx_path, py_path=None, meta_path=None):
                         v is not None and v <= limit, ""))
         for dtype, need in (("f32", 10.0), ("f64", 6.0)):
             for s in shapes:
-                v = ratio(ref("fwdbwd", dtype, s), get("dd", "compexp_gain", "fwdbwd", dtype, s, 1))
+                if pr:
+                    v = pr("reference_vs_compexp_gain", dtype, s, 1)
+                else:
+                    v = ratio(ref("fwdbwd", dtype, s), get("dd", "compexp_gain", "fwdbwd", dtype, s, 1))
                 out.append((f"{dtype} fwd+bwd {shape_label(s)}: ≥ {need:g}× the scalar reference (1 thread)", v,
                             v is not None and v >= need, "×"))
         for s in ("8x480000", "64x48000"):
             for dtype in DTYPES:
-                v = ratio(get("dd", "compexp_gain", "fwdbwd", dtype, s, 1), get("dd", "compexp_gain", "fwdbwd", dtype, s, 2))
+                if pr:
+                    v = pr("compexp_gain_1_vs_2_threads", dtype, s, 2)
+                else:
+                    v = ratio(get("dd", "compexp_gain", "fwdbwd", dtype, s, 1),
+                              get("dd", "compexp_gain", "fwdbwd", dtype, s, 2))
                 out.append((f"2 threads ≥ 1.8× 1-thread throughput, {dtype} fwd+bwd {shape_label(s)}", v,
                             v is not None and v >= 1.8, "×"))
         if py:
@@ -271,7 +342,11 @@ def summarize(cxx_path, py_path=None, meta_path=None):
             worst = None
             for s in shapes:
                 for dtype in DTYPES:
-                    r = ratio(get("dd", "ssl_comp_gain", "fwdbwd", dtype, s, 1), get("dd", "compexp_gain", "fwdbwd", dtype, s, 1))
+                    if pr:
+                        r = pr("ssl_comp_gain_vs_compexp_gain", dtype, s, 1)
+                    else:
+                        r = ratio(get("dd", "ssl_comp_gain", "fwdbwd", dtype, s, 1),
+                                  get("dd", "compexp_gain", "fwdbwd", dtype, s, 1))
                     if r is not None and (worst is None or r > worst):
                         worst = r
             out.append(("SSL fwd+bwd ≤ 3× compexp_gain fwd+bwd (worst shape/dtype, 1 thread)", worst,
@@ -288,8 +363,23 @@ def summarize(cxx_path, py_path=None, meta_path=None):
         def get_median(impl, proc, mode, dtype, shape, threads):
             return medians.get((impl, proc, mode, dtype, shape, threads))
         py_median = py_medians or py
+        median_checks = acceptance(get_median, py_median)
+    if paired:
+        rows = []
+        for i, (label, v, ok, unit) in enumerate(acceptance(get, py, paired_ratio)):
+            row = [label] + cells(v, ok, unit)
+            same = "ns/sample" in label or label.startswith("Python")  # not a ratio of two C++ benchmarks
+            row += ["″", ""] if same else cells(*checks[i][1:])
+            if medians:
+                row += ["″", ""] if same else cells(*median_checks[i][1:])
+            rows.append(row)
+        head = ["criterion", "paired", "result", "separate, fastest", "result"]
+        if medians:
+            head += ["separate, median", "result"]
+        L += table(head, rows)
+    elif medians:
         rows = [[label] + cells(v, ok, unit) + cells(mv, mok, munit)
-                for (label, v, ok, unit), (_, mv, mok, munit) in zip(checks, acceptance(get_median, py_median))]
+                for (label, v, ok, unit), (_, mv, mok, munit) in zip(checks, median_checks)]
         L += table(["criterion", "fastest", "result", "median", "result"], rows)
     else:
         L += table(["criterion", "measured", "result"], [[label] + cells(v, ok, unit) for label, v, ok, unit in checks])
