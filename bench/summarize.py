@@ -41,6 +41,8 @@ def load_cxx(path):
         m = NAME.match(b["name"])
         if not m:
             continue
+        if m["impl"] == "Paired":  # ratios, not ns/sample: load_paired
+            continue
         key = (m["impl"], m["proc"], m["mode"], m["dtype"], m["shape"], int(m["threads"]))
         if b.get("error_occurred"):
             errors[key] = b.get("error_message", "error")
