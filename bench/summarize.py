@@ -61,24 +61,20 @@ def load_cxx(path):
 
 
 def load_paired(path):
-    """{(pair, dtype, shape, threads): {"ratio": [...], "a": [...], "b": [...]}}, one value per repetition.
+    """{(pair, dtype, shape, threads): [ratio of each repetition]}.
 
     The Paired/... benchmarks (bench_kernels.cpp, timed_pair) run two computations back to back in
-    every iteration and report the median of the pairs' time ratios (and of each side's ns/sample).
+    every iteration and report the median of the pairs' time ratios as the counter `ratio`.
     """
     with open(path) as f:
         run = json.load(f)
-    out = defaultdict(lambda: {"ratio": [], "a": [], "b": []})
+    out = defaultdict(list)
     for b in run.get("benchmarks", []):
         m = NAME.match(b["name"])
-        if not m or m["impl"] != "Paired" or b.get("run_type") == "aggregate" or b.get("error_occurred"):
+        if (not m or m["impl"] != "Paired" or b.get("run_type") == "aggregate" or b.get("error_occurred")
+                or "ratio" not in b):
             continue
-        if "ratio" not in b:
-            continue
-        key = (m["proc"], m["dtype"], m["shape"], int(m["threads"]))
-        out[key]["ratio"].append(b["ratio"])
-        out[key]["a"].append(b["a_ns_per_sample"])
-        out[key]["b"].append(b["b_ns_per_sample"])
+        out[(m["proc"], m["dtype"], m["shape"], int(m["threads"]))].append(b["ratio"])
     return dict(out)
 
 
@@ -256,8 +252,7 @@ def summarize(cxx_path, py_path=None, meta_path=None):
                 cells_ = []
                 for s in shapes:
                     v = next((v for k, v in paired.items() if k[:3] == (pair, dtype, s)), None)
-                    cells_.append("—" if not v else
-                                  f"{median(v['ratio']):.2f}× ({min(v['ratio']):.2f}–{max(v['ratio']):.2f})")
+                    cells_.append("—" if not v else f"{median(v):.2f}× ({min(v):.2f}–{max(v):.2f})")
                 if any(c != "—" for c in cells_):
                     rows.append([label, dtype] + cells_)
         L += table(["a / b (fwd+bwd)", "dtype"] + [shape_label(s) for s in shapes], rows)
@@ -307,7 +302,7 @@ def summarize(cxx_path, py_path=None, meta_path=None):
 
     def paired_ratio(pair, dtype, shape, threads):
         v = paired.get((pair, dtype, shape, threads))
-        return median(v["ratio"]) if v else None
+        return median(v) if v else None
 
     def acceptance(get, py, pr=None):
         """[(criterion, value or None, passes, unit)] for one choice of figures; pr: paired ratios."""
