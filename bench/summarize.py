@@ -239,7 +239,9 @@ def summarize(cxx_path, py_path=None, meta_path=None):
         L.append("### Paired ratios: two computations timed back to back in every iteration")
         L.append("")
         L.append("`Paired/<a>_vs_<b>` benchmarks (bench_kernels.cpp, `timed_pair`): each iteration runs a and b "
-                 "back to back, alternating which goes first; a repetition reports the median of its pairs' "
+                 "back to back, alternating which goes first, each side timed on its second call in a row (the "
+                 "first, untimed, restores its steady state: its buffers in the cache, the second library thread "
+                 "awake); a repetition reports the median of its pairs' "
                  "time ratios a/b. Each cell: the median over the repetitions, and in brackets the lowest and "
                  "highest repetition.")
         L.append("")
@@ -291,7 +293,7 @@ def summarize(cxx_path, py_path=None, meta_path=None):
     L.append("")
     if paired:
         L.append("The ratios are judged on the paired benchmarks (`Paired/...`: the two computations run back to "
-                 "back in every iteration, the ratio is the median of the pairs' ratios, then the median of the "
+                 "back in every iteration, each timed on its second call in a row, the ratio is the median of the pairs' ratios, then the median of the "
                  "repetitions), so a slow spell of the machine meets both sides of a ratio; the absolute ns/sample "
                  "limits on each benchmark's fastest repetition. The other columns judge the same ratios from "
                  "separate benchmarks, on their fastest and on their median repetitions, for comparison.")

@@ -939,7 +939,7 @@ template <bool Sigmoid, bool Knee, class T, class Sink, class Progress = no_back
 bool compexp_backward_chunks(const row_curve<T>& rc, T at, T rt, T k, const T* x, const T* y,
                              const strided_view<T>& grad_y, std::size_t b, std::size_t cols, T* gx,
                              std::size_t c_top, adjoint_state<simd::wide<T>>& state, Sink sink,
-                             Progress progress = {}) {
+                             Progress progress = {}, bool next_row = false) {
     using V = simd::wide<T>;
     constexpr std::size_t WW = V::size;
     const ar_coeffs<V> hard{V(at), V(rt)};
@@ -974,6 +974,9 @@ bool compexp_backward_chunks(const row_curve<T>& rc, T at, T rt, T k, const T* x
             // The previous chunk's x, y and grad_y (processed next) are prefetched meanwhile: the
             // hardware prefetcher follows descending streams less well than ascending ones.
             const T* const gy_row = in_place ? grad_y.data + std::ptrdiff_t(b) * grad_y.row_stride : nullptr;
+            // In the row's first chunk (run last), the next row's last chunk is prefetched instead
+            // (when the caller runs that row next): without it, every row starts on cold lines.
+            const std::size_t next_last = (cols - 1) / chunk * chunk;  // the next row's last chunk
             for (std::size_t kk = whole_end; kk > 0;) {
                 kk -= unroll * WW;
                 if (t0 >= chunk) {
@@ -982,6 +985,14 @@ bool compexp_backward_chunks(const row_curve<T>& rc, T at, T rt, T k, const T* x
                         __builtin_prefetch(x + tp + line);
                         __builtin_prefetch(y + tp + line);
                         if (gy_row) __builtin_prefetch(gy_row + tp + line);
+                    }
+                } else if (next_row && next_last + kk < cols) {
+                    const std::size_t tp = next_last + kk;
+                    for (std::size_t line = 0; line < unroll * WW && tp + line < cols; line += 64 / sizeof(T)) {
+                        __builtin_prefetch(x + cols + tp + line);
+                        __builtin_prefetch(y + cols + tp + line);
+                        if (gy_row) __builtin_prefetch(gy_row + grad_y.row_stride + tp + line);
+                        if (gx) __builtin_prefetch(gx + cols + tp + line, 1);
                     }
                 }
                 ok = ok & curve_vectors<Knee, unroll>(rc, xr, kk, n, f_buf, level_buf);
@@ -1078,11 +1089,13 @@ bool compexp_backward_chunks(const row_curve<T>& rc, T at, T rt, T k, const T* x
 /// chunk by chunk from the last.
 template <bool Sigmoid, bool Knee, class T>
 bool compexp_backward_row(const row_curve<T>& rc, T at, T rt, T k, const T* x, const T* y,
-                          const strided_view<T>& grad_y, std::size_t b, std::size_t cols, T* gx, double* sums) {
+                          const strided_view<T>& grad_y, std::size_t b, std::size_t cols, T* gx, double* sums,
+                          bool next_row) {
     if (cols == 0) return true;
     adjoint_state<simd::wide<T>> state{simd::wide<T>(T(0)), simd::wide<T>(T(0))};
     return compexp_backward_chunks<Sigmoid, Knee>(rc, at, rt, k, x, y, grad_y, b, cols, gx, (cols - 1) / chunk, state,
-                                                  [sums](std::size_t, int i, double v) { sums[i] += v; });
+                                                  [sums](std::size_t, int i, double v) { sums[i] += v; },
+                                                  no_backward_progress{}, next_row);
 }
 
 /// The backward of one row on two threads, split in time without changing a bit, as the forward is
@@ -1177,7 +1190,7 @@ bool compexp_gain_backward_kernel(signal_view<T> x_rms, const compexp_params<T>&
             return split ? compexp_backward_row_time_split<S, K>(rc, at[b], rt[b], k[b], x_rms.row(b), gain.row(b),
                                                                  grad_gain, b, cols, gx, s)
                          : compexp_backward_row<S, K>(rc, at[b], rt[b], k[b], x_rms.row(b), gain.row(b), grad_gain,
-                                                      b, cols, gx, s);
+                                                      b, cols, gx, s, b + 1 < rows);
         };
         using yes = std::true_type;
         using no = std::false_type;
