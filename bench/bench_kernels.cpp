@@ -12,7 +12,9 @@
 // The ratios issue 4 is judged on are also measured within one benchmark each ("Paired/<a>_vs_<b>/...",
 // timed_pair): every iteration runs a and b back to back (each timed on its second call in a row) and
 // records time(a)/time(b), so that a slow spell of the shared machine slows both sides of a ratio
-// instead of one benchmark's repetitions.
+// instead of one benchmark's repetitions. The one-vs-two-threads pairs also time the one-thread side
+// pinned to each of the two CPUs (counters cpu0_ns_per_sample, cpu1_ns_per_sample): this host's
+// vCPUs at times run at different speeds, which bounds what two threads can gain.
 //
 // Names: <impl>/<processor>/<fwd|fwdbwd>/<f32|f64>/<B>x<T>/threads:<n>[/real_time], impl ∈ {dd, Reference};
 // Paired/<pair>/fwdbwd/<f32|f64>/<B>x<T>/threads:<b's threads>/min_time:0.500/manual_time.
@@ -25,6 +27,8 @@
 //   avg                   x, coef
 //   ssl_comp_gain         x_dB, CT, CR, T_af, T_as, T_sf, T_ss, fb   (all 8; not the knee)
 #include <benchmark/benchmark.h>
+#include <pthread.h>
+#include <sched.h>
 
 #include <algorithm>
 #include <chrono>
@@ -457,6 +461,35 @@ struct side {
     int threads;
 };
 
+/// The calling thread pinned to one CPU for its lifetime, then back on the CPUs it had.
+class pinned_to {
+public:
+    explicit pinned_to(int cpu) {
+        pthread_getaffinity_np(pthread_self(), sizeof(saved_), &saved_);
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(cpu, &one);
+        pthread_setaffinity_np(pthread_self(), sizeof(one), &one);
+    }
+    ~pinned_to() { pthread_setaffinity_np(pthread_self(), sizeof(saved_), &saved_); }
+    pinned_to(const pinned_to&) = delete;
+    pinned_to& operator=(const pinned_to&) = delete;
+
+private:
+    cpu_set_t saved_;
+};
+
+/// The first two CPUs this process may run on, or none if it has fewer.
+std::vector<int> two_cpus() {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) != 0) return {};
+    std::vector<int> cpus;
+    for (int c = 0; c < CPU_SETSIZE && cpus.size() < 2; ++c)
+        if (CPU_ISSET(c, &set)) cpus.push_back(c);
+    return cpus.size() == 2 ? cpus : std::vector<int>{};
+}
+
 /// Paired timing: every iteration runs a and b back to back (a first on even iterations, b first on
 /// odd ones) and takes the ratio of their times. The machine's slow spells last seconds to minutes,
 /// so a pair run within ~0.1 s of itself sees the same machine on both sides, where two separate
@@ -466,9 +499,17 @@ struct side {
 /// of repeated calls that its separate benchmark measures. Counters: a_ns_per_sample,
 /// b_ns_per_sample (medians over the iteration's pairs) and ratio = the median of the pairs' a/b.
 /// The benchmark's own time is the pair's timed calls (manual time).
-void timed_pair(benchmark::State& state, const config& c, const side& a, const side& b) {
+///
+/// cpu_probe (for a = one thread, b = two): every iteration also times a pinned to each of the two
+/// CPUs (each on its second call, like the pair): counters cpu0_ns_per_sample and cpu1_ns_per_sample,
+/// medians like the pair's. Two threads that share the work in proportion to the CPUs' speeds finish
+/// in 1/(1/t₀ + 1/t₁), so against one thread on the faster CPU they gain at most 1 + t_fast/t_slow:
+/// 2 when both run alike, 1.77 when one is 30 % slower, as this host's two vCPUs at times are
+/// (docs/benchmarks.md).
+void timed_pair(benchmark::State& state, const config& c, const side& a, const side& b, bool cpu_probe = false) {
     using clock = std::chrono::steady_clock;
-    std::vector<double> ta, tb, ratios;
+    std::vector<double> ta, tb, ratios, t_cpu[2];
+    const std::vector<int> cpus = cpu_probe ? two_cpus() : std::vector<int>{};
     bool a_first = true;
     auto time_one = [](const side& s) {
         dd::set_num_threads(s.threads);
@@ -492,6 +533,12 @@ void timed_pair(benchmark::State& state, const config& c, const side& a, const s
             state.SkipWithError(e.what());
             break;
         }
+        if (!cpus.empty()) {
+            for (std::size_t i = 0; i < 2; ++i) {
+                const pinned_to pin(cpus[i]);
+                t_cpu[i].push_back(time_one(a));
+            }
+        }
         a_first = !a_first;
         ta.push_back(sa);
         tb.push_back(sb);
@@ -503,6 +550,10 @@ void timed_pair(benchmark::State& state, const config& c, const side& a, const s
     state.counters["b_ns_per_sample"] = median(tb) * 1e9 / samples;
     state.counters["ratio"] = median(ratios);
     state.counters["pairs"] = double(ratios.size());
+    if (!cpus.empty()) {
+        state.counters["cpu0_ns_per_sample"] = median(t_cpu[0]) * 1e9 / samples;
+        state.counters["cpu1_ns_per_sample"] = median(t_cpu[1]) * 1e9 / samples;
+    }
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -595,13 +646,15 @@ template <class T> void add(const std::string& impl, const std::string& proc, ma
 /// Paired/<pair>/fwdbwd/<dtype>/<shape>/threads:<b's threads>: ratio = time(a) / time(b), a and b run
 /// back to back (timed_pair). At least 0.5 s per repetition, so that even the largest shapes give
 /// several pairs.
-template <class T> void add_pair(const std::string& pair, shape s, maker a, int a_threads, maker b, int b_threads) {
+template <class T>
+void add_pair(const std::string& pair, shape s, maker a, int a_threads, maker b, int b_threads, bool cpu_probe = false) {
     const config c{s.rows, s.cols, b_threads, true};
     const std::string key = job_key<T>(("Paired/" + pair).c_str(), c);
     benchmark::RegisterBenchmark(bench_name("Paired", pair, dtype_name<T>(), s, true, b_threads).c_str(),
                                  [=](benchmark::State& st) {
                                      const auto& jobs = cached_jobs(key, [&] { return std::vector<job>{a(c), b(c)}; });
-                                     timed_pair(st, c, side{jobs[0], a_threads}, side{jobs[1], b_threads});
+                                     timed_pair(st, c, side{jobs[0], a_threads}, side{jobs[1], b_threads},
+                                                cpu_probe);
                                  })
         ->UseManualTime()
         ->MinTime(0.5)
@@ -634,7 +687,8 @@ template <class T> void register_dtype(shape s) {
 
     // The ratios issue 4's acceptance is judged on, each measured within one benchmark.
     add_pair<T>("reference_vs_compexp_gain", s, reference, 1, compexp, 1);
-    if (s.rows == 8 || s.rows == 64) add_pair<T>("compexp_gain_1_vs_2_threads", s, compexp, 1, compexp, 2);
+    if (s.rows == 8 || s.rows == 64)
+        add_pair<T>("compexp_gain_1_vs_2_threads", s, compexp, 1, compexp, 2, /*cpu_probe=*/true);
 #if DD_BENCH_HAVE_SSL
     add_pair<T>("ssl_comp_gain_vs_compexp_gain", s, ssl_job<T>, 1, compexp, 1);
 #endif

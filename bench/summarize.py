@@ -78,6 +78,32 @@ def load_paired(path):
     return dict(out)
 
 
+def load_cpu_probe(path):
+    """{(dtype, shape): [(one thread, on CPU 0, on CPU 1, two threads) ns/sample per repetition]}.
+
+    The one-vs-two-threads pairs also time their one-thread side pinned to each of the two CPUs in
+    every iteration (bench_kernels.cpp, timed_pair's cpu_probe), as the counters cpu0_ns_per_sample
+    and cpu1_ns_per_sample.
+    """
+    with open(path) as f:
+        run = json.load(f)
+    out = defaultdict(list)
+    for b in run.get("benchmarks", []):
+        m = NAME.match(b["name"])
+        if (not m or m["impl"] != "Paired" or m["proc"] != "compexp_gain_1_vs_2_threads"
+                or b.get("run_type") == "aggregate" or b.get("error_occurred") or "cpu0_ns_per_sample" not in b):
+            continue
+        out[(m["dtype"], m["shape"])].append((b["a_ns_per_sample"], b["cpu0_ns_per_sample"],
+                                              b["cpu1_ns_per_sample"], b["b_ns_per_sample"]))
+    return dict(out)
+
+
+def balanced_ceiling(cpu0, cpu1):
+    """The most two threads can gain over one on the faster CPU when they share the work in
+    proportion to the two CPUs' speeds: 1 + t_fast / t_slow."""
+    return 1 + min(cpu0, cpu1) / max(cpu0, cpu1)
+
+
 def median(v):
     v = sorted(v)
     n = len(v)
@@ -121,6 +147,11 @@ def table(header, rows):
 def summarize(cxx_path, py_path=None, meta_path=None):
     ctx, cxx, errors, cxx_stat, medians = load_cxx(cxx_path)
     paired = load_paired(cxx_path)
+
+    def paired_ratio(pair, dtype, shape, threads):
+        v = paired.get((pair, dtype, shape, threads))
+        return median(v) if v else None
+
     py_ctx, py, py_medians = load_python(py_path) if py_path else ({}, {}, {})
     meta = {}
     if meta_path:
@@ -259,6 +290,31 @@ def summarize(cxx_path, py_path=None, meta_path=None):
                     rows.append([label, dtype] + cells_)
         L += table(["a / b (fwd+bwd)", "dtype"] + [shape_label(s) for s in shapes], rows)
 
+    # --- two threads against the two CPUs' speeds
+    cpu_probe = load_cpu_probe(cxx_path)
+    if cpu_probe:
+        L.append("")
+        L.append("### Two threads on this host's two CPUs (compexp_gain fwd+bwd, ns per sample)")
+        L.append("")
+        L.append("In every iteration of the one-vs-two-threads pairs, the one-thread side is also timed pinned to "
+                 "each of the two CPUs (`timed_pair`'s cpu_probe). Two threads that share the work in proportion "
+                 "to the CPUs' speeds gain at most 1 + t_fast/t_slow over one thread on the faster CPU: 2 when "
+                 "both run alike, less when the host slows one of them. Medians over the repetitions.")
+        L.append("")
+        rows = []
+        for dtype in DTYPES:
+            for s in shapes:
+                reps = cpu_probe.get((dtype, s))
+                if not reps:
+                    continue
+                one, c0, c1, two = (median([r[i] for r in reps]) for i in range(4))
+                ceiling = median([balanced_ceiling(r[1], r[2]) for r in reps])
+                scaling = paired_ratio("compexp_gain_1_vs_2_threads", dtype, s, 2)
+                rows.append([dtype, shape_label(s), fmt(one), fmt(c0), fmt(c1), fmt(two),
+                             "—" if scaling is None else f"{scaling:.2f}×", f"{ceiling:.2f}×"])
+        L += table(["dtype", "shape", "1 thread", "1 thread on CPU 0", "1 thread on CPU 1", "2 threads",
+                    "1 thread / 2 threads (paired)", "balanced ceiling 1 + t_fast/t_slow"], rows)
+
     # --- Python vs C++
     if py:
         L.append("")
@@ -301,10 +357,6 @@ def summarize(cxx_path, py_path=None, meta_path=None):
         L.append("Judged on each benchmark's fastest repetition; the last two columns judge the same run on the "
                  "medians of the repetitions instead (Python: of its calls), for comparison.")
     L.append("")
-
-    def paired_ratio(pair, dtype, shape, threads):
-        v = paired.get((pair, dtype, shape, threads))
-        return median(v) if v else None
 
     def acceptance(get, py, pr=None):
         """[(criterion, value or None, passes, unit)] for one choice of figures; pr: paired ratios."""

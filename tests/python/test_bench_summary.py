@@ -84,3 +84,24 @@ def test_without_paired_benchmarks_the_separate_ones_are_judged(tmp_path, summar
     md = summarize.summarize(write_run(tmp_path, benchmarks))
     assert criterion_row(md, "f32 fwd+bwd 8×480000: ≥ 10×")[1:3] == ["9.50×", "**FAIL**"]
     assert "Paired ratios" not in md
+
+
+def test_two_thread_table_shows_the_balanced_ceiling_of_the_two_cpus(tmp_path, summarize):
+    name = "Paired/compexp_gain_1_vs_2_threads/fwdbwd/f64/8x480000/threads:2/min_time:0.500/manual_time"
+    # Two repetitions; CPU 0 is 25 % slower than CPU 1 in the first, they run alike in the second.
+    reps = [dict(a_ns_per_sample=4.0, cpu0_ns_per_sample=5.0, cpu1_ns_per_sample=4.0, b_ns_per_sample=2.5, ratio=1.6),
+            dict(a_ns_per_sample=4.2, cpu0_ns_per_sample=4.0, cpu1_ns_per_sample=4.0, b_ns_per_sample=2.1, ratio=2.0)]
+    benchmarks = [iteration(name, pairs=5.0, **r) for r in reps]
+    benchmarks.append({"name": name + "_mean", "run_type": "aggregate", "aggregate_name": "mean", "ratio": 1.8,
+                       "a_ns_per_sample": 4.1, "cpu0_ns_per_sample": 4.5, "cpu1_ns_per_sample": 4.0,
+                       "b_ns_per_sample": 2.3, "pairs": 5.0})
+    md = summarize.summarize(write_run(tmp_path, benchmarks))
+    row = criterion_row(md, "f64 | 8×480000")
+    # Medians over the repetitions; ceiling = median of 1 + t_fast/t_slow = median(1.8, 2.0).
+    assert row == ["f64", "8×480000", "4.10", "4.50", "4.00", "2.30", "1.80×", "1.90×"]
+
+
+def test_no_two_thread_table_without_the_cpu_probe(tmp_path, summarize):
+    benchmarks = paired("compexp_gain_1_vs_2_threads", "f32", "8x480000", 2, [1.9, 1.85])
+    md = summarize.summarize(write_run(tmp_path, benchmarks))
+    assert "Two threads on this host's two CPUs" not in md
