@@ -465,18 +465,23 @@ struct side {
 class pinned_to {
 public:
     explicit pinned_to(int cpu) {
-        pthread_getaffinity_np(pthread_self(), sizeof(saved_), &saved_);
+        if (pthread_getaffinity_np(pthread_self(), sizeof(saved_), &saved_) != 0) return;
         cpu_set_t one;
         CPU_ZERO(&one);
         CPU_SET(cpu, &one);
-        pthread_setaffinity_np(pthread_self(), sizeof(one), &one);
+        pinned_ = pthread_setaffinity_np(pthread_self(), sizeof(one), &one) == 0;
     }
-    ~pinned_to() { pthread_setaffinity_np(pthread_self(), sizeof(saved_), &saved_); }
+    ~pinned_to() {
+        if (pinned_) pthread_setaffinity_np(pthread_self(), sizeof(saved_), &saved_);
+    }
     pinned_to(const pinned_to&) = delete;
     pinned_to& operator=(const pinned_to&) = delete;
+    /// Whether the thread runs on that CPU now.
+    bool pinned() const { return pinned_; }
 
 private:
     cpu_set_t saved_;
+    bool pinned_ = false;
 };
 
 /// The first two CPUs this process may run on, or none if it has fewer.
@@ -509,7 +514,7 @@ std::vector<int> two_cpus() {
 void timed_pair(benchmark::State& state, const config& c, const side& a, const side& b, bool cpu_probe = false) {
     using clock = std::chrono::steady_clock;
     std::vector<double> ta, tb, ratios, t_cpu[2];
-    const std::vector<int> cpus = cpu_probe ? two_cpus() : std::vector<int>{};
+    std::vector<int> cpus = cpu_probe ? two_cpus() : std::vector<int>{};
     bool a_first = true;
     auto time_one = [](const side& s) {
         dd::set_num_threads(s.threads);
@@ -533,11 +538,13 @@ void timed_pair(benchmark::State& state, const config& c, const side& a, const s
             state.SkipWithError(e.what());
             break;
         }
-        if (!cpus.empty()) {
-            for (std::size_t i = 0; i < 2; ++i) {
-                const pinned_to pin(cpus[i]);
-                t_cpu[i].push_back(time_one(a));
+        for (std::size_t i = 0; i < cpus.size(); ++i) {
+            const pinned_to pin(cpus[i]);
+            if (!pin.pinned()) {  // not allowed here after all: no probe rather than an unpinned one
+                cpus.clear();
+                break;
             }
+            t_cpu[i].push_back(time_one(a));
         }
         a_first = !a_first;
         ta.push_back(sa);
@@ -550,7 +557,7 @@ void timed_pair(benchmark::State& state, const config& c, const side& a, const s
     state.counters["b_ns_per_sample"] = median(tb) * 1e9 / samples;
     state.counters["ratio"] = median(ratios);
     state.counters["pairs"] = double(ratios.size());
-    if (!cpus.empty()) {
+    if (!cpus.empty() && !t_cpu[1].empty()) {
         state.counters["cpu0_ns_per_sample"] = median(t_cpu[0]) * 1e9 / samples;
         state.counters["cpu1_ns_per_sample"] = median(t_cpu[1]) * 1e9 / samples;
     }
