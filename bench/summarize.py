@@ -60,21 +60,27 @@ def load_cxx(path):
     return run.get("context", {}), values, errors, stat, medians if plain else {}
 
 
+def paired_runs(path):
+    """(name match, record) for each repetition of the Paired/... benchmarks (bench_kernels.cpp,
+    timed_pair), skipping Google Benchmark's aggregates of them and failed runs."""
+    with open(path) as f:
+        run = json.load(f)
+    for b in run.get("benchmarks", []):
+        m = NAME.match(b["name"])
+        if m and m["impl"] == "Paired" and b.get("run_type") != "aggregate" and not b.get("error_occurred"):
+            yield m, b
+
+
 def load_paired(path):
     """{(pair, dtype, shape, threads): [ratio of each repetition]}.
 
-    The Paired/... benchmarks (bench_kernels.cpp, timed_pair) run two computations back to back in
-    every iteration and report the median of the pairs' time ratios as the counter `ratio`.
+    The Paired/... benchmarks run two computations back to back in every iteration and report the
+    median of the pairs' time ratios as the counter `ratio`.
     """
-    with open(path) as f:
-        run = json.load(f)
     out = defaultdict(list)
-    for b in run.get("benchmarks", []):
-        m = NAME.match(b["name"])
-        if (not m or m["impl"] != "Paired" or b.get("run_type") == "aggregate" or b.get("error_occurred")
-                or "ratio" not in b):
-            continue
-        out[(m["proc"], m["dtype"], m["shape"], int(m["threads"]))].append(b["ratio"])
+    for m, b in paired_runs(path):
+        if "ratio" in b:
+            out[(m["proc"], m["dtype"], m["shape"], int(m["threads"]))].append(b["ratio"])
     return dict(out)
 
 
@@ -82,19 +88,13 @@ def load_cpu_probe(path):
     """{(dtype, shape): [(one thread, on CPU 0, on CPU 1, two threads) ns/sample per repetition]}.
 
     The one-vs-two-threads pairs also time their one-thread side pinned to each of the two CPUs in
-    every iteration (bench_kernels.cpp, timed_pair's cpu_probe), as the counters cpu0_ns_per_sample
-    and cpu1_ns_per_sample.
+    every iteration (timed_pair's cpu_probe), as the counters cpu0_ns_per_sample and cpu1_ns_per_sample.
     """
-    with open(path) as f:
-        run = json.load(f)
     out = defaultdict(list)
-    for b in run.get("benchmarks", []):
-        m = NAME.match(b["name"])
-        if (not m or m["impl"] != "Paired" or m["proc"] != "compexp_gain_1_vs_2_threads"
-                or b.get("run_type") == "aggregate" or b.get("error_occurred") or "cpu0_ns_per_sample" not in b):
-            continue
-        out[(m["dtype"], m["shape"])].append((b["a_ns_per_sample"], b["cpu0_ns_per_sample"],
-                                              b["cpu1_ns_per_sample"], b["b_ns_per_sample"]))
+    for m, b in paired_runs(path):
+        if m["proc"] == "compexp_gain_1_vs_2_threads" and "cpu0_ns_per_sample" in b:
+            out[(m["dtype"], m["shape"])].append((b["a_ns_per_sample"], b["cpu0_ns_per_sample"],
+                                                  b["cpu1_ns_per_sample"], b["b_ns_per_sample"]))
     return dict(out)
 
 
