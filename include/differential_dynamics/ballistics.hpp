@@ -45,7 +45,13 @@ template <class T> struct array_target {
 template <class V> struct ar_coeffs {
     V at, rt, keep_at, keep_rt;  // keep_* = 1 − coefficient
     ar_coeffs() = default;
-    ar_coeffs(V at_, V rt_) : at(at_), rt(rt_), keep_at(V(1) - at_), keep_rt(V(1) - rt_) {}
+    /// keep = fl(1 − β), and β taken back as 1 − keep, which is exact: the pair adds up to 1, so a held
+    /// target is the step's fixed point. (With β itself the gain at DC would be β/(1 − keep) ≠ 1, a
+    /// float32 bias of up to 2^-25/β in every steady state; docs/ballistics.md §1.)
+    ar_coeffs(V at_, V rt_) : keep_at(V(1) - at_), keep_rt(V(1) - rt_) {
+        at = V(1) - keep_at;
+        rt = V(1) - keep_rt;
+    }
 };
 
 /// One step, y_t = (1 − β)·y_{t−1} + β·f_t as fma(1 − β, y_{t−1}, β·f_t): both candidates are formed

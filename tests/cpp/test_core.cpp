@@ -1123,6 +1123,55 @@ TEST(CompexpGain, Float32IsAsAccurateAsLibmFloat32) {
     EXPECT_GT(worst_recursion, 0.5 * worst);
 }
 
+TEST(Smoother, Float32HasNoSteadyStateBiasAtSlowTimeConstants) {
+    // Audio time constants at 44.1 kHz (5 ms attack, 100 ms release: β = 4.5e-3 and 2.3e-4) on
+    // targets that hold a level for ~0.2 s (with a slow 1 % wobble), then jump. float32 cannot hold
+    // 1 − β exactly: keep = fl(1 − β) is off by up to 2^-25. With β·f as the other term the filter's
+    // gain at DC is β/(1 − keep) ≠ 1, a bias of up to 2^-25/β in every steady state; the coefficients
+    // are therefore (keep, 1 − keep) (ar_coeffs), whose DC gain is exactly 1. What remains is the pole
+    // keep itself (a time constant off by up to 2^-25/β relative), which shows in transients, and the
+    // stall every float32 smoother has (y stops moving where |β·(f − y)| < ½ ulp(y), up to
+    // ulp(y)/(2β) from f): the documented bound is 2^-24/β relative (1/β ulp-equivalent), and the
+    // median must stay well below it (the biased form measured a median of 977 ulp-equivalent here,
+    // 0.22/β). A plain
+    // float32 y += β·(f − y), whose pole is exact but whose chain is a subtraction longer, is printed
+    // for comparison (docs/simd_math.md).
+    const std::size_t cols = 200000;
+    const float at = 4.5e-3f, rt = 2.27e-4f;
+    std::mt19937_64 rng(5);
+    std::uniform_real_distribution<double> level(0.05, 1.0);
+    std::vector<float> f(cols);
+    for (std::size_t t = 0; t < cols; t += 9000) {
+        const double v = level(rng);
+        for (std::size_t k = t; k < std::min(cols, t + 9000); ++k) f[k] = float(v * (1 + 0.01 * std::sin(0.001 * double(k))));
+    }
+    const std::vector<double> fd(f.begin(), f.end());
+    std::vector<float> y32(cols);
+    std::vector<double> y64(cols);
+    dd::attack_release_smoother(signal_view<float>{f.data(), 1, cols}, 1.f, at, rt, signal_span<float>{y32.data(), 1, cols});
+    dd::attack_release_smoother(signal_view<double>{fd.data(), 1, cols}, 1.0, double(at), double(rt),
+                                signal_span<double>{y64.data(), 1, cols});
+    std::vector<double> ours(cols), plain(cols);
+    float y = 1.f;
+    for (std::size_t t = 0; t < cols; ++t) {
+        const float beta = f[t] < y ? at : rt;
+        y = y + beta * (f[t] - y);
+        plain[t] = std::abs(double(y) - y64[t]) / y64[t];
+        ours[t] = std::abs(double(y32[t]) - y64[t]) / y64[t];
+    }
+    auto worst = [](const std::vector<double>& e) { return *std::max_element(e.begin(), e.end()); };
+    auto median = [](std::vector<double> e) {
+        std::nth_element(e.begin(), e.begin() + std::ptrdiff_t(e.size() / 2), e.end());
+        return e[e.size() / 2];
+    };
+    const double ulp = std::ldexp(1.0, -24);
+    std::printf("float32 smoother vs float64, ulp-equivalent: ours worst %.1f median %.2f, plain y += b(f - y) worst "
+                "%.1f median %.2f\n", worst(ours) / ulp, median(ours) / ulp, worst(plain) / ulp, median(plain) / ulp);
+    const double bound = ulp / double(rt);
+    EXPECT_LE(worst(ours), bound);
+    EXPECT_LE(median(ours), 0.05 * bound);
+}
+
 TEST(Smoother, GradientOfTheGradientMatchesFiniteDifferencesOfTheBackward) {
     smoother_case c;
     const std::vector<double> vf = random_weights(B * T, 31), vzi = {0.4, -0.3, 0.2}, vat = {0.7, -0.5, 1.1},
