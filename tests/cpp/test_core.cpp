@@ -1133,9 +1133,8 @@ TEST(Smoother, Float32HasNoSteadyStateBiasAtSlowTimeConstants) {
     // stall every float32 smoother has (y stops moving where |β·(f − y)| < ½ ulp(y), up to
     // ulp(y)/(2β) from f): the documented bound is 2^-24/β relative (1/β ulp-equivalent), and the
     // median must stay well below it (the biased form measured a median of 977 ulp-equivalent here,
-    // 0.22/β). A plain
-    // float32 y += β·(f − y), whose pole is exact but whose chain is a subtraction longer, is printed
-    // for comparison (docs/simd_math.md).
+    // 0.22/β). A plain float32 y += β·(f − y), whose pole is exact but whose chain is a subtraction
+    // longer, is printed for comparison (docs/simd_math.md).
     const std::size_t cols = 200000;
     const float at = 4.5e-3f, rt = 2.27e-4f;
     std::mt19937_64 rng(5);
