@@ -7,7 +7,8 @@
 //       skipped, f = 1, for vectors inside the curve's unity band: row_curve)
 //   P2  rows in SIMD lanes (a broadcast vector for a one-row group): the serial recursion over time,
 //       hard_smoother_step / sigmoid_smoother_step, with in-register transposes in and out; the
-//       output lines and the next chunk's x are prefetched meanwhile.
+//       output lines and the next chunk's x (in a group's last chunk: the next group's first chunk)
+//       are prefetched meanwhile.
 // A one-row group interleaves the next chunk's P1 with P2 (compexp_forward_single); a long one, when
 // the smoother forgets fast enough, runs as stretches of the row in lanes from guessed states,
 // bit-exactly (guess, re-run until the runs merge: compexp_forward_single_stretches). On two threads,
@@ -334,6 +335,9 @@ template <bool Sigmoid, class T> struct lanes_recursion {
     gate_state<V> state[max_chains];
     /// The group's input rows, if the next chunk of x should be prefetched during the recursion.
     const signal_view<T>* x_next = nullptr;
+    /// Rows of x_next whose first chunk the last chunk's recursion prefetches instead: the group run
+    /// next on this thread, which otherwise starts cold (the backward's next_row does the same).
+    row_group next_group{0, 0};
 
     /// Work memory: y per row, one padding row, f, sdb(f) and y in lanes for every chain.
     static std::size_t work_size(std::size_t rows) { return (rows + 1) * chunk + 3 * max_chains * lane_buf; }
@@ -404,6 +408,7 @@ template <bool Sigmoid, class T> struct lanes_recursion {
             const std::size_t r = k / lines_per_row, l = (k % lines_per_row) * line;
             if (l < n) __builtin_prefetch(y.row(g.first + r) + t0 + l, 1);
             if (x_ahead && t0 + chunk + l < x_next->cols) __builtin_prefetch(x_next->row(g.first + r) + t0 + chunk + l);
+            else if (!x_ahead && r < next_group.count && l < x_next->cols) __builtin_prefetch(x_next->row(next_group.first + r) + l);
         }
     }
     /// The hard gate's recursion of the first C chains over n samples (a multiple of W) with the
@@ -507,6 +512,8 @@ bool group_chunks(signal_view<T> x, const group_context<T>& ctx, const row_group
     T* const lg = f + g.count * stride;
     lanes_recursion<Sigmoid, T> p2(ctx, g, y, lg + g.count * stride);
     p2.x_next = &x;
+    if (c_end * chunk >= x.cols && g.first + g.count < x.rows)  // runs to the row's end; a group follows
+        p2.next_group = {g.first + g.count, std::min(g.count, x.rows - g.first - g.count)};
     const T *f_rows[max_chains * W], *lg_rows[max_chains * W];
     for (std::size_t c = 0; c < ctx.chains; ++c) {
         const row_group rows = chain_rows<T>(g, c);
