@@ -1060,10 +1060,10 @@ TEST(CompexpGain, OneLongRowInLanesStretchesGivesTheBitsOfRowsInLanes) {
     // A float row takes W = 8 stretches when it has room for them at the length that
     // stretch_warm_up_chunks asks for (at 0.05: 16 chunks, after 2-chunk warm-ups; at 0.01: 24
     // chunks, after 6), else the one-row path; double always takes the one-row path. Lengths: 128
-    // chunks and a tail shorter than a
-    // vector (8 stretches at 0.05, the one-row path at 0.01), 143 chunks and 777 samples (8 stretches
-    // of 17 chunks and a tail of 7), 258 chunks (8 stretches at either). The row alone on two threads
-    // takes the time split (compexp_forward_single_time_split), which must give the same bits.
+    // chunks and a tail shorter than a vector (8 stretches at 0.05, the one-row path at 0.01), 143
+    // chunks and 777 samples (8 stretches of 17 chunks and a tail of 7), 258 chunks (8 stretches at
+    // either). The row alone on two threads takes the time split (compexp_forward_single_time_split),
+    // which must give the same bits.
     constexpr std::size_t chunk = 2048;
     for (std::size_t cols : {128 * chunk + 3, 143 * chunk + 777, 258 * chunk}) {
         check_stretches<float>(cols);
