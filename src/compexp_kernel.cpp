@@ -197,16 +197,17 @@ template <class T> struct group_context {
     using V = simd::vec<T>;
     std::vector<row_curve<T>> curves;
     std::size_t chains;
-    ar_coeffs<V> hard[max_chains];
+    typename hard_lanes<T>::coeffs hard[max_chains];  // the hard gate's, in double (hard_lanes)
     sigmoid_coeffs<V> sigmoid[max_chains];
+    T first_at, first_rt;  // the first row's at and rt, for the one-row path
     group_context(const compexp_params<T>& params, row_param<T> at, row_param<T> rt, row_param<T> k,
                   const row_group& g)
-        : chains((g.count + simd::lanes<T> - 1) / simd::lanes<T>) {
+        : chains((g.count + simd::lanes<T> - 1) / simd::lanes<T>), first_at(at[g.first]), first_rt(rt[g.first]) {
         for (std::size_t r = 0; r < g.count; ++r) curves.emplace_back(params.row(g.first + r));
         for (std::size_t c = 0; c < chains; ++c) {
             const group_lanes<T> lanes(at, rt, k, chain_rows<T>(g, c));
             const V at_l = V::load_unaligned(lanes.at), rt_l = V::load_unaligned(lanes.rt);
-            hard[c] = ar_coeffs<V>(at_l, rt_l);
+            hard[c] = hard_lanes<T>::make_coeffs(lanes.at, lanes.rt);
             sigmoid[c] = {at_l, rt_l, V::load_unaligned(lanes.k)};
         }
     }
@@ -232,9 +233,19 @@ template <class T> void lane_rows(const T* base, std::size_t count, const T** ou
 /// in one set, and the recursion reads a line of up to 16 rows at once).
 template <class T> constexpr std::size_t f_row_stride = chunk + 64 / sizeof(T);
 
-/// The gate's recursion state for the rows in lanes: y, and sdb(y) for the sigmoid gate.
-template <class V> struct gate_state {
-    V y, ly;
+/// The gate's recursion state for the rows in lanes: the sigmoid gate's y and sdb(y); the hard gate's
+/// y in double, one per lane (hard_lanes).
+template <class T> struct gate_state {
+    simd::vec<T> y, ly;
+    double h[simd::lanes<T>];
+    /// Every lane at y (hard and sigmoid).
+    static gate_state all(double y) {
+        gate_state s;
+        s.y = simd::vec<T>(T(y));
+        s.ly = safe_db(s.y);
+        std::fill(s.h, s.h + simd::lanes<T>, y);
+        return s;
+    }
 };
 
 /// Called after each chunk of a forward with the number of chunks done: whether to go on with the
@@ -249,10 +260,12 @@ struct no_progress {
 /// (hard_smoother_guessing), the sigmoid gate's steps on a broadcast sample. The next chunk's P1 (throughput-bound) is interleaved with it, one wide
 /// vector of targets every WW steps, so the core does both at once. Every step and target is the one a
 /// whole row takes, so a row run in pieces, each from the state the one before left, gets the same
-/// bits. Returns false if some x is not finite and > 0.
+/// bits. The state is a double (the hard gate's, hard_smoother_guessing; the sigmoid gate's is a T);
+/// if chunk_states is not null, the state after chunk c is stored at chunk_states[c]. Returns false
+/// if some x is not finite and > 0.
 template <bool Sigmoid, bool Knee, class T, class Progress = no_progress>
 bool compexp_forward_single(const T* x, std::size_t cols, const row_curve<T>& cv, const group_context<T>& ctx,
-                            T* y, T& y_state, Progress progress = {}) {
+                            T* y, double& y_state, Progress progress = {}, double* chunk_states = nullptr) {
     using V = simd::vec<T>;
     using VW = simd::wide<T>;
     constexpr std::size_t WW = simd::wide_lanes<T>;
@@ -266,8 +279,8 @@ bool compexp_forward_single(const T* x, std::size_t cols, const row_curve<T>& cv
     };
     const std::size_t n_chunks = (cols + chunk - 1) / chunk;
     for (std::size_t j = 0, n0 = std::min(chunk, cols); j * WW < n0; ++j) targets(0, n0, j, bufs);
-    gate_state<V> state{V(y_state), safe_db(V(y_state))};
-    hard_smoother_guessing<T> hard(ctx.hard[0].at.get(0), ctx.hard[0].rt.get(0), y_state);
+    gate_state<T> state = gate_state<T>::all(y_state);
+    hard_smoother_guessing<T> hard(ctx.first_at, ctx.first_rt, y_state);
     for (std::size_t c = 0; c < n_chunks; ++c) {
         const std::size_t t0 = c * chunk, n = std::min(chunk, cols - t0);
         const T* const f = bufs + (c % 2) * 2 * chunk;
@@ -296,9 +309,11 @@ bool compexp_forward_single(const T* x, std::size_t cols, const row_curve<T>& cv
             if (k % WW == WW - 1 && j < vectors) targets(t_next, n_next, j++, f_next);
         }
         for (; j < vectors; ++j) targets(t_next, n_next, j, f_next);
+        if constexpr (!Sigmoid) hard.round_state();  // at every chunk boundary (hard_lanes)
+        if (chunk_states) chunk_states[c] = Sigmoid ? double(state.y.get(0)) : hard.state();
         if (!progress(c + 1)) break;
     }
-    y_state = Sigmoid ? state.y.get(0) : hard.state();
+    y_state = Sigmoid ? double(state.y.get(0)) : hard.state();
     return xsimd::all(ok);
 }
 
@@ -311,14 +326,13 @@ template <class T> T first_target(const row_curve<T>& cv, const T* x) {
 }
 
 /// Runs n samples again on the one-row path from the exact `state` (hard gate), over a speculative
-/// run's output in y; whether the state after them equals that run's, bit for bit (from there the
-/// two runs take the same steps). ok as compexp_forward_single's.
+/// run's output in y; whether the state after them equals that run's there (`speculated`), bit for
+/// bit (from there the two runs take the same steps). ok as compexp_forward_single's.
 template <bool Knee, class T>
-bool rerun_merges(const T* x, std::size_t n, const row_curve<T>& cv, const group_context<T>& ctx, T* y, T& state,
-                  bool& ok) {
-    const T speculated = y[n - 1];
+bool rerun_merges(const T* x, std::size_t n, const row_curve<T>& cv, const group_context<T>& ctx, T* y,
+                  double& state, double speculated, bool& ok) {
     ok &= compexp_forward_single<false, Knee>(x, n, cv, ctx, y, state);
-    return std::memcmp(&speculated, &state, sizeof(T)) == 0;
+    return std::memcmp(&speculated, &state, sizeof(double)) == 0;
 }
 
 /// P2 of a multi-row group: the recursion with one row per lane (ctx.chains vectors of rows stepped
@@ -332,7 +346,7 @@ template <bool Sigmoid, class T> struct lanes_recursion {
     const row_group& g;
     signal_span<T> y;
     T *y_buf, *pad, *lanes_f, *lanes_lg, *lanes_y;  // chain c's lanes at + c·lane_buf
-    gate_state<V> state[max_chains];
+    gate_state<T> state[max_chains];
     /// The group's input rows, if the next chunk of x should be prefetched during the recursion.
     const signal_view<T>* x_next = nullptr;
     /// Rows of x_next whose first chunk the last chunk's recursion prefetches instead: the group run
@@ -344,10 +358,7 @@ template <bool Sigmoid, class T> struct lanes_recursion {
 
     lanes_recursion(const group_context<T>& c, const row_group& grp, signal_span<T> out, T* work)
         : ctx(c), g(grp), y(out) {
-        for (auto& s : state) {
-            s.y = V(T(1));
-            s.ly = safe_db(s.y);
-        }
+        for (auto& s : state) s = gate_state<T>::all(1.0);
         y_buf = work;
         pad = y_buf + g.count * chunk;
         lanes_f = pad + chunk;
@@ -423,10 +434,11 @@ template <bool Sigmoid, class T> struct lanes_recursion {
     template <std::size_t C>
     DD_INLINE void recursion_in_registers(std::size_t t0, std::size_t n, const T* const* f_rows, T* const* out_rows) {
         constexpr std::size_t lag = C == 1 ? 0 : (64 / sizeof(T) > W ? 64 / sizeof(T) : W);
-        V ys[C];
-        ar_coeffs<V> hard[C];
+        using H = hard_lanes<T>;
+        typename H::state ys[C];
+        typename H::coeffs hard[C];
         for (std::size_t c = 0; c < C; ++c) {
-            ys[c] = state[c].y;
+            ys[c] = H::load(state[c].h);
             hard[c] = ctx.hard[c];
         }
         const bool x_ahead = x_next != nullptr && t0 + chunk < x_next->cols;
@@ -443,7 +455,7 @@ template <bool Sigmoid, class T> struct lanes_recursion {
             for (std::size_t s = 0; s < W; ++s) {
                 prefetch_step(t0, n, k + s, x_ahead);
                 for (std::size_t c = 0; c < C; ++c)
-                    if (mask >> c & 1) r[c][s] = ys[c] = hard_smoother_step(r[c][s], ys[c], hard[c]);
+                    if (mask >> c & 1) r[c][s] = H::step(r[c][s], ys[c], hard[c]);
             }
             for (std::size_t c = 0; c < C; ++c) {
                 if (!(mask >> c & 1)) continue;
@@ -464,17 +476,23 @@ template <bool Sigmoid, class T> struct lanes_recursion {
                 if (k >= lag) block(std::integral_constant<unsigned, 2>{}, k);
             }
         }
-        for (std::size_t c = 0; c < C; ++c) state[c].y = ys[c];
+        for (std::size_t c = 0; c < C; ++c) {
+            H::round(ys[c]);  // every call runs a whole chunk (or a row's last, partial one)
+            H::store(ys[c], state[c].h);
+        }
     }
     /// The recursion of the first C chains over n samples in lanes.
     template <std::size_t C> DD_INLINE void recursion(std::size_t t0, std::size_t n) {
         // The states and coefficients in locals (registers), not members reached through `this`.
+        using H = hard_lanes<T>;
         V ys[C], lys[C];
-        ar_coeffs<V> hard[C];
+        typename H::state hs[C];
+        typename H::coeffs hard[C];
         sigmoid_coeffs<V> sigmoid[C];
         for (std::size_t c = 0; c < C; ++c) {
             ys[c] = state[c].y;
             lys[c] = state[c].ly;
+            hs[c] = H::load(state[c].h);
             hard[c] = ctx.hard[c];
             sigmoid[c] = ctx.sigmoid[c];
         }
@@ -488,24 +506,28 @@ template <bool Sigmoid, class T> struct lanes_recursion {
                 if constexpr (Sigmoid)
                     ys[c] = sigmoid_smoother_step(fv, V::load_unaligned(&lanes_lg[at]), ys[c], lys[c], sigmoid[c]);
                 else
-                    ys[c] = hard_smoother_step(fv, ys[c], hard[c]);
+                    ys[c] = H::step(fv, hs[c], hard[c]);
                 ys[c].store_unaligned(&lanes_y[at]);
             }
         }
         for (std::size_t c = 0; c < C; ++c) {
             state[c].y = ys[c];
             state[c].ly = lys[c];
+            if constexpr (!Sigmoid) H::round(hs[c]);  // every call runs a whole chunk (or a row's last, partial one)
+            H::store(hs[c], state[c].h);
         }
     }
 };
 
 /// P1 then P2, chunk by chunk, over chunks [c_begin, c_end) of a multi-row group (or until `progress`,
 /// called after each chunk, says stop), from the recursion states `states` (one per chain, one row per
-/// lane), which are left at the states after the last sample run. Returns false if some x is not
-/// finite and > 0.
+/// lane), which are left at the states after the last sample run. If chunk_states is not null, the
+/// first chain's hard-gate states after chunk c are stored at chunk_states + c·W. Returns false if
+/// some x is not finite and > 0.
 template <bool Sigmoid, class T, class Progress = no_progress>
 bool group_chunks(signal_view<T> x, const group_context<T>& ctx, const row_group& g, signal_span<T> y,
-                  std::size_t c_begin, std::size_t c_end, gate_state<simd::vec<T>>* states, Progress progress = {}) {
+                  std::size_t c_begin, std::size_t c_end, gate_state<T>* states, Progress progress = {},
+                  double* chunk_states = nullptr) {
     constexpr std::size_t W = simd::lanes<T>, stride = f_row_stride<T>;
     // Scratch: f and sdb(f) per row, then P2's work memory.
     T* const f = scratch<T>(2 * g.count * stride + lanes_recursion<Sigmoid, T>::work_size(g.count));
@@ -529,6 +551,7 @@ bool group_chunks(signal_view<T> x, const group_context<T>& ctx, const row_group
             if constexpr (Sigmoid) safe_db_phase(f + r * stride, n, lg + r * stride);
         }
         p2.chunk_step(t0, n, f_rows, lg_rows);
+        if (chunk_states) std::copy(p2.state[0].h, p2.state[0].h + W, chunk_states + c * W);
         if (!progress(c + 1)) break;
     }
     for (std::size_t c = 0; c < ctx.chains; ++c) states[c] = p2.state[c];
@@ -566,6 +589,7 @@ bool group_chunks(signal_view<T> x, const group_context<T>& ctx, const row_group
 template <class T> std::size_t stretch_warm_up_chunks(std::size_t cols, T at, T rt) {
     if (!std::is_same_v<T, float>) return 0;
     const double fastest = std::max(double(at), double(rt));
+    // (The state is a double within a chunk, a T at its end: hard_lanes.)
     const double forget = std::log(2.0) * std::numeric_limits<T>::digits / std::max(fastest, 1e-12);
     const double warm_up = std::ceil(7.0 * forget / double(chunk));
     if (!(warm_up < double(cols / chunk))) return 0;  // also NaN-safe
@@ -579,7 +603,6 @@ template <class T> std::size_t stretch_warm_up_chunks(std::size_t cols, T at, T 
 template <bool Knee, class T>
 bool compexp_forward_single_stretches(const T* x, std::size_t cols, const compexp_curve<T>& curve, T at, T rt,
                                       T* y, std::size_t warm_up) {
-    using V = simd::vec<T>;
     constexpr std::size_t W = simd::lanes<T>, stretches = W;
     const std::size_t stretch_chunks = cols / chunk / stretches, len = stretch_chunks * chunk;
     const compexp_params<T> params{curve.comp_thresh, curve.comp_ratio, curve.exp_thresh, curve.exp_ratio, curve.knee};
@@ -587,31 +610,39 @@ bool compexp_forward_single_stretches(const T* x, std::size_t cols, const compex
     const row_curve<T>& rc = ctx.curves[0];
     // Rows [0, rows) of the row seen as rows of len samples from x + offset, in lanes, chunks [0, chunks),
     // lane r from lanes[r] (left at the states after them).
-    auto lanes_run = [&](std::size_t offset, std::size_t rows, std::size_t chunks, T* lanes) {
-        gate_state<V> states[max_chains];
-        for (auto& st : states) st = {V::load_aligned(lanes), V(T(0))};
+    // The lanes run's states after each of its chunks (lane s: stretch s), for the re-runs to merge with.
+    std::vector<double> chunk_states(stretch_chunks * W);
+    auto lanes_run = [&](std::size_t offset, std::size_t rows, std::size_t chunks, double* lanes, double* per_chunk) {
+        gate_state<T> states[max_chains];
+        for (auto& st : states) {
+            st = gate_state<T>::all(1.0);
+            std::copy(lanes, lanes + W, st.h);
+        }
         const bool ok = group_chunks<false>(signal_view<T>{x + offset, rows, len}, ctx, row_group{0, rows},
-                                            signal_span<T>{y + offset, rows, len}, 0, chunks, states);
-        states[0].y.store_aligned(lanes);
+                                            signal_span<T>{y + offset, rows, len}, 0, chunks, states, no_progress{},
+                                            per_chunk);
+        std::copy(states[0].h, states[0].h + W, lanes);
         return ok;
     };
     // The warm-up: lane r for stretch r + 1, from its first target.
-    alignas(64) T lanes[W];
+    double lanes[W];
     bool ok = true;
     for (std::size_t r = 0; r < W; ++r)
-        lanes[r] = r + 1 < stretches ? first_target(rc, x + (r + 1) * len - warm_up * chunk) : T(1);
-    ok &= lanes_run(len - warm_up * chunk, stretches - 1, warm_up, lanes);
+        lanes[r] = r + 1 < stretches ? double(first_target(rc, x + (r + 1) * len - warm_up * chunk)) : 1.0;
+    ok &= lanes_run(len - warm_up * chunk, stretches - 1, warm_up, lanes, nullptr);
     // The stretches: lane s from the guess for stretch s.
-    alignas(64) T guess[W];
-    guess[0] = T(1);
+    double guess[W];
+    guess[0] = 1.0;
     for (std::size_t s = 1; s < W; ++s) guess[s] = lanes[s - 1];
     std::copy(guess, guess + W, lanes);
-    ok &= lanes_run(0, stretches, stretch_chunks, lanes);
-    T state = lanes[0];  // exact: the state at the end of stretch s − 1 in the loop
+    ok &= lanes_run(0, stretches, stretch_chunks, lanes, chunk_states.data());
+    double state = lanes[0];  // exact: the state at the end of stretch s − 1 in the loop
     for (std::size_t s = 1; s < stretches; ++s) {
-        bool merged = std::memcmp(&state, &guess[s], sizeof(T)) == 0;
-        for (std::size_t c = s * stretch_chunks; c < (s + 1) * stretch_chunks && !merged; ++c)
-            merged = rerun_merges<Knee>(x + c * chunk, chunk, rc, ctx, y + c * chunk, state, ok);
+        bool merged = std::memcmp(&state, &guess[s], sizeof(double)) == 0;
+        for (std::size_t j = 0; j < stretch_chunks && !merged; ++j) {
+            const std::size_t c = s * stretch_chunks + j;
+            merged = rerun_merges<Knee>(x + c * chunk, chunk, rc, ctx, y + c * chunk, state, chunk_states[j * W + s], ok);
+        }
         if (merged) state = lanes[s];
     }
     const std::size_t done = stretches * len;
@@ -634,15 +665,12 @@ bool compexp_forward_group(signal_view<T> x, const compexp_params<T>& params, ro
             return rc.knee ? compexp_forward_single_stretches<true>(x.row(g.first), cols, curve, at[g.first], rt[g.first], y.row(g.first), warm_up)
                            : compexp_forward_single_stretches<false>(x.row(g.first), cols, curve, at[g.first], rt[g.first], y.row(g.first), warm_up);
         }
-        T state = T(1);
+        double state = 1.0;
         return rc.knee ? compexp_forward_single<Sigmoid, true>(x.row(g.first), cols, rc, ctx, y.row(g.first), state)
                        : compexp_forward_single<Sigmoid, false>(x.row(g.first), cols, rc, ctx, y.row(g.first), state);
     }
-    gate_state<simd::vec<T>> states[max_chains];
-    for (auto& s : states) {
-        s.y = simd::vec<T>(T(1));
-        s.ly = safe_db(s.y);
-    }
+    gate_state<T> states[max_chains];
+    for (auto& s : states) s = gate_state<T>::all(1.0);
     return group_chunks<Sigmoid>(x, ctx, g, y, 0, (cols + chunk - 1) / chunk, states);
 }
 
@@ -737,34 +765,30 @@ bool two_thread_time_split(std::size_t n_chunks, State state, Run run, Guess gue
 template <class T>
 bool compexp_forward_group_time_split(signal_view<T> x, const compexp_params<T>& params, row_param<T> at,
                                       row_param<T> rt, signal_span<T> y, const row_group& g) {
-    using V = simd::vec<T>;
     constexpr std::size_t W = simd::lanes<T>;
     const std::size_t cols = x.cols, n_chunks = (cols + chunk - 1) / chunk;
     const group_context<T> ctx(params, at, rt, row_param<T>(T(1)), g);
     auto lane_row = [&](std::size_t i) { return g.first + (i < g.count ? i : 0); };  // padding lanes: row 0
     // group_chunks takes a state per chain; these rows are one chain. The hard gate's state is y alone.
-    using state_t = std::array<gate_state<V>, max_chains>;
+    using state_t = std::array<gate_state<T>, max_chains>;
+    // The guessed run's states after each chunk, for the re-run to merge with.
+    std::vector<double> chunk_states(n_chunks * W);
     auto run = [&](std::size_t c, state_t& state, auto progress) {
-        return group_chunks<false>(x, ctx, g, y, c, n_chunks, state.data(), progress);
+        return group_chunks<false>(x, ctx, g, y, c, n_chunks, state.data(), progress, chunk_states.data());
     };
     auto guess = [&](std::size_t c) {
-        alignas(64) T guessed[W];
-        for (std::size_t i = 0; i < W; ++i)
-            guessed[i] = first_target(ctx.curves[lane_row(i) - g.first], x.row(lane_row(i)) + c * chunk);
         state_t state{};
-        state[0] = {V::load_aligned(guessed), V(T(0))};
+        state[0] = gate_state<T>::all(1.0);
+        for (std::size_t i = 0; i < W; ++i)
+            state[0].h[i] = double(first_target(ctx.curves[lane_row(i) - g.first], x.row(lane_row(i)) + c * chunk));
         return state;
     };
     auto rerun = [&](std::size_t c, state_t& state, bool& ok) {
-        const std::size_t last = std::min((c + 1) * chunk, cols) - 1;
-        alignas(64) T guessed[W], exact[W];
-        for (std::size_t i = 0; i < W; ++i) guessed[i] = y.row(lane_row(i))[last];
         ok &= group_chunks<false>(x, ctx, g, y, c, c + 1, state.data());
-        state[0].y.store_aligned(exact);
-        return std::memcmp(guessed, exact, g.count * sizeof(T)) == 0;
+        return std::memcmp(chunk_states.data() + c * W, state[0].h, g.count * sizeof(double)) == 0;
     };
     state_t initial{};
-    initial[0] = {V(T(1)), V(T(0))};
+    initial[0] = gate_state<T>::all(1.0);
     return two_thread_time_split(n_chunks, initial, run, guess, rerun);
 }
 
@@ -773,17 +797,21 @@ bool compexp_forward_group_time_split(signal_view<T> x, const compexp_params<T>&
 template <bool Knee, class T>
 bool compexp_forward_single_time_split(const T* x, std::size_t cols, const row_curve<T>& cv,
                                        const group_context<T>& ctx, T* y) {
-    auto run = [&](std::size_t c, T& state, auto progress) {
+    const std::size_t n_chunks = (cols + chunk - 1) / chunk;
+    // The states after each chunk (the guessed run's, where it ran), for the re-run to merge with.
+    std::vector<double> chunk_states(n_chunks);
+    auto run = [&](std::size_t c, double& state, auto progress) {
         const std::size_t t0 = c * chunk;
         return compexp_forward_single<false, Knee>(x + t0, cols - t0, cv, ctx, y + t0, state,
-                                                   [&](std::size_t done) { return progress(c + done); });
+                                                   [&](std::size_t done) { return progress(c + done); },
+                                                   chunk_states.data() + c);
     };
-    auto guess = [&](std::size_t c) { return first_target(cv, x + c * chunk); };
-    auto rerun = [&](std::size_t c, T& state, bool& ok) {
+    auto guess = [&](std::size_t c) { return double(first_target(cv, x + c * chunk)); };
+    auto rerun = [&](std::size_t c, double& state, bool& ok) {
         const std::size_t t0 = c * chunk;
-        return rerun_merges<Knee>(x + t0, std::min(chunk, cols - t0), cv, ctx, y + t0, state, ok);
+        return rerun_merges<Knee>(x + t0, std::min(chunk, cols - t0), cv, ctx, y + t0, state, chunk_states[c], ok);
     };
-    return two_thread_time_split((cols + chunk - 1) / chunk, T(1), run, guess, rerun);
+    return two_thread_time_split(n_chunks, 1.0, run, guess, rerun);
 }
 
 /// The forward of one multi-row group (hard gate) on two threads, pipelined: a producer computes P1

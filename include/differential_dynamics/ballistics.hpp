@@ -16,6 +16,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 
 #include "batch.hpp"
 #include "conversions.hpp"
@@ -64,13 +66,109 @@ template <class T> inline T hard_smoother_step(T f, T y_prev, T at, T rt) {
     return hard_smoother_step(f, y_prev, ar_coeffs<T>(at, rt));
 }
 
-/// The hard smoother over one row, a block of samples at a time, with the block's decisions guessed.
+// compexp_gain's hard smoother keeps its state in double, float32 rows too (docs/ballistics.md §6). A
+// float32 state is rounded at every step, and an error decays only by 1 − β per step: the roundings
+// of ~1/β steps add up, and y stalls up to ulp(y)/(2β) short of a held target (hundreds of ulp at
+// audio time constants). In double they stay far below float32's resolution, and y_t is rounded to
+// float32 once, for the output. The decision is taken on that output, fl32(y_{t−1}) (SPEC §2.2 on the
+// y the caller sees): so the backward, which reads only the rounded y, takes the same branches.
+
+/// For a positive normal float f held in D (double or a batch of doubles): the largest double d with
+/// fl32(d) ≤ f, so that fl32(y) > f ⟺ y > threshold. It is the midpoint between f and the next float
+/// up, less one double ulp when that next float is even (a tie rounds to it): bit 28 of the double is
+/// the float's half ulp, bit 29 its last bit.
+DD_INLINE double float_rounding_threshold(double f) {
+    std::uint64_t bits;
+    std::memcpy(&bits, &f, sizeof bits);
+    bits = bits + (std::uint64_t(1) << 28) - ((bits >> 29) & 1u);
+    std::memcpy(&f, &bits, sizeof bits);
+    return f;
+}
+template <class A> DD_INLINE xsimd::batch<double, A> float_rounding_threshold(const xsimd::batch<double, A>& f) {
+    using U = xsimd::batch<std::uint64_t, A>;
+    const U bits = xsimd::bitwise_cast<U>(f);
+    return xsimd::bitwise_cast<xsimd::batch<double, A>>(bits + U(std::uint64_t(1) << 28) - ((bits >> 29) & U(1)));
+}
+
+/// compexp_gain's hard step for rows of T, on a double state D (double or a batch of doubles) and
+/// the target f (a T, widened): for double rows hard_smoother_step itself; for float rows the same
+/// step in double, attack_t = f_t < fl32(y_{t−1}). With coefficients from the float at/rt widened,
+/// ar_coeffs<double> holds 1 − β and β exactly, and β·f is exact: the step rounds once.
+template <class T, class D> DD_INLINE D compexp_hard_step(const D& f, const D& y_prev, const ar_coeffs<D>& c) {
+    if constexpr (std::is_same_v<T, float>)
+        return simd::pick(float_rounding_threshold(f) < y_prev, simd::fmadd(c.keep_at, y_prev, c.at * f),
+                          simd::fmadd(c.keep_rt, y_prev, c.rt * f));
+    else
+        return hard_smoother_step(f, y_prev, c);
+}
+/// Whether compexp_hard_step attacks (scalar).
+template <class T> DD_INLINE bool compexp_hard_attack(double f, double y_prev) {
+    if constexpr (std::is_same_v<T, float>)
+        return float_rounding_threshold(f) < y_prev;
+    else
+        return f < y_prev;
+}
+
+/// compexp_gain's hard smoother with one row per lane of a vec<T>: the W states in double (`parts`
+/// vectors: the vec<T> itself for double rows; for float rows 8 doubles in one AVX-512 vector or two
+/// AVX2 ones), the coefficients likewise. step() takes a vector of targets, returns the outputs.
+template <class T> struct hard_lanes {
+    using V = simd::vec<T>;
+    static constexpr std::size_t W = simd::lanes<T>;
+    static constexpr bool is_float = std::is_same_v<T, float>;
+    using D = std::conditional_t<is_float, simd::wide<double>, V>;
+    static constexpr std::size_t parts = is_float ? simd::double_parts : 1;
+    struct state {
+        D p[parts];
+    };
+    struct coeffs {
+        ar_coeffs<D> p[parts];
+    };
+    /// Per-lane coefficients from W values each.
+    static coeffs make_coeffs(const T* at, const T* rt) {
+        alignas(64) double a[W], r[W];
+        for (std::size_t i = 0; i < W; ++i) {
+            a[i] = double(at[i]);
+            r[i] = double(rt[i]);
+        }
+        coeffs c;
+        for (std::size_t k = 0; k < parts; ++k)
+            c.p[k] = ar_coeffs<D>(D::load_aligned(a + k * D::size), D::load_aligned(r + k * D::size));
+        return c;
+    }
+    static state load(const double* s) {
+        state y;
+        for (std::size_t k = 0; k < parts; ++k) y.p[k] = D::load_unaligned(s + k * D::size);
+        return y;
+    }
+    static void store(const state& y, double* s) {
+        for (std::size_t k = 0; k < parts; ++k) y.p[k].store_unaligned(s + k * D::size);
+    }
+    /// The states rounded to T (compexp_gain does so at every chunk boundary: docs/ballistics.md §6).
+    DD_INLINE static void round(state& y) {
+        if constexpr (is_float) simd::widen_to_double(simd::narrow_from_double(y.p), y.p);
+    }
+    DD_INLINE static V step(const V& f, state& y, const coeffs& c) {
+        if constexpr (is_float) {
+            D fw[parts];
+            simd::widen_to_double(f, fw);
+            for (std::size_t k = 0; k < parts; ++k) y.p[k] = compexp_hard_step<T>(fw[k], y.p[k], c.p[k]);
+            return simd::narrow_from_double(y.p);
+        } else {
+            y.p[0] = hard_smoother_step(f, y.p[0], c.p[0]);
+            return y.p[0];
+        }
+    }
+};
+
+/// compexp_gain's hard smoother over one row (compexp_hard_step, double state), a block of samples at
+/// a time, with the block's decisions guessed.
 ///
 /// A one-row recursion is latency-bound, and hard_smoother_step's chain is an fma and a blend. When a
 /// block is guessed to be all release (or all attack), its steps are the fma alone, and the decisions
 /// are checked beside the chain (compares off the critical path) against the states just computed: if
-/// every guess held, the block took exactly the steps hard_smoother_step would have taken, bit for
-/// bit. If one failed, the block is recomputed with hard_smoother_step from its start. Program material
+/// every guess held, the block took exactly the steps compexp_hard_step would have taken, bit for
+/// bit. If one failed, the block is recomputed with compexp_hard_step from its start. Program material
 /// holds one mode for long stretches (a smoothed level flips at ~1 % of the samples), so most blocks
 /// cost the fma chain alone; where the decisions flip within blocks (a raw peak level), blocks are
 /// not guessed again until one comes out uniform, so such input costs about what the branch-free step
@@ -78,20 +176,24 @@ template <class T> inline T hard_smoother_step(T f, T y_prev, T at, T rt) {
 template <class T> class hard_smoother_guessing {
 public:
     static constexpr std::size_t block = 16;
-    hard_smoother_guessing(T at, T rt, T y_prev) : c_(at, rt), cv_(V(at), V(rt)), y_(y_prev) {}
-    T state() const { return y_; }
+    hard_smoother_guessing(T at, T rt, double y_prev)
+        : c_(double(at), double(rt)), cv_(V(double(at)), V(double(rt))), y_(y_prev) {}
+    double state() const { return y_; }
+    /// The state rounded to T (compexp_gain does so at every chunk boundary: docs/ballistics.md §6).
+    void round_state() { y_ = double(T(y_)); }
     /// `block` samples: f[0 … block) → out[0 … block) (out must not alias f).
     DD_INLINE void run_block(const T* f, T* out) {
         if (guess_ != mode::mixed) {
             const bool attack = guess_ == mode::attack;
-            const T keep = attack ? c_.keep_at : c_.keep_rt, beta = attack ? c_.at : c_.rt;
-            T y = y_;
+            const double keep = attack ? c_.keep_at : c_.keep_rt, beta = attack ? c_.at : c_.rt;
+            double y = y_;
             unsigned wrong = 0;
 #pragma GCC unroll 16
             for (std::size_t i = 0; i < block; ++i) {
-                wrong |= unsigned(f[i] < y) ^ unsigned(attack);
-                y = simd::fmadd(keep, y, beta * f[i]);  // hard_smoother_step's candidate for this mode
-                out[i] = y;
+                const double fi = double(f[i]);
+                wrong |= unsigned(compexp_hard_attack<T>(fi, y)) ^ unsigned(attack);
+                y = simd::fmadd(keep, y, beta * fi);  // compexp_hard_step's candidate for this mode
+                out[i] = T(y);
             }
             if (__builtin_expect(wrong == 0, 1)) {
                 y_ = y;
@@ -103,25 +205,26 @@ public:
         unsigned attacks = 0;
 #pragma GCC unroll 16
         for (std::size_t i = 0; i < block; ++i) {
-            attacks += unsigned(f[i] < y.get(0));
-            y = hard_smoother_step(V(f[i]), y, cv_);
-            out[i] = y.get(0);
+            const double fi = double(f[i]);
+            attacks += unsigned(compexp_hard_attack<T>(fi, y.get(0)));
+            y = compexp_hard_step<T>(V(fi), y, cv_);
+            out[i] = T(y.get(0));
         }
         y_ = y.get(0);
         guess_ = attacks == 0 ? mode::release : attacks == block ? mode::attack : mode::mixed;
     }
     /// One sample (a row's tail).
     DD_INLINE void run_step(T f, T* out) {
-        y_ = hard_smoother_step(V(f), V(y_), cv_).get(0);
-        *out = y_;
+        y_ = compexp_hard_step<T>(V(double(f)), V(y_), cv_).get(0);
+        *out = T(y_);
     }
 
 private:
-    using V = simd::vec<T>;
+    using V = simd::vec<double>;
     enum class mode : unsigned char { release, attack, mixed };
-    ar_coeffs<T> c_;
+    ar_coeffs<double> c_;
     ar_coeffs<V> cv_;
-    T y_;
+    double y_;
     mode guess_ = mode::mixed;
 };
 

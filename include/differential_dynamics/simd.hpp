@@ -484,6 +484,40 @@ inline void from_lanes(const T* lanes_buf, std::size_t t0, std::size_t count, T*
                                 [&](std::size_t i, std::size_t k) { return dst[i] + k; });
 }
 
+/// The W = lanes<float> floats of a vec<float> as doubles, in `double_parts` wide<double> vectors
+/// (one on AVX-512, two on AVX2): float rows keep a smoother state in double beside their float
+/// lanes (ballistics.hpp, hard_lanes). Exact; narrow_from_double rounds to nearest.
+inline constexpr std::size_t double_parts = lanes<float> / wide_lanes<double>;
+DD_INLINE void widen_to_double(const vec<float>& f, wide<double> (&out)[double_parts]) {
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX2__)
+    static_assert(double_parts == 1, "8 float lanes, 8 double lanes");
+    out[0] = _mm512_cvtps_pd(f);
+#elif defined(__AVX2__)
+    static_assert(double_parts == 2, "8 float lanes, 2 × 4 double lanes");
+    out[0] = _mm256_cvtps_pd(_mm256_castps256_ps128(f));
+    out[1] = _mm256_cvtps_pd(_mm256_extractf128_ps(f, 1));
+#else
+    alignas(64) float a[lanes<float>];
+    alignas(64) double d[lanes<float>];
+    f.store_aligned(a);
+    for (std::size_t i = 0; i < lanes<float>; ++i) d[i] = double(a[i]);
+    for (std::size_t k = 0; k < double_parts; ++k) out[k] = wide<double>::load_aligned(d + k * wide_lanes<double>);
+#endif
+}
+DD_INLINE vec<float> narrow_from_double(const wide<double> (&in)[double_parts]) {
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX2__)
+    return _mm512_cvtpd_ps(in[0]);
+#elif defined(__AVX2__)
+    return _mm256_set_m128(_mm256_cvtpd_ps(in[1]), _mm256_cvtpd_ps(in[0]));
+#else
+    alignas(64) float a[lanes<float>];
+    alignas(64) double d[lanes<float>];
+    for (std::size_t k = 0; k < double_parts; ++k) in[k].store_aligned(d + k * wide_lanes<double>);
+    for (std::size_t i = 0; i < lanes<float>; ++i) a[i] = float(d[i]);
+    return vec<float>::load_aligned(a);
+#endif
+}
+
 }  // namespace dd::simd
 
 #if defined(__GNUC__) && !defined(__clang__)

@@ -22,6 +22,16 @@ const std::vector<double> AT = {0.3, 0.1, 0.02}, RT = {0.01, 0.05, 0.2};
 signal_view<double> view(const std::vector<double>& v, std::size_t rows, std::size_t cols) { return {v.data(), rows, cols}; }
 signal_span<double> span(std::vector<double>& v, std::size_t rows, std::size_t cols) { return {v.data(), rows, cols}; }
 row_param<double> per_row(const std::vector<double>& v) { return {v.data(), v.size()}; }
+
+/// compexp_gain's hard smoother step as the kernels must take it, written out plainly (SPEC §2.2; the
+/// state in double for float32 rows too, docs/ballistics.md §6): the decision on the output the row
+/// sees, fl(y_{t−1}) in the row's type; coefficients 1 − β rounded once and β taken back as 1 − (1 − β);
+/// one rounding in double.
+template <class Row> double compexp_reference_step(Row f, double y_prev, Row at, Row rt) {
+    const bool attack = double(f) < double(Row(y_prev));
+    const double keep = 1.0 - double(attack ? at : rt), beta = 1.0 - keep;
+    return std::fma(keep, y_prev, beta * double(f));
+}
 }  // namespace
 
 // ------------------------------------------------------------------------------------------------
@@ -385,7 +395,7 @@ TEST(CompexpGain, UnityBandShortcutGivesTheFullComputation) {
     // exponential (f = 1 exactly, partials 0). On signals that dwell there, leave it, and sit at its
     // edges, in rows with and without a knee and with the expander off (ER = 1: the band reaches down
     // to 0), the kernel must still equal the composition, and float32 must give the bits of the
-    // scalar composition built from the same float32 steps.
+    // scalar composition built from the same float32 curve steps and compexp_reference_step.
     compexp_case c(6007);
     c.er = {0.5, 1.0, 0.3};
     c.x = dwelling_level(c, 31);
@@ -401,8 +411,14 @@ TEST(CompexpGain, UnityBandShortcutGivesTheFullComputation) {
     for (std::size_t i = 0; i < B * cols; ++i) level[i] = dd::simd::amp2db(xf[i]);
     dd::gain_curve(dd::signal_view<float>{level.data(), B, cols}, params, dd::signal_span<float>{g_db.data(), B, cols});
     for (std::size_t i = 0; i < B * cols; ++i) f[i] = dd::simd::db2amp(g_db[i]);
-    dd::attack_release_smoother(dd::signal_view<float>{f.data(), B, cols}, 1.f, row(at), row(rt),
-                                dd::signal_span<float>{y_ref.data(), B, cols});
+    for (std::size_t b = 0; b < B; ++b) {
+        double state = 1.0;
+        for (std::size_t t = 0; t < cols; ++t) {
+            state = compexp_reference_step(f[b * cols + t], state, at[b], rt[b]);
+            y_ref[b * cols + t] = float(state);
+            if ((t + 1) % 2048 == 0) state = double(float(state));  // the state at a kernel chunk's end
+        }
+    }
     dd::compexp_gain(dd::signal_view<float>{xf.data(), B, cols}, params, row(at), row(rt),
                      dd::signal_span<float>{y.data(), B, cols});
     std::size_t unity = 0;
@@ -933,7 +949,7 @@ batch held_smoothed_level(std::size_t rows, std::size_t cols, unsigned seed) {
     return x;
 }
 
-/// hard_smoother_guessing against hard_smoother_step, bit for bit, on f that holds, falls, rises and
+/// hard_smoother_guessing against compexp_reference_step, bit for bit, on f that holds, falls, rises and
 /// flips from sample to sample; the signal must take every path of the runner: a guessed block that
 /// held (all release, all attack), a guessed block that failed, and a block with nothing guessed.
 template <class T> void check_guessing_runner(T at, T rt, unsigned seed) {
@@ -954,17 +970,18 @@ template <class T> void check_guessing_runner(T at, T rt, unsigned seed) {
     f.resize(f.size() - 7);  // a tail shorter than a block
     std::vector<T> y_ref(f.size()), y(f.size());
     std::vector<bool> attack(f.size());
-    T state = T(1);
+    double state = 1.0;
     for (std::size_t t = 0; t < f.size(); ++t) {
-        attack[t] = f[t] < state;
-        y_ref[t] = state = dd::hard_smoother_step(f[t], state, at, rt);
+        attack[t] = f[t] < T(state);
+        state = compexp_reference_step(f[t], state, at, rt);
+        y_ref[t] = T(state);
     }
-    dd::hard_smoother_guessing<T> runner(at, rt, T(1));
+    dd::hard_smoother_guessing<T> runner(at, rt, 1.0);
     std::size_t t = 0;
     for (; t + block <= f.size(); t += block) runner.run_block(f.data() + t, y.data() + t);
     for (; t < f.size(); ++t) runner.run_step(f[t], y.data() + t);
     for (std::size_t i = 0; i < f.size(); ++i) ASSERT_EQ(y[i], y_ref[i]) << "sample " << i;
-    EXPECT_EQ(runner.state(), y_ref.back());
+    EXPECT_EQ(runner.state(), state);
 
     // The runner guesses each block's decisions to be those of the block before, if they were uniform.
     enum { release, attacks, mixed };
