@@ -1,6 +1,7 @@
 // Static compressor + downward-expander gain curve with an optional quadratic soft knee (SPEC §2.1).
 // Derivation of the partial derivatives: docs/gain_curve.md.
 #pragma once
+#include <cmath>
 #include <cstddef>
 
 #include "batch.hpp"
@@ -58,6 +59,72 @@ template <class V> struct prepared_curve {
                 V(c.knee), V(T(1) / (T(2) * c.knee))};
     }
 };
+
+/// float32 targets of the knee-free curve, f = 10^(g_dB(L)/20) for L = amp2db(x), to about an ulp
+/// (docs/simd_math.md, "Accurate float32 targets"). Formed as amp2db then db2amp, f carries the
+/// rounding of L and g_dB in float (absolute 2^-18 dB at 60 dB, 11 ulp-equivalent in f). Here the
+/// exponent z = log2 f of branch b is taken from x = 2^e·m directly, as z_b = s_b·log2 x + K_b with
+/// log2 x = e + ln m·log2(e) (compressor: s = −σ_c, K = σ_c·CT·log2(10)/20; expander: s = σ_e,
+/// K = −σ_e·ET·log2(10)/20), in pieces that are exact or small: s_b·e with s_b split so that
+/// s_hi·e is exact, K_b as an integer, a fraction and a tail. Per row, for V = wide<float>.
+template <class V> struct hard_target_terms {
+    V s[2], b[2], k[2];                                         // the branch's z, roughly (its choice)
+    V s_hi[2], s_lo[2], k_int[2], k_frac[2], k_lo[2];           // the pieces
+    template <class T> static hard_target_terms from(const compexp_curve<T>& c) {
+        const double kappa = 0.166096404744368117393515971474469508;  // log2(10)/20
+        const double log2e = 1.44269504088896340735992468100189214;
+        const double slope[2] = {-(1.0 - 1.0 / double(c.comp_ratio)), 1.0 / double(c.exp_ratio) - 1.0};
+        const double offset[2] = {-slope[0] * kappa * double(c.comp_thresh), -slope[1] * kappa * double(c.exp_thresh)};
+        hard_target_terms t;
+        for (int i = 0; i < 2; ++i) {
+            // s_hi: s to 15 bits after the leading one, so that s_hi·e (|e| ≤ 2^8) is exact in float.
+            const double hi = slope[i] == 0.0 ? 0.0 : std::ldexp(std::nearbyint(std::ldexp(slope[i], 15 - std::ilogb(slope[i]))), std::ilogb(slope[i]) - 15);
+            const float k_hi = float(offset[i]);
+            const float k_int = std::nearbyint(k_hi);
+            t.s[i] = V(float(slope[i]));
+            t.b[i] = V(float(slope[i] * log2e));
+            t.k[i] = V(float(offset[i]));
+            t.s_hi[i] = V(float(hi));
+            t.s_lo[i] = V(float(slope[i] - hi));
+            t.k_int[i] = V(k_int);
+            t.k_frac[i] = V(k_hi - k_int);  // exact
+            t.k_lo[i] = V(float(offset[i] - double(k_hi)));
+        }
+        return t;
+    }
+};
+
+/// f for one vector of x, given amp2db's parts e and ln m (simd::detail::log_parts). The branch is
+/// chosen on the rough z (min(0, z_c, z_e), ties to the compressor); then, on the chosen branch,
+///     z = n1 + k_int + t + small,   n1 = round(s_hi·e),  t = (s_hi·e − n1) + k_frac,
+///     small = ln m·b + e·s_lo + k_lo
+/// with s_hi·e − n1 exact and t exact or rounded once at |t| ≤ 1; then n = n1 + k_int + round(t + small),
+/// r = (t − round(t + small)) + small, and f = 2^n·e^(r·ln 2) by db2amp's polynomial. Levels whose
+/// gain is below 2^-126 give 2^-126, as db2amp does; f ≤ 1.
+template <class A>
+DD_INLINE xsimd::batch<float, A> hard_curve_target(const xsimd::batch<float, A>& e, const xsimd::batch<float, A>& ln_m,
+                                                   const hard_target_terms<xsimd::batch<float, A>>& c) {
+    using V = xsimd::batch<float, A>;
+    const V round_magic(12582912.0f);  // 1.5·2^23: v + magic rounds v to an integer in the low bits
+    auto nearest = [&](const V& v) { return (v + round_magic) - round_magic; };
+    const V zc = simd::fmadd(e, c.s[0], simd::fmadd(ln_m, c.b[0], c.k[0]));
+    const V ze = simd::fmadd(e, c.s[1], simd::fmadd(ln_m, c.b[1], c.k[1]));
+    const auto comp = zc <= ze;
+    const V z_rough = simd::pick(comp, zc, ze);
+    auto branch = [&](const V (&v)[2]) { return simd::pick(comp, v[0], v[1]); };
+    const V s_hi = branch(c.s_hi), s_lo = branch(c.s_lo), b = branch(c.b), k_int = branch(c.k_int),
+            k_frac = branch(c.k_frac), k_lo = branch(c.k_lo);
+    const V p = e * s_hi;  // exact
+    const V n1 = nearest(p);
+    const V t = (p - n1) + k_frac;
+    const V small = simd::fmadd(ln_m, b, simd::fmadd(e, s_lo, k_lo));
+    const V n3 = nearest(t + small);
+    const auto floor = z_rough < V(-126.0f);
+    const V n = simd::pick(floor, V(-126.0f), (n1 + k_int) + n3);
+    const V r = simd::pick(floor, V(0.0f), (t - n3) + small);
+    const V f = simd::detail::exp_parts(n + round_magic, r * V(0.69314718055994530941723212145818f));
+    return simd::pick((z_rough < V(0.0f)) & (f < V(1.0f)), f, V(1.0f));
+}
 
 /// Partials of g_dB with respect to the level and every curve parameter.
 template <class V> struct curve_partials {

@@ -127,7 +127,11 @@ template <> struct bits_of<float> { using type = std::uint32_t; };
 template <> struct bits_of<double> { using type = std::uint64_t; };
 }  // namespace detail
 
-template <class T, class A> DD_INLINE xsimd::batch<T, A> amp2db(const xsimd::batch<T, A>& x) {
+namespace detail {
+/// x = 2^e·m with m ∈ [√½, √2): e (an integer, exact in T) and ln m. amp2db's first part, shared
+/// with the float32 curve's accurate targets (accurate_hard_target).
+template <class T, class A>
+DD_INLINE void log_parts(const xsimd::batch<T, A>& x, xsimd::batch<T, A>& e_out, xsimd::batch<T, A>& ln_m_out) {
     using V = xsimd::batch<T, A>;
     using I = typename detail::bits_of<T>::type;
     using VI = xsimd::batch<I, A>;
@@ -170,34 +174,35 @@ template <class T, class A> DD_INLINE xsimd::batch<T, A> amp2db(const xsimd::bat
         const V p = fmadd(s8, fmadd(s8, p8_10, p47), p03);
         ln_m = (s + s) * p;
     }
+    e_out = e;
+    ln_m_out = ln_m;
+}
+}  // namespace detail
+
+/// amp2db from detail::log_parts's e and ln m.
+template <class T, class A> DD_INLINE xsimd::batch<T, A> level_from_parts(const xsimd::batch<T, A>& e, const xsimd::batch<T, A>& ln_m) {
+    using V = xsimd::batch<T, A>;
     constexpr T db_per_octave = T(6.0205999132796239042747778944899);  // 20·log10(2)
     constexpr T db_per_neper = T(8.6858896380650365530225783783321);   // 20/ln 10
     return fmadd(e, V(db_per_octave), ln_m * V(db_per_neper));
 }
 
+template <class T, class A> DD_INLINE xsimd::batch<T, A> amp2db(const xsimd::batch<T, A>& x) {
+    xsimd::batch<T, A> e, ln_m;
+    detail::log_parts(x, e, ln_m);
+    return level_from_parts(e, ln_m);
+}
+
 namespace detail {
-/// 2^(g·c) for a constant c given as long double: c is split into a head and a tail, so that z = g·c
-/// carries ~2× the working precision (|z| reaches 100 and its rounding error would otherwise be
-/// amplified by the exponential's condition number).
-template <class T, class A> DD_INLINE xsimd::batch<T, A> exp2_scaled(const xsimd::batch<T, A>& g, long double c_exact) {
+/// 2^n·e^r for |r| ≤ ln2/2 (+tiny), n an integer in [−126, 127] (float) / [−1022, 1023] (double) held
+/// in the low mantissa bits of `shifted` = n + 1.5·2^mant: e^r by its Taylor series, 2^n put into the
+/// exponent. exp2_scaled's second part, shared with accurate_hard_target.
+template <class T, class A> DD_INLINE xsimd::batch<T, A> exp_parts(const xsimd::batch<T, A>& shifted, const xsimd::batch<T, A>& r) {
     using V = xsimd::batch<T, A>;
     using I = typename detail::bits_of<T>::type;
     using VI = xsimd::batch<I, A>;
     constexpr int mant = std::is_same_v<T, float> ? 23 : 52;
-    constexpr T lo = std::is_same_v<T, float> ? T(-126) : T(-1022);
-    constexpr T hi = std::is_same_v<T, float> ? T(127) : T(1023);
-    constexpr T round_magic = std::is_same_v<T, float> ? T(12582912.0) : T(6755399441055744.0);  // 1.5·2^mant
     constexpr I bias = std::is_same_v<T, float> ? I(127) : I(1023);
-    const T c_head = T(c_exact);
-    const T c_tail = T(c_exact - (long double)c_head);
-    constexpr T ln2 = T(0.69314718055994530941723212145818);
-
-    const V gc = xsimd::min(xsimd::max(g, V(lo / c_head)), V(hi / c_head));
-    const V z = gc * V(c_head);
-    const V z_tail = fmadd(gc, V(c_head), -z) + gc * V(c_tail);  // exact residual + tail
-    const V shifted = z + V(round_magic);  // rounds z to the nearest integer n in its low bits
-    const V n = shifted - V(round_magic);
-    const V r = ((z - n) + z_tail) * V(ln2);  // 2^(z−n) = e^r, |r| ≤ ln2/2 (+tiny)
     constexpr int degree = std::is_same_v<T, float> ? 7 : 13;
     T inv_fact[degree + 1];
     inv_fact[0] = T(1);
@@ -222,6 +227,28 @@ template <class T, class A> DD_INLINE xsimd::batch<T, A> exp2_scaled(const xsimd
     const VI scale_bits = (xsimd::bitwise_cast<VI>(shifted) + VI(bias)) << mant;
     return p * xsimd::bitwise_cast<V>(scale_bits);
 }
+
+/// 2^(g·c) for a constant c given as long double: c is split into a head and a tail, so that z = g·c
+/// carries ~2× the working precision (|z| reaches 100 and its rounding error would otherwise be
+/// amplified by the exponential's condition number).
+template <class T, class A> DD_INLINE xsimd::batch<T, A> exp2_scaled(const xsimd::batch<T, A>& g, long double c_exact) {
+    using V = xsimd::batch<T, A>;
+    constexpr T lo = std::is_same_v<T, float> ? T(-126) : T(-1022);
+    constexpr T hi = std::is_same_v<T, float> ? T(127) : T(1023);
+    constexpr T round_magic = std::is_same_v<T, float> ? T(12582912.0) : T(6755399441055744.0);  // 1.5·2^mant
+    const T c_head = T(c_exact);
+    const T c_tail = T(c_exact - (long double)c_head);
+    constexpr T ln2 = T(0.69314718055994530941723212145818);
+
+    const V gc = xsimd::min(xsimd::max(g, V(lo / c_head)), V(hi / c_head));
+    const V z = gc * V(c_head);
+    const V z_tail = fmadd(gc, V(c_head), -z) + gc * V(c_tail);  // exact residual + tail
+    const V shifted = z + V(round_magic);  // rounds z to the nearest integer n in its low bits
+    const V n = shifted - V(round_magic);
+    const V r = ((z - n) + z_tail) * V(ln2);  // 2^(z−n) = e^r, |r| ≤ ln2/2 (+tiny)
+    return exp_parts(shifted, r);
+}
+
 }  // namespace detail
 
 template <class T, class A> DD_INLINE xsimd::batch<T, A> db2amp(const xsimd::batch<T, A>& g) {
