@@ -99,7 +99,7 @@ template <class T> struct row_curve {
     prepared_curve<V> curve;
     bool knee;
     V unity_lo, unity_hi;
-    /// float rows without a knee: the targets from x directly (hard_curve_target).
+    /// float rows: the targets from x's parts (hard_curve_target, knee_curve_target).
     std::conditional_t<std::is_same_v<T, float>, hard_target_terms<V>, char> hard_terms{};
     row_curve(const compexp_curve<T>& c) : curve(prepared_curve<V>::from(c)), knee(c.knee != T(0)) {
         if constexpr (std::is_same_v<T, float>) hard_terms = hard_target_terms<V>::from(c);
@@ -141,16 +141,19 @@ DD_INLINE auto curve_vectors(const row_curve<T>& rc, const T* x, std::size_t k, 
         for (std::size_t u = 0; u < Count; ++u) V(T(1)).store_unaligned(f_out + k + u * WW);
         return ok;
     }
-    if constexpr (std::is_same_v<T, float> && !Knee) {
-        // float32: the exponent from x's parts (hard_curve_target); L only where it is asked for.
+    if constexpr (std::is_same_v<T, float>) {
+        // float32: the exponent from x's parts (hard_curve_target, knee_curve_target); L only where
+        // it is needed.
         V ev[Count], mv[Count];
 #pragma GCC unroll 8
         for (std::size_t u = 0; u < Count; ++u) simd::detail::log_parts(xv[u], ev[u], mv[u]);
-#pragma GCC unroll 8
-        for (std::size_t u = 0; u < Count; ++u) fv[u] = hard_curve_target(ev[u], mv[u], rc.hard_terms);
-        if (level_out)
+        if (Knee || level_out)
 #pragma GCC unroll 8
             for (std::size_t u = 0; u < Count; ++u) lv[u] = simd::level_from_parts(ev[u], mv[u]);
+#pragma GCC unroll 8
+        for (std::size_t u = 0; u < Count; ++u)
+            fv[u] = Knee ? knee_curve_target(ev[u], mv[u], lv[u], curve, rc.hard_terms)
+                         : hard_curve_target(ev[u], mv[u], rc.hard_terms);
     } else {
 #pragma GCC unroll 8
         for (std::size_t u = 0; u < Count; ++u) lv[u] = simd::amp2db(xv[u]);

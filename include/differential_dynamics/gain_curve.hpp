@@ -60,70 +60,145 @@ template <class V> struct prepared_curve {
     }
 };
 
-/// float32 targets of the knee-free curve, f = 10^(g_dB(L)/20) for L = amp2db(x), to about an ulp
+/// float32 targets of the curve, f = 10^(g_dB(L)/20) for L = amp2db(x), to about an ulp
 /// (docs/simd_math.md, "Accurate float32 targets"). Formed as amp2db then db2amp, f carries the
 /// rounding of L and g_dB in float (absolute 2^-18 dB at 60 dB, 11 ulp-equivalent in f). Here the
-/// exponent z = log2 f of branch b is taken from x = 2^e·m directly, as z_b = s_b·log2 x + K_b with
-/// log2 x = e + ln m·log2(e) (compressor: s = −σ_c, K = σ_c·CT·log2(10)/20; expander: s = σ_e,
-/// K = −σ_e·ET·log2(10)/20), in pieces that are exact or small: s_b·e with s_b split so that
-/// s_hi·e is exact, K_b as an integer, a fraction and a tail. Per row, for V = wide<float>.
+/// exponent z = log2 f of branch b is taken from x = 2^e·m directly, in pieces that are exact or
+/// small. Outside a knee it is affine in log2 x = e + ln m·log2(e): z_b = s_b·log2 x + K_b
+/// (compressor: s = −σ_c, K = σ_c·CT·κ; expander: s = σ_e, K = −σ_e·ET·κ; κ = log2(10)/20), with
+/// s_b split so that s_hi·e is exact and K_b as an integer, a fraction and a tail. In a knee it is
+/// −q·a² with a = d + W/2 = ±(e·20log10 2 + ln m·20/ln 10) + (W/2 ∓ T) and q = κσ/(2W), a formed
+/// as an exact part (e·c1_hi + c0_hi) and a small one. Per row, for V = wide<float>.
 template <class V> struct hard_target_terms {
-    V s[2], b[2], k[2];                                         // the branch's z, roughly (its choice)
-    V s_hi[2], s_lo[2], k_int[2], k_frac[2], k_lo[2];           // the pieces
+    V s[2], b[2], k[2];                                // the branch's z, roughly (its choice)
+    V s_hi[2], s_lo[2], k_int[2], k_frac[2], k_lo[2];  // outside a knee
+    V c1_hi[2], c1_lo[2], c2[2], c0_hi[2], c0_lo[2], nq_hi[2], nq_lo[2];  // in a knee (W > 0)
     template <class T> static hard_target_terms from(const compexp_curve<T>& c) {
         const double kappa = 0.166096404744368117393515971474469508;  // log2(10)/20
         const double log2e = 1.44269504088896340735992468100189214;
-        const double slope[2] = {-(1.0 - 1.0 / double(c.comp_ratio)), 1.0 / double(c.exp_ratio) - 1.0};
-        const double offset[2] = {-slope[0] * kappa * double(c.comp_thresh), -slope[1] * kappa * double(c.exp_thresh)};
+        const double db_per_octave = 6.0205999132796239042747778944899, db_per_neper = 8.6858896380650365530225783783321;
+        const double sigma[2] = {1.0 - 1.0 / double(c.comp_ratio), 1.0 / double(c.exp_ratio) - 1.0};
+        const double sign[2] = {1.0, -1.0};  // d = L − CT (compressor), ET − L (expander)
+        const double thresh[2] = {double(c.comp_thresh), double(c.exp_thresh)}, w = double(c.knee);
+        // v rounded to `bits` significant bits (0 stays 0).
+        auto leading = [](double v, int bits) {
+            return v == 0.0 ? 0.0 : std::ldexp(std::nearbyint(std::ldexp(v, bits - 1 - std::ilogb(v))), std::ilogb(v) - bits + 1);
+        };
+        const double c1_hi = leading(db_per_octave, 16), c1_ulp = std::ldexp(1.0, std::ilogb(db_per_octave) - 15);
         hard_target_terms t;
         for (int i = 0; i < 2; ++i) {
-            // s_hi: s to 15 bits after the leading one, so that s_hi·e (|e| ≤ 2^8) is exact in float.
-            const double hi = slope[i] == 0.0 ? 0.0 : std::ldexp(std::nearbyint(std::ldexp(slope[i], 15 - std::ilogb(slope[i]))), std::ilogb(slope[i]) - 15);
-            const float k_hi = float(offset[i]);
+            const double slope = -sign[i] * sigma[i], offset = sign[i] * sigma[i] * kappa * thresh[i];
+            const double hi = leading(slope, 16);  // s_hi·e is exact for |e| ≤ 2^8
+            const float k_hi = float(offset);
             const float k_int = std::nearbyint(k_hi);
-            t.s[i] = V(float(slope[i]));
-            t.b[i] = V(float(slope[i] * log2e));
-            t.k[i] = V(float(offset[i]));
+            t.s[i] = V(float(slope));
+            t.b[i] = V(float(slope * log2e));
+            t.k[i] = V(float(offset));
             t.s_hi[i] = V(float(hi));
-            t.s_lo[i] = V(float(slope[i] - hi));
+            t.s_lo[i] = V(float(slope - hi));
             t.k_int[i] = V(k_int);
             t.k_frac[i] = V(k_hi - k_int);  // exact
-            t.k_lo[i] = V(float(offset[i] - double(k_hi)));
+            t.k_lo[i] = V(float(offset - double(k_hi)));
+            // a = sign·L + (W/2 − sign·T): e·c1_hi and c0_hi are multiples of c1_hi's last bit, so
+            // their sum (|·| < 2^11) is exact in float.
+            const double c0 = 0.5 * w - sign[i] * thresh[i];
+            const double c0_hi = std::nearbyint(c0 / c1_ulp) * c1_ulp;
+            t.c1_hi[i] = V(float(sign[i] * c1_hi));
+            t.c1_lo[i] = V(float(sign[i] * (db_per_octave - c1_hi)));
+            t.c2[i] = V(float(sign[i] * db_per_neper));
+            t.c0_hi[i] = V(float(c0_hi));
+            t.c0_lo[i] = V(float(c0 - c0_hi));
+            const double q = w > 0 ? kappa * sigma[i] / (2 * w) : 0.0;
+            t.nq_hi[i] = V(-float(q));
+            t.nq_lo[i] = V(-float(q - double(float(q))));
         }
         return t;
     }
 };
 
-/// f for one vector of x, given amp2db's parts e and ln m (simd::detail::log_parts). The branch is
-/// chosen on the rough z (min(0, z_c, z_e), ties to the compressor); then, on the chosen branch,
-///     z = n1 + k_int + t + small,   n1 = round(s_hi·e),  t = (s_hi·e − n1) + k_frac,
-///     small = ln m·b + e·s_lo + k_lo
-/// with s_hi·e − n1 exact and t exact or rounded once at |t| ≤ 1; then n = n1 + k_int + round(t + small),
-/// r = (t − round(t + small)) + small, and f = 2^n·e^(r·ln 2) by db2amp's polynomial. Levels whose
-/// gain is below 2^-126 give 2^-126, as db2amp does; f ≤ 1.
+namespace detail {
+/// round(v) for |v| < 2^22: v + 1.5·2^23 rounds v to an integer in the low mantissa bits.
+template <class V> DD_INLINE V round_magic() { return V(12582912.0f); }
+template <class V> DD_INLINE V nearest(const V& v) { return (v + round_magic<V>()) - round_magic<V>(); }
+
+/// z = n + r of an affine branch, from its pieces (hard_target_terms: s_hi, s_lo, b, k_int, k_frac, k_lo):
+/// p = s_hi·e exact, n1 = round(p), t = (p − n1) + k_frac (p − n1 exact; t exact or rounded once at
+/// |t| ≤ 1), small = ln m·b + (e·s_lo + k_lo), n = n1 + k_int + round(t + small), r = (t − round(t + small)) + small.
+template <class V>
+DD_INLINE void affine_exponent(const V& e, const V& ln_m, const V& s_hi, const V& s_lo, const V& b, const V& k_int,
+                               const V& k_frac, const V& k_lo, V& n, V& r) {
+    const V p = e * s_hi;
+    const V n1 = nearest(p);
+    const V t = (p - n1) + k_frac;
+    const V small = simd::fmadd(ln_m, b, simd::fmadd(e, s_lo, k_lo));
+    const V n3 = nearest(t + small);
+    n = (n1 + k_int) + n3;
+    r = (t - n3) + small;
+}
+
+/// z = n + r in a knee: a = (e·c1_hi + c0_hi) + (ln m·c2 + (e·c1_lo + c0_lo)), the first sum exact;
+/// z = −q·a² with a² and the product each carried as a value and its exact fma residual.
+template <class V>
+DD_INLINE void knee_exponent(const V& e, const V& ln_m, const V& c1_hi, const V& c1_lo, const V& c2, const V& c0_hi,
+                             const V& c0_lo, const V& nq_hi, const V& nq_lo, V& n, V& r) {
+    const V a = simd::fmadd(e, c1_hi, c0_hi) + simd::fmadd(ln_m, c2, simd::fmadd(e, c1_lo, c0_lo));
+    const V aa = a * a, aa_err = simd::fmadd(a, a, -aa);
+    const V z = nq_hi * aa;
+    const V z_err = simd::fmadd(nq_hi, aa, -z) + simd::fmadd(nq_hi, aa_err, nq_lo * aa);
+    n = nearest(z);
+    r = (z - n) + z_err;
+}
+}  // namespace detail
+
+/// f for one vector of x of a knee-free row, given amp2db's parts e and ln m (simd::detail::log_parts).
+/// The branch is chosen on the rough z (min(0, z_c, z_e), ties to the compressor), then z = n + r on
+/// the chosen branch (detail::affine_exponent) and f = 2^n·e^(r·ln 2) by db2amp's polynomial. Gains
+/// below 2^-126 give 2^-126, as db2amp does; f ≤ 1.
 template <class A>
 DD_INLINE xsimd::batch<float, A> hard_curve_target(const xsimd::batch<float, A>& e, const xsimd::batch<float, A>& ln_m,
                                                    const hard_target_terms<xsimd::batch<float, A>>& c) {
     using V = xsimd::batch<float, A>;
-    const V round_magic(12582912.0f);  // 1.5·2^23: v + magic rounds v to an integer in the low bits
-    auto nearest = [&](const V& v) { return (v + round_magic) - round_magic; };
     const V zc = simd::fmadd(e, c.s[0], simd::fmadd(ln_m, c.b[0], c.k[0]));
     const V ze = simd::fmadd(e, c.s[1], simd::fmadd(ln_m, c.b[1], c.k[1]));
     const auto comp = zc <= ze;
     const V z_rough = simd::pick(comp, zc, ze);
     auto branch = [&](const V (&v)[2]) { return simd::pick(comp, v[0], v[1]); };
-    const V s_hi = branch(c.s_hi), s_lo = branch(c.s_lo), b = branch(c.b), k_int = branch(c.k_int),
-            k_frac = branch(c.k_frac), k_lo = branch(c.k_lo);
-    const V p = e * s_hi;  // exact
-    const V n1 = nearest(p);
-    const V t = (p - n1) + k_frac;
-    const V small = simd::fmadd(ln_m, b, simd::fmadd(e, s_lo, k_lo));
-    const V n3 = nearest(t + small);
+    V n, r;
+    detail::affine_exponent(e, ln_m, branch(c.s_hi), branch(c.s_lo), branch(c.b), branch(c.k_int), branch(c.k_frac),
+                            branch(c.k_lo), n, r);
     const auto floor = z_rough < V(-126.0f);
-    const V n = simd::pick(floor, V(-126.0f), (n1 + k_int) + n3);
-    const V r = simd::pick(floor, V(0.0f), (t - n3) + small);
-    const V f = simd::detail::exp_parts(n + round_magic, r * V(0.69314718055994530941723212145818f));
+    n = simd::pick(floor, V(-126.0f), n);
+    r = simd::pick(floor, V(0.0f), r);
+    const V f = simd::detail::exp_parts(n + detail::round_magic<V>(), r * V(0.69314718055994530941723212145818f));
     return simd::pick((z_rough < V(0.0f)) & (f < V(1.0f)), f, V(1.0f));
+}
+
+/// The same for a row with a knee (W > 0), given also L = amp2db(x) and the row's prepared curve:
+/// the branch and its regime (knee or affine) are chosen on the float curve (compexp_gain_db's
+/// choices), then z = n + r by detail::knee_exponent or detail::affine_exponent.
+template <class A>
+DD_INLINE xsimd::batch<float, A> knee_curve_target(const xsimd::batch<float, A>& e, const xsimd::batch<float, A>& ln_m,
+                                                   const xsimd::batch<float, A>& level,
+                                                   const prepared_curve<xsimd::batch<float, A>>& pc,
+                                                   const hard_target_terms<xsimd::batch<float, A>>& c) {
+    using V = xsimd::batch<float, A>;
+    const V dc = level - pc.comp_thresh, de = pc.exp_thresh - level;
+    const V gc = knee_gain<true>(dc, pc.comp_slope, pc.knee, pc.inv_2w).value;
+    const V ge = knee_gain<true>(de, pc.exp_slope, pc.knee, pc.inv_2w).value;
+    const auto comp = gc <= ge;
+    const V g = simd::pick(comp, gc, ge), d = simd::pick(comp, dc, de);
+    const auto in_knee = (d + d) < pc.knee;
+    auto branch = [&](const V (&v)[2]) { return simd::pick(comp, v[0], v[1]); };
+    V n_a, r_a, n_k, r_k;
+    detail::affine_exponent(e, ln_m, branch(c.s_hi), branch(c.s_lo), branch(c.b), branch(c.k_int), branch(c.k_frac),
+                            branch(c.k_lo), n_a, r_a);
+    detail::knee_exponent(e, ln_m, branch(c.c1_hi), branch(c.c1_lo), branch(c.c2), branch(c.c0_hi), branch(c.c0_lo),
+                          branch(c.nq_hi), branch(c.nq_lo), n_k, r_k);
+    const auto floor = g < V(-126.0f / 0.166096404744368117393515971474469508f);
+    const V n = simd::pick(floor, V(-126.0f), simd::pick(in_knee, n_k, n_a));
+    const V r = simd::pick(floor, V(0.0f), simd::pick(in_knee, r_k, r_a));
+    const V f = simd::detail::exp_parts(n + detail::round_magic<V>(), r * V(0.69314718055994530941723212145818f));
+    return simd::pick((g < V(0.0f)) & (f < V(1.0f)), f, V(1.0f));
 }
 
 /// Partials of g_dB with respect to the level and every curve parameter.

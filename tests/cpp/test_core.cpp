@@ -411,15 +411,17 @@ TEST(CompexpGain, UnityBandShortcutGivesTheFullComputation) {
     const dd::compexp_params<float> params{row(ct), row(cr), row(et), row(er), row(knee)};
     for (std::size_t i = 0; i < B * cols; ++i) level[i] = dd::simd::amp2db(xf[i]);
     dd::gain_curve(dd::signal_view<float>{level.data(), B, cols}, params, dd::signal_span<float>{g_db.data(), B, cols});
-    // float32 targets: db2amp of the curve with a knee, hard_curve_target from x's parts without.
+    // float32 targets from x's parts: hard_curve_target, knee_curve_target with a knee.
     for (std::size_t b = 0; b < B; ++b) {
         using V = dd::simd::wide<float>;
         const auto terms = dd::hard_target_terms<V>::from(params.row(b));
+        const auto prepared = dd::prepared_curve<V>::from(params.row(b));
         for (std::size_t t = 0; t < cols; ++t) {
             const std::size_t i = b * cols + t;
             V e, ln_m;
             dd::simd::detail::log_parts(V(xf[i]), e, ln_m);
-            f[i] = knee[b] != 0.f ? dd::simd::db2amp(g_db[i]) : dd::hard_curve_target(e, ln_m, terms).get(0);
+            f[i] = knee[b] != 0.f ? dd::knee_curve_target(e, ln_m, dd::simd::level_from_parts(e, ln_m), prepared, terms).get(0)
+                                  : dd::hard_curve_target(e, ln_m, terms).get(0);
         }
     }
     for (std::size_t b = 0; b < B; ++b) {
@@ -1170,27 +1172,32 @@ std::vector<float> drifting_level(std::size_t rows, std::size_t cols, unsigned s
 TEST(CompexpGain, Float32IsWithinFourUlpOfFloat64AtAudioTimeConstants) {
     // Attack/release from 1/50 to 10/1000 ms at 44.1 kHz (β down to 5e-5): a float32 state would be
     // off by up to ~1/β ulp here (the roundings of ~1/β steps, and the stall). One row (lanes
-    // stretches from guessed states, on one thread; a time split on two) and four rows (in lanes).
+    // stretches from guessed states, on one thread; a time split on two), without a knee and with a
+    // 12 dB one, and four rows (in lanes) with knees of 0, 3, 12 and 24 dB (knee_curve_target).
     const std::size_t cols = 300000;
     const double fs = 44100;
+    const std::vector<std::vector<float>> knees = {{0.f}, {12.f}, {0.f, 3.f, 12.f, 24.f}};
     for (auto [at_ms, rt_ms] : {std::pair{1.0, 50.0}, {5.0, 100.0}, {10.0, 1000.0}})
-        for (std::size_t rows : {std::size_t(1), std::size_t(4)})
+        for (const auto& knee : knees)
             for (int threads : {1, 2}) {
+                const std::size_t rows = knee.size();
                 const std::vector<float> xf = drifting_level(rows, cols, 51);
-                const std::vector<double> xd(xf.begin(), xf.end());
+                const std::vector<double> xd(xf.begin(), xf.end()), knee_d(knee.begin(), knee.end());
                 const float at = float(1 - std::exp(-2200.0 / (at_ms * fs))), rt = float(1 - std::exp(-2200.0 / (rt_ms * fs)));
                 std::vector<float> yf(rows * cols);
                 std::vector<double> yd(rows * cols);
                 dd::set_num_threads(threads);
-                dd::compexp_gain<float>({xf.data(), rows, cols}, dd::compexp_params<float>{-20.f, 4.f, -60.f, 0.5f, 0.f},
+                dd::compexp_gain<float>({xf.data(), rows, cols},
+                                        dd::compexp_params<float>{-20.f, 4.f, -60.f, 0.5f, row_param<float>(knee.data(), rows)},
                                         at, rt, {yf.data(), rows, cols});
-                dd::compexp_gain<double>({xd.data(), rows, cols}, dd::compexp_params<double>{-20.0, 4.0, -60.0, 0.5, 0.0},
+                dd::compexp_gain<double>({xd.data(), rows, cols},
+                                         dd::compexp_params<double>{-20.0, 4.0, -60.0, 0.5, row_param<double>(knee_d.data(), rows)},
                                          double(at), double(rt), {yd.data(), rows, cols});
                 dd::set_num_threads(0);
                 double worst = 0;
                 for (std::size_t i = 0; i < rows * cols; ++i) worst = std::max(worst, std::abs(double(yf[i]) - yd[i]) / yd[i]);
-                EXPECT_LE(worst, std::ldexp(4.0, -24))
-                    << at_ms << "/" << rt_ms << " ms, " << rows << " rows, " << threads << " threads: " << worst * 0x1p24 << " ulp";
+                EXPECT_LE(worst, std::ldexp(4.0, -24)) << at_ms << "/" << rt_ms << " ms, " << rows << " rows, knee "
+                                                        << knee.back() << ", " << threads << " threads: " << worst * 0x1p24 << " ulp";
             }
 }
 
