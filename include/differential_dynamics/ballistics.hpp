@@ -93,7 +93,8 @@ template <class A> DD_INLINE xsimd::batch<double, A> float_rounding_threshold(co
 /// compexp_gain's hard step for rows of T, on a double state D (double or a batch of doubles) and
 /// the target f (a T, widened): for double rows hard_smoother_step itself; for float rows the same
 /// step in double, attack_t = f_t < fl32(y_{t−1}). With coefficients from the float at/rt widened,
-/// ar_coeffs<double> holds 1 − β and β exactly, and β·f is exact: the step rounds once.
+/// ar_coeffs<double> holds 1 − β and β exactly (for β ≥ 2^-29: time constants up to hours at 48 kHz),
+/// and β·f (24 × 24 bits) is exact: the step rounds once.
 template <class T, class D> DD_INLINE D compexp_hard_step(const D& f, const D& y_prev, const ar_coeffs<D>& c) {
     if constexpr (std::is_same_v<T, float>)
         return simd::pick(float_rounding_threshold(f) < y_prev, simd::fmadd(c.keep_at, y_prev, c.at * f),
