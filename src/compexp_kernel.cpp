@@ -99,10 +99,15 @@ template <class T> struct row_curve {
     prepared_curve<V> curve;
     bool knee;
     V unity_lo, unity_hi;
-    /// float rows: the targets from x's parts (hard_curve_target, knee_curve_target).
+    /// float rows: the targets from x's parts (hard_curve_target, knee_curve_target), where the
+    /// curve's constants allow it (hard_target_terms::exact_for); else the dB path.
     std::conditional_t<std::is_same_v<T, float>, hard_target_terms<V>, char> hard_terms{};
+    bool exact_targets = false;
     row_curve(const compexp_curve<T>& c) : curve(prepared_curve<V>::from(c)), knee(c.knee != T(0)) {
-        if constexpr (std::is_same_v<T, float>) hard_terms = hard_target_terms<V>::from(c);
+        if constexpr (std::is_same_v<T, float>) {
+            hard_terms = hard_target_terms<V>::from(c);
+            exact_targets = hard_target_terms<V>::exact_for(c);
+        }
         constexpr double margin = 1e-3;
         const double half_knee = 0.5 * double(c.knee);
         // Above the expander's knee (everywhere when ER = 1: that branch is then 0), and x normal
@@ -141,7 +146,9 @@ DD_INLINE auto curve_vectors(const row_curve<T>& rc, const T* x, std::size_t k, 
         for (std::size_t u = 0; u < Count; ++u) V(T(1)).store_unaligned(f_out + k + u * WW);
         return ok;
     }
-    if constexpr (std::is_same_v<T, float>) {
+    bool exact_targets = false;
+    if constexpr (std::is_same_v<T, float>) exact_targets = rc.exact_targets;
+    if (exact_targets) {
         // float32: the exponent from x's parts (hard_curve_target, knee_curve_target); L only where
         // it is needed.
         V ev[Count], mv[Count];
@@ -151,9 +158,11 @@ DD_INLINE auto curve_vectors(const row_curve<T>& rc, const T* x, std::size_t k, 
 #pragma GCC unroll 8
             for (std::size_t u = 0; u < Count; ++u) lv[u] = simd::level_from_parts(ev[u], mv[u]);
 #pragma GCC unroll 8
-        for (std::size_t u = 0; u < Count; ++u)
-            fv[u] = Knee ? knee_curve_target(ev[u], mv[u], lv[u], curve, rc.hard_terms)
-                         : hard_curve_target(ev[u], mv[u], rc.hard_terms);
+        for (std::size_t u = 0; u < Count; ++u) {
+            if constexpr (std::is_same_v<T, float>)
+                fv[u] = Knee ? knee_curve_target(ev[u], mv[u], lv[u], curve, rc.hard_terms)
+                             : hard_curve_target(ev[u], mv[u], rc.hard_terms);
+        }
     } else {
 #pragma GCC unroll 8
         for (std::size_t u = 0; u < Count; ++u) lv[u] = simd::amp2db(xv[u]);

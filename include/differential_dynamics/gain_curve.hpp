@@ -73,6 +73,18 @@ template <class V> struct hard_target_terms {
     V s[2], b[2], k[2];                                // the branch's z, roughly (its choice)
     V s_hi[2], s_lo[2], k_int[2], k_frac[2], k_lo[2];  // outside a knee
     V c1_hi[2], c1_lo[2], c2[2], c0_hi[2], c0_lo[2], nq_hi[2], nq_lo[2];  // in a knee (W > 0)
+    /// Whether the pieces are exact for this curve: s_hi·e and the rounding of s_hi·e to an integer
+    /// need |s|·2^8 < 2^22 (σ_e < 2^14: ER > 6.1e-5), the offsets |K| < 2^21, and a knee's
+    /// e·c1_hi + c0_hi must stay below 2^11 (W and the thresholds within ±500 dB). Curves outside
+    /// (an expander that steep is a gate) take the dB path: finite and in (0, 1], float32's dB
+    /// accuracy.
+    template <class T> static bool exact_for(const compexp_curve<T>& c) {
+        const double kappa = 0.166096404744368117393515971474469508;
+        const double sigma_e = 1.0 / double(c.exp_ratio) - 1.0, ct = double(c.comp_thresh), et = double(c.exp_thresh);
+        const double w = double(c.knee);
+        return sigma_e < 16384.0 && std::abs(kappa * ct) < 2097152.0 && std::abs(sigma_e * kappa * et) < 2097152.0 &&
+               (w == 0.0 || (w < 500.0 && std::abs(ct) < 500.0 && std::abs(et) < 500.0));
+    }
     template <class T> static hard_target_terms from(const compexp_curve<T>& c) {
         const double kappa = 0.166096404744368117393515971474469508;  // log2(10)/20
         const double log2e = 1.44269504088896340735992468100189214;

@@ -129,7 +129,7 @@ template <> struct bits_of<double> { using type = std::uint64_t; };
 
 namespace detail {
 /// x = 2^e·m with m ∈ [√½, √2): e (an integer, exact in T) and ln m. amp2db's first part, shared
-/// with the float32 curve's accurate targets (accurate_hard_target).
+/// with the float32 curve's accurate targets (gain_curve.hpp: hard_curve_target, knee_curve_target).
 template <class T, class A>
 DD_INLINE void log_parts(const xsimd::batch<T, A>& x, xsimd::batch<T, A>& e_out, xsimd::batch<T, A>& ln_m_out) {
     using V = xsimd::batch<T, A>;
@@ -196,7 +196,8 @@ template <class T, class A> DD_INLINE xsimd::batch<T, A> amp2db(const xsimd::bat
 namespace detail {
 /// 2^n·e^r for |r| ≤ ln2/2 (+tiny), n an integer in [−126, 127] (float) / [−1022, 1023] (double) held
 /// in the low mantissa bits of `shifted` = n + 1.5·2^mant: e^r by its Taylor series, 2^n put into the
-/// exponent. exp2_scaled's second part, shared with accurate_hard_target.
+/// exponent. exp2_scaled's second part, shared with the
+/// float32 curve's accurate targets.
 template <class T, class A> DD_INLINE xsimd::batch<T, A> exp_parts(const xsimd::batch<T, A>& shifted, const xsimd::batch<T, A>& r) {
     using V = xsimd::batch<T, A>;
     using I = typename detail::bits_of<T>::type;

@@ -1201,6 +1201,34 @@ TEST(CompexpGain, Float32IsWithinFourUlpOfFloat64AtAudioTimeConstants) {
             }
 }
 
+TEST(CompexpGain, Float32SteepExpanderTakesTheDbPath) {
+    // An expander so steep (ER = 1e-5: σ_e ≈ 10^5) that the exact pieces of hard_curve_target do not
+    // fit in float (hard_target_terms::exact_for): such rows take the dB path, and must give its bits
+    // (db2amp(gain_curve(amp2db(x))) then compexp_reference_step), finite and in (0, 1], on levels
+    // that sweep across ET, where their gain plunges to 2^-126.
+    const std::size_t cols = 6000;
+    std::vector<float> x(cols), level(cols), g_db(cols), y(cols);
+    for (std::size_t t = 0; t < cols; ++t) x[t] = float(std::pow(10.0, (-50.0 + 0.02 * std::sin(0.01 * double(t))) / 20.0));
+    for (float knee : {0.f, 6.f}) {
+        const dd::compexp_params<float> params{-20.f, 4.f, -50.f, 1e-5f, knee};
+        ASSERT_FALSE(dd::hard_target_terms<dd::simd::wide<float>>::exact_for(params.row(0)));
+        dd::compexp_gain<float>({x.data(), 1, cols}, params, 0.05f, 0.004f, {y.data(), 1, cols});
+        for (std::size_t t = 0; t < cols; ++t) level[t] = dd::simd::amp2db(x[t]);
+        dd::gain_curve(signal_view<float>{level.data(), 1, cols}, params, signal_span<float>{g_db.data(), 1, cols});
+        double state = 1.0;
+        std::size_t plunged = 0;
+        for (std::size_t t = 0; t < cols; ++t) {
+            const float f = dd::simd::db2amp(g_db[t]);
+            plunged += f < 1e-30f;
+            state = compexp_reference_step(f, state, 0.05f, 0.004f);
+            ASSERT_EQ(y[t], float(state)) << "knee " << knee << ", t " << t;
+            ASSERT_TRUE(y[t] > 0.f && y[t] <= 1.f);
+            if ((t + 1) % 2048 == 0) state = double(float(state));
+        }
+        EXPECT_GT(plunged, cols / 4);
+    }
+}
+
 TEST(CompexpGain, Float32BackwardTakesTheForwardsDecisions) {
     // The float32 forward keeps its state in double and decides on the rounded output, fl(y_{t−1});
     // the backward reads only that output. On levels held long enough for y to settle within half an
