@@ -69,45 +69,25 @@ template <class T> inline T hard_smoother_step(T f, T y_prev, T at, T rt) {
 // compexp_gain's hard smoother keeps its state in double, float32 rows too (docs/ballistics.md §6). A
 // float32 state is rounded at every step, and an error decays only by 1 − β per step: the roundings
 // of ~1/β steps add up, and y stalls up to ulp(y)/(2β) short of a held target (hundreds of ulp at
-// audio time constants). In double they stay far below float32's resolution, and y_t is rounded to
-// float32 once, for the output. The decision is taken on that output, fl32(y_{t−1}) (SPEC §2.2 on the
-// y the caller sees): so the backward, which reads only the rounded y, takes the same branches.
-
-/// For a positive normal float f held in D (double or a batch of doubles): the largest double d with
-/// fl32(d) ≤ f, so that fl32(y) > f ⟺ y > threshold. It is the midpoint between f and the next float
-/// up, less one double ulp when that next float is even (a tie rounds to it): bit 28 of the double is
-/// the float's half ulp, bit 29 its last bit.
-DD_INLINE double float_rounding_threshold(double f) {
-    std::uint64_t bits;
-    std::memcpy(&bits, &f, sizeof bits);
-    bits = bits + (std::uint64_t(1) << 28) - ((bits >> 29) & 1u);
-    std::memcpy(&f, &bits, sizeof bits);
-    return f;
-}
-template <class A> DD_INLINE xsimd::batch<double, A> float_rounding_threshold(const xsimd::batch<double, A>& f) {
-    using U = xsimd::batch<std::uint64_t, A>;
-    const U bits = xsimd::bitwise_cast<U>(f);
-    return xsimd::bitwise_cast<xsimd::batch<double, A>>(bits + U(std::uint64_t(1) << 28) - ((bits >> 29) & U(1)));
-}
+// audio time constants). In double they stay far below float32's resolution. A float32 row's output
+// y_t is its state rounded up (toward +∞) to float32: then f_t < y_{t−1} holds of the output exactly
+// when it holds of the state (f is a float), so the decision the forward takes on the state is the
+// one SPEC §2.2 states on the y the caller sees, and the one the backward, which reads only that y,
+// takes again.
 
 /// compexp_gain's hard step for rows of T, on a double state D (double or a batch of doubles) and
-/// the target f (a T, widened): for double rows hard_smoother_step itself; for float rows the same
-/// step in double, attack_t = f_t < fl32(y_{t−1}). With coefficients from the float at/rt widened,
-/// ar_coeffs<double> holds 1 − β and β exactly (for β ≥ 2^-29: time constants up to hours at 48 kHz),
-/// and β·f (24 × 24 bits) is exact: the step rounds once.
+/// the target f (a T, widened): hard_smoother_step. With coefficients from the float at/rt widened,
+/// ar_coeffs<double> holds 1 − β and β exactly (for β ≥ 2^-29: time constants up to hours at
+/// 48 kHz), and β·f (24 × 24 bits) is exact: a float row's step rounds once.
 template <class T, class D> DD_INLINE D compexp_hard_step(const D& f, const D& y_prev, const ar_coeffs<D>& c) {
-    if constexpr (std::is_same_v<T, float>)
-        return simd::pick(float_rounding_threshold(f) < y_prev, simd::fmadd(c.keep_at, y_prev, c.at * f),
-                          simd::fmadd(c.keep_rt, y_prev, c.rt * f));
-    else
-        return hard_smoother_step(f, y_prev, c);
+    return hard_smoother_step(f, y_prev, c);
 }
-/// Whether compexp_hard_step attacks (scalar).
-template <class T> DD_INLINE bool compexp_hard_attack(double f, double y_prev) {
+/// A state as the row's output: rounded up to float for a float row (see above), itself for double.
+template <class T> DD_INLINE T compexp_output(double y) {
     if constexpr (std::is_same_v<T, float>)
-        return float_rounding_threshold(f) < y_prev;
+        return simd::round_up_to_float(y);
     else
-        return f < y_prev;
+        return y;
 }
 
 /// compexp_gain's hard smoother with one row per lane of a vec<T>: the W states in double (`parts`
@@ -145,7 +125,8 @@ template <class T> struct hard_lanes {
     static void store(const state& y, double* s) {
         for (std::size_t k = 0; k < parts; ++k) y.p[k].store_unaligned(s + k * D::size);
     }
-    /// The states rounded to T (compexp_gain does so at every chunk boundary: docs/ballistics.md §6).
+    /// The states rounded to the nearest T (compexp_gain does so at every chunk boundary:
+    /// docs/ballistics.md §6).
     DD_INLINE static void round(state& y) {
         if constexpr (is_float) simd::widen_to_double(simd::narrow_from_double(y.p), y.p);
     }
@@ -154,7 +135,7 @@ template <class T> struct hard_lanes {
             D fw[parts];
             simd::widen_to_double(f, fw);
             for (std::size_t k = 0; k < parts; ++k) y.p[k] = compexp_hard_step<T>(fw[k], y.p[k], c.p[k]);
-            return simd::narrow_from_double(y.p);
+            return simd::narrow_up_from_double(y.p);
         } else {
             y.p[0] = hard_smoother_step(f, y.p[0], c.p[0]);
             return y.p[0];
@@ -180,7 +161,7 @@ public:
     hard_smoother_guessing(T at, T rt, double y_prev)
         : c_(double(at), double(rt)), cv_(V(double(at)), V(double(rt))), y_(y_prev) {}
     double state() const { return y_; }
-    /// The state rounded to T (compexp_gain does so at every chunk boundary: docs/ballistics.md §6).
+    /// The state rounded to the nearest T (compexp_gain does so at every chunk boundary: docs/ballistics.md §6).
     void round_state() { y_ = double(T(y_)); }
     /// `block` samples: f[0 … block) → out[0 … block) (out must not alias f).
     DD_INLINE void run_block(const T* f, T* out) {
@@ -192,9 +173,9 @@ public:
 #pragma GCC unroll 16
             for (std::size_t i = 0; i < block; ++i) {
                 const double fi = double(f[i]);
-                wrong |= unsigned(compexp_hard_attack<T>(fi, y)) ^ unsigned(attack);
+                wrong |= unsigned(fi < y) ^ unsigned(attack);
                 y = simd::fmadd(keep, y, beta * fi);  // compexp_hard_step's candidate for this mode
-                out[i] = T(y);
+                out[i] = compexp_output<T>(y);
             }
             if (__builtin_expect(wrong == 0, 1)) {
                 y_ = y;
@@ -207,9 +188,9 @@ public:
 #pragma GCC unroll 16
         for (std::size_t i = 0; i < block; ++i) {
             const double fi = double(f[i]);
-            attacks += unsigned(compexp_hard_attack<T>(fi, y.get(0)));
+            attacks += unsigned(fi < y.get(0));
             y = compexp_hard_step<T>(V(fi), y, cv_);
-            out[i] = T(y.get(0));
+            out[i] = compexp_output<T>(y.get(0));
         }
         y_ = y.get(0);
         guess_ = attacks == 0 ? mode::release : attacks == block ? mode::attack : mode::mixed;
@@ -217,7 +198,7 @@ public:
     /// One sample (a row's tail).
     DD_INLINE void run_step(T f, T* out) {
         y_ = compexp_hard_step<T>(V(double(f)), V(y_), cv_).get(0);
-        *out = T(y_);
+        *out = compexp_output<T>(y_);
     }
 
 private:

@@ -514,7 +514,7 @@ inline void from_lanes(const T* lanes_buf, std::size_t t0, std::size_t count, T*
 
 /// The W = lanes<float> floats of a vec<float> as doubles, in `double_parts` wide<double> vectors
 /// (one on AVX-512, two on AVX2): float rows keep a smoother state in double beside their float
-/// lanes (ballistics.hpp, hard_lanes). Exact; narrow_from_double rounds to nearest.
+/// lanes (ballistics.hpp, hard_lanes). Exact.
 inline constexpr std::size_t double_parts = lanes<float> / wide_lanes<double>;
 DD_INLINE void widen_to_double(const vec<float>& f, wide<double> (&out)[double_parts]) {
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX2__)
@@ -532,6 +532,8 @@ DD_INLINE void widen_to_double(const vec<float>& f, wide<double> (&out)[double_p
     for (std::size_t k = 0; k < double_parts; ++k) out[k] = wide<double>::load_aligned(d + k * wide_lanes<double>);
 #endif
 }
+
+/// The doubles of widen_to_double's layout rounded to the nearest floats.
 DD_INLINE vec<float> narrow_from_double(const wide<double> (&in)[double_parts]) {
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX2__)
     return _mm512_cvtpd_ps(in[0]);
@@ -542,6 +544,42 @@ DD_INLINE vec<float> narrow_from_double(const wide<double> (&in)[double_parts]) 
     alignas(64) double d[lanes<float>];
     for (std::size_t k = 0; k < double_parts; ++k) in[k].store_aligned(d + k * wide_lanes<double>);
     for (std::size_t i = 0; i < lanes<float>; ++i) a[i] = float(d[i]);
+    return vec<float>::load_aligned(a);
+#endif
+}
+
+/// A positive double rounded up to float (toward +∞), scalar: the nearest float, one float ulp up
+/// (bits + 1) if that was below; branch-free (a branch here would mispredict half the time). For
+/// positive d in float's normal range.
+inline float round_up_to_float(double d) {
+    float t = float(d);
+    std::uint32_t bits;
+    std::memcpy(&bits, &t, sizeof bits);
+    bits += std::uint32_t(double(t) < d);
+    std::memcpy(&t, &bits, sizeof bits);
+    return t;
+}
+
+/// The doubles of widen_to_double's layout rounded up to floats (toward +∞), the same bits as
+/// round_up_to_float lane by lane.
+DD_INLINE vec<float> narrow_up_from_double(const wide<double> (&in)[double_parts]) {
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX2__)
+    return _mm512_cvt_roundpd_ps(in[0], _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC);
+#elif defined(__AVX2__)
+    // Nearest, then one up (bits + 1: the values are positive) where that was below.
+    auto half = [](const __m256d& v) {
+        const __m128 t = _mm256_cvtpd_ps(v);
+        const __m256i below = _mm256_castpd_si256(_mm256_cmp_pd(_mm256_cvtps_pd(t), v, _CMP_LT_OQ));
+        const __m128i below32 =
+            _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(below, _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6)));
+        return _mm_castsi128_ps(_mm_sub_epi32(_mm_castps_si128(t), below32));
+    };
+    return _mm256_set_m128(half(in[1]), half(in[0]));
+#else
+    alignas(64) double d[lanes<float>];
+    alignas(64) float a[lanes<float>];
+    for (std::size_t k = 0; k < double_parts; ++k) in[k].store_aligned(d + k * wide_lanes<double>);
+    for (std::size_t i = 0; i < lanes<float>; ++i) a[i] = round_up_to_float(d[i]);
     return vec<float>::load_aligned(a);
 #endif
 }

@@ -24,12 +24,20 @@ signal_view<double> view(const std::vector<double>& v, std::size_t rows, std::si
 signal_span<double> span(std::vector<double>& v, std::size_t rows, std::size_t cols) { return {v.data(), rows, cols}; }
 row_param<double> per_row(const std::vector<double>& v) { return {v.data(), v.size()}; }
 
+/// compexp_gain's output for a state: rounded up (toward +∞) to float32 for float32 rows
+/// (docs/ballistics.md §6), written with nextafter.
+float output_of(double state, float) {
+    const float t = float(state);
+    return double(t) < state ? std::nextafter(t, std::numeric_limits<float>::infinity()) : t;
+}
+double output_of(double state, double) { return state; }
+
 /// compexp_gain's hard smoother step as the kernels must take it, written out plainly (SPEC §2.2; the
 /// state in double for float32 rows too, docs/ballistics.md §6): the decision on the output the row
-/// sees, fl(y_{t−1}) in the row's type; coefficients 1 − β rounded once and β taken back as 1 − (1 − β);
-/// one rounding in double.
+/// sees (output_of y_{t−1}); coefficients 1 − β rounded once and β taken back as 1 − (1 − β); one
+/// rounding in double.
 template <class Row> double compexp_reference_step(Row f, double y_prev, Row at, Row rt) {
-    const bool attack = double(f) < double(Row(y_prev));
+    const bool attack = double(f) < double(output_of(y_prev, Row()));
     const double keep = 1.0 - double(attack ? at : rt), beta = 1.0 - keep;
     return std::fma(keep, y_prev, beta * double(f));
 }
@@ -428,7 +436,7 @@ TEST(CompexpGain, UnityBandShortcutGivesTheFullComputation) {
         double state = 1.0;
         for (std::size_t t = 0; t < cols; ++t) {
             state = compexp_reference_step(f[b * cols + t], state, at[b], rt[b]);
-            y_ref[b * cols + t] = float(state);
+            y_ref[b * cols + t] = output_of(state, 0.f);
             if ((t + 1) % 2048 == 0) state = double(float(state));  // the state at a kernel chunk's end
         }
     }
@@ -985,9 +993,9 @@ template <class T> void check_guessing_runner(T at, T rt, unsigned seed) {
     std::vector<bool> attack(f.size());
     double state = 1.0;
     for (std::size_t t = 0; t < f.size(); ++t) {
-        attack[t] = f[t] < T(state);
+        attack[t] = f[t] < output_of(state, T());
         state = compexp_reference_step(f[t], state, at, rt);
-        y_ref[t] = T(state);
+        y_ref[t] = output_of(state, T());
     }
     dd::hard_smoother_guessing<T> runner(at, rt, 1.0);
     std::size_t t = 0;
@@ -1221,7 +1229,7 @@ TEST(CompexpGain, Float32SteepExpanderTakesTheDbPath) {
             const float f = dd::simd::db2amp(g_db[t]);
             plunged += f < 1e-30f;
             state = compexp_reference_step(f, state, 0.05f, 0.004f);
-            ASSERT_EQ(y[t], float(state)) << "knee " << knee << ", t " << t;
+            ASSERT_EQ(y[t], output_of(state, 0.f)) << "knee " << knee << ", t " << t;
             ASSERT_TRUE(y[t] > 0.f && y[t] <= 1.f);
             if ((t + 1) % 2048 == 0) state = double(float(state));
         }
@@ -1230,11 +1238,12 @@ TEST(CompexpGain, Float32SteepExpanderTakesTheDbPath) {
 }
 
 TEST(CompexpGain, Float32BackwardTakesTheForwardsDecisions) {
-    // The float32 forward keeps its state in double and decides on the rounded output, fl(y_{t−1});
-    // the backward reads only that output. On levels held long enough for y to settle within half an
-    // ulp of its target (where a decision on the double state would say attack and the rounded one
-    // release), the kernel's forward must give the bits of compexp_reference_step and its gradients
-    // those of the adjoint run on the reference's decisions.
+    // The float32 forward keeps its state in double and outputs it rounded up, so that f < y_{t−1}
+    // reads the same on the output as on the state; the backward reads only that output. On levels
+    // held long enough for y to settle within half an ulp above its target (where a nearest-rounded
+    // output would equal f and say release while the state says attack), the kernel's forward must
+    // give the bits of compexp_reference_step and its gradients those of the adjoint run on the
+    // reference's decisions.
     const std::size_t cols = 12000;
     std::vector<float> x(cols);
     for (std::size_t t = 0; t < cols; ++t) x[t] = float((t / 1500) % 2 ? 0.5 : (t / 3000) % 2 ? 0.02 : 0.003);
@@ -1261,10 +1270,12 @@ TEST(CompexpGain, Float32BackwardTakesTheForwardsDecisions) {
         V e, ln_m;
         dd::simd::detail::log_parts(V(x[t]), e, ln_m);
         f[t] = dd::hard_curve_target(e, ln_m, terms).get(0);
-        attack[t] = f[t] < float(state);
-        settled_attacks += double(f[t]) < state && !attack[t];  // where the two rules differ
+        attack[t] = f[t] < output_of(state, 0.f);
+        // Settled within half an ulp above f: a nearest-rounded output would equal f there and hide
+        // the attack from the backward; the rounded-up one does not.
+        settled_attacks += double(f[t]) < state && float(state) == f[t];
         state = compexp_reference_step(f[t], state, at, rt);
-        ASSERT_EQ(y[t], float(state)) << "t " << t;
+        ASSERT_EQ(y[t], output_of(state, 0.f)) << "t " << t;
         if ((t + 1) % 2048 == 0) state = double(float(state));
     }
     EXPECT_GT(settled_attacks, 500u);
