@@ -616,8 +616,8 @@ bool group_chunks(signal_view<T> x, const group_context<T>& ctx, const row_group
 template <class T> std::size_t stretch_warm_up_chunks(std::size_t cols, T at, T rt) {
     if (!std::is_same_v<T, float>) return 0;
     const double fastest = std::max(double(at), double(rt));
-    // (The state is a double within a chunk, a T at its end: hard_lanes.)
-    const double forget = std::log(2.0) * std::numeric_limits<T>::digits / std::max(fastest, 1e-12);
+    // The states the merges compare are rounded to compexp_chunk_state_digits bits (hard_lanes).
+    const double forget = std::log(2.0) * compexp_chunk_state_digits / std::max(fastest, 1e-12);
     const double warm_up = std::ceil(7.0 * forget / double(chunk));
     if (!(warm_up < double(cols / chunk))) return 0;  // also NaN-safe
     const std::size_t warm_up_chunks = std::size_t(warm_up);

@@ -82,6 +82,24 @@ template <class T> inline T hard_smoother_step(T f, T y_prev, T at, T rt) {
 template <class T, class D> DD_INLINE D compexp_hard_step(const D& f, const D& y_prev, const ar_coeffs<D>& c) {
     return hard_smoother_step(f, y_prev, c);
 }
+/// compexp_gain rounds a float row's state at every chunk boundary (docs/ballistics.md §6) to this
+/// many significant bits: few enough that two speculative runs' states merge soon (as soon as 28-bit
+/// floats would), many enough that the roundings stay far below float32's resolution.
+inline constexpr int compexp_chunk_state_digits = 28;
+/// A positive double rounded (half up) to compexp_chunk_state_digits significant bits.
+DD_INLINE double round_chunk_state(double y) {
+    std::uint64_t bits;
+    std::memcpy(&bits, &y, sizeof bits);
+    bits = (bits + (std::uint64_t(1) << (52 - compexp_chunk_state_digits))) & ~((std::uint64_t(1) << (53 - compexp_chunk_state_digits)) - 1);
+    std::memcpy(&y, &bits, sizeof bits);
+    return y;
+}
+template <class A> DD_INLINE xsimd::batch<double, A> round_chunk_state(const xsimd::batch<double, A>& y) {
+    using U = xsimd::batch<std::uint64_t, A>;
+    const U bits = xsimd::bitwise_cast<U>(y) + U(std::uint64_t(1) << (52 - compexp_chunk_state_digits));
+    return xsimd::bitwise_cast<xsimd::batch<double, A>>(bits & U(~((std::uint64_t(1) << (53 - compexp_chunk_state_digits)) - 1)));
+}
+
 /// A state as the row's output: rounded up to float for a float row (see above), itself for double.
 template <class T> DD_INLINE T compexp_output(double y) {
     if constexpr (std::is_same_v<T, float>)
@@ -125,10 +143,11 @@ template <class T> struct hard_lanes {
     static void store(const state& y, double* s) {
         for (std::size_t k = 0; k < parts; ++k) y.p[k].store_unaligned(s + k * D::size);
     }
-    /// The states rounded to the nearest T (compexp_gain does so at every chunk boundary:
-    /// docs/ballistics.md §6).
+    /// The states rounded to compexp_chunk_state_digits bits (compexp_gain does so at every chunk
+    /// boundary: docs/ballistics.md §6).
     DD_INLINE static void round(state& y) {
-        if constexpr (is_float) simd::widen_to_double(simd::narrow_from_double(y.p), y.p);
+        if constexpr (is_float)
+            for (std::size_t k = 0; k < parts; ++k) y.p[k] = round_chunk_state(y.p[k]);
     }
     DD_INLINE static V step(const V& f, state& y, const coeffs& c) {
         if constexpr (is_float) {
@@ -161,8 +180,11 @@ public:
     hard_smoother_guessing(T at, T rt, double y_prev)
         : c_(double(at), double(rt)), cv_(V(double(at)), V(double(rt))), y_(y_prev) {}
     double state() const { return y_; }
-    /// The state rounded to the nearest T (compexp_gain does so at every chunk boundary: docs/ballistics.md §6).
-    void round_state() { y_ = double(T(y_)); }
+    /// The state rounded to compexp_chunk_state_digits bits (compexp_gain does so at every chunk
+    /// boundary: docs/ballistics.md §6).
+    void round_state() {
+        if constexpr (std::is_same_v<T, float>) y_ = round_chunk_state(y_);
+    }
     /// `block` samples: f[0 … block) → out[0 … block) (out must not alias f).
     DD_INLINE void run_block(const T* f, T* out) {
         if (guess_ != mode::mixed) {

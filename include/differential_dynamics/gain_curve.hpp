@@ -148,13 +148,17 @@ DD_INLINE void affine_exponent(const V& e, const V& ln_m, const V& s_hi, const V
     r = (t - n3) + small;
 }
 
-/// z = n + r in a knee: a = (e·c1_hi + c0_hi) + (ln m·c2 + (e·c1_lo + c0_lo)), the first sum exact;
-/// z = −q·a² with a² and the product each carried as a value and its exact fma residual.
+/// z = n + r in a knee: a = (e·c1_hi + c0_hi) + (ln m·c2 + (e·c1_lo + c0_lo)), the first sum exact and
+/// the second addition's rounding kept (two-sum); z = −q·a² with a² and the product each carried as
+/// a value and a residual.
 template <class V>
 DD_INLINE void knee_exponent(const V& e, const V& ln_m, const V& c1_hi, const V& c1_lo, const V& c2, const V& c0_hi,
                              const V& c0_lo, const V& nq_hi, const V& nq_lo, V& n, V& r) {
-    const V a = simd::fmadd(e, c1_hi, c0_hi) + simd::fmadd(ln_m, c2, simd::fmadd(e, c1_lo, c0_lo));
-    const V aa = a * a, aa_err = simd::fmadd(a, a, -aa);
+    const V head = simd::fmadd(e, c1_hi, c0_hi);  // exact
+    const V small = simd::fmadd(ln_m, c2, simd::fmadd(e, c1_lo, c0_lo));
+    const V a = head + small;
+    const V back = a - head, a_lo = (head - (a - back)) + (small - back);  // a + a_lo = head + small exactly
+    const V aa = a * a, aa_err = simd::fmadd(a, a, -aa) + (a + a) * a_lo;
     const V z = nq_hi * aa;
     const V z_err = simd::fmadd(nq_hi, aa, -z) + simd::fmadd(nq_hi, aa_err, nq_lo * aa);
     n = nearest(z);

@@ -32,6 +32,14 @@ float output_of(double state, float) {
 }
 double output_of(double state, double) { return state; }
 
+/// A float32 row's state at a kernel chunk's end: rounded half up to 28 significant bits
+/// (docs/ballistics.md §6), written with frexp/ldexp.
+double chunk_end_state(double state) {
+    int e;
+    const double m = std::frexp(state, &e);  // state = m·2^e, m ∈ [½, 1)
+    return std::ldexp(std::floor(std::ldexp(m, 28) + 0.5), e - 28);
+}
+
 /// compexp_gain's hard smoother step as the kernels must take it, written out plainly (SPEC §2.2; the
 /// state in double for float32 rows too, docs/ballistics.md §6): the decision on the output the row
 /// sees (output_of y_{t−1}); coefficients 1 − β rounded once and β taken back as 1 − (1 − β); one
@@ -437,7 +445,7 @@ TEST(CompexpGain, UnityBandShortcutGivesTheFullComputation) {
         for (std::size_t t = 0; t < cols; ++t) {
             state = compexp_reference_step(f[b * cols + t], state, at[b], rt[b]);
             y_ref[b * cols + t] = output_of(state, 0.f);
-            if ((t + 1) % 2048 == 0) state = double(float(state));  // the state at a kernel chunk's end
+            if ((t + 1) % 2048 == 0) state = chunk_end_state(state);  // the state at a kernel chunk's end
         }
     }
     dd::compexp_gain(dd::signal_view<float>{xf.data(), B, cols}, params, row(at), row(rt),
@@ -1231,7 +1239,7 @@ TEST(CompexpGain, Float32SteepExpanderTakesTheDbPath) {
             state = compexp_reference_step(f, state, 0.05f, 0.004f);
             ASSERT_EQ(y[t], output_of(state, 0.f)) << "knee " << knee << ", t " << t;
             ASSERT_TRUE(y[t] > 0.f && y[t] <= 1.f);
-            if ((t + 1) % 2048 == 0) state = double(float(state));
+            if ((t + 1) % 2048 == 0) state = chunk_end_state(state);
         }
         EXPECT_GT(plunged, cols / 4);
     }
@@ -1276,7 +1284,7 @@ TEST(CompexpGain, Float32BackwardTakesTheForwardsDecisions) {
         settled_attacks += double(f[t]) < state && float(state) == f[t];
         state = compexp_reference_step(f[t], state, at, rt);
         ASSERT_EQ(y[t], output_of(state, 0.f)) << "t " << t;
-        if ((t + 1) % 2048 == 0) state = double(float(state));
+        if ((t + 1) % 2048 == 0) state = chunk_end_state(state);
     }
     EXPECT_GT(settled_attacks, 500u);
     // The adjoint on those decisions (docs/ballistics.md): u_t = gy_t + (1 − β_{t+1})·u_{t+1}.
