@@ -533,21 +533,6 @@ DD_INLINE void widen_to_double(const vec<float>& f, wide<double> (&out)[double_p
 #endif
 }
 
-/// The doubles of widen_to_double's layout rounded to the nearest floats.
-DD_INLINE vec<float> narrow_from_double(const wide<double> (&in)[double_parts]) {
-#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX2__)
-    return _mm512_cvtpd_ps(in[0]);
-#elif defined(__AVX2__)
-    return _mm256_set_m128(_mm256_cvtpd_ps(in[1]), _mm256_cvtpd_ps(in[0]));
-#else
-    alignas(64) float a[lanes<float>];
-    alignas(64) double d[lanes<float>];
-    for (std::size_t k = 0; k < double_parts; ++k) in[k].store_aligned(d + k * wide_lanes<double>);
-    for (std::size_t i = 0; i < lanes<float>; ++i) a[i] = float(d[i]);
-    return vec<float>::load_aligned(a);
-#endif
-}
-
 /// A positive double rounded up to float (toward +∞), scalar: the nearest float, one float ulp up
 /// (bits + 1) if that was below; branch-free (a branch here would mispredict half the time). For
 /// positive d in float's normal range.
