@@ -75,13 +75,10 @@ template <class T> inline T hard_smoother_step(T f, T y_prev, T at, T rt) {
 // one SPEC §2.2 states on the y the caller sees, and the one the backward, which reads only that y,
 // takes again.
 
-/// compexp_gain's hard step for rows of T, on a double state D (double or a batch of doubles) and
-/// the target f (a T, widened): hard_smoother_step. With coefficients from the float at/rt widened,
-/// ar_coeffs<double> holds 1 − β and β exactly (for β ≥ 2^-29: time constants up to hours at
-/// 48 kHz), and β·f (24 × 24 bits) is exact: a float row's step rounds once.
-template <class T, class D> DD_INLINE D compexp_hard_step(const D& f, const D& y_prev, const ar_coeffs<D>& c) {
-    return hard_smoother_step(f, y_prev, c);
-}
+// The step itself is hard_smoother_step in double. With coefficients from the float at/rt widened,
+// ar_coeffs<double> holds 1 − β and β exactly (for β ≥ 2^-29: time constants up to hours at 48 kHz),
+// and β·f (24 × 24 bits) is exact: a float row's step rounds once.
+
 /// compexp_gain rounds a float row's state at every chunk boundary (docs/ballistics.md §6) to this
 /// many significant bits: few enough that two speculative runs' states merge soon (as soon as 28-bit
 /// floats would), many enough that the roundings stay far below float32's resolution.
@@ -153,7 +150,7 @@ template <class T> struct hard_lanes {
         if constexpr (is_float) {
             D fw[parts];
             simd::widen_to_double(f, fw);
-            for (std::size_t k = 0; k < parts; ++k) y.p[k] = compexp_hard_step<T>(fw[k], y.p[k], c.p[k]);
+            for (std::size_t k = 0; k < parts; ++k) y.p[k] = hard_smoother_step(fw[k], y.p[k], c.p[k]);
             return simd::narrow_up_from_double(y.p);
         } else {
             y.p[0] = hard_smoother_step(f, y.p[0], c.p[0]);
@@ -162,14 +159,14 @@ template <class T> struct hard_lanes {
     }
 };
 
-/// compexp_gain's hard smoother over one row (compexp_hard_step, double state), a block of samples at
+/// compexp_gain's hard smoother over one row (hard_smoother_step on a double state), a block of samples at
 /// a time, with the block's decisions guessed.
 ///
 /// A one-row recursion is latency-bound, and hard_smoother_step's chain is an fma and a blend. When a
 /// block is guessed to be all release (or all attack), its steps are the fma alone, and the decisions
 /// are checked beside the chain (compares off the critical path) against the states just computed: if
-/// every guess held, the block took exactly the steps compexp_hard_step would have taken, bit for
-/// bit. If one failed, the block is recomputed with compexp_hard_step from its start. Program material
+/// every guess held, the block took exactly the steps hard_smoother_step would have taken, bit for
+/// bit. If one failed, the block is recomputed with hard_smoother_step from its start. Program material
 /// holds one mode for long stretches (a smoothed level flips at ~1 % of the samples), so most blocks
 /// cost the fma chain alone; where the decisions flip within blocks (a raw peak level), blocks are
 /// not guessed again until one comes out uniform, so such input costs about what the branch-free step
@@ -196,7 +193,7 @@ public:
             for (std::size_t i = 0; i < block; ++i) {
                 const double fi = double(f[i]);
                 wrong |= unsigned(fi < y) ^ unsigned(attack);
-                y = simd::fmadd(keep, y, beta * fi);  // compexp_hard_step's candidate for this mode
+                y = simd::fmadd(keep, y, beta * fi);  // hard_smoother_step's candidate for this mode
                 out[i] = compexp_output<T>(y);
             }
             if (__builtin_expect(wrong == 0, 1)) {
@@ -211,7 +208,7 @@ public:
         for (std::size_t i = 0; i < block; ++i) {
             const double fi = double(f[i]);
             attacks += unsigned(fi < y.get(0));
-            y = compexp_hard_step<T>(V(fi), y, cv_);
+            y = hard_smoother_step(V(fi), y, cv_);
             out[i] = compexp_output<T>(y.get(0));
         }
         y_ = y.get(0);
@@ -219,7 +216,7 @@ public:
     }
     /// One sample (a row's tail).
     DD_INLINE void run_step(T f, T* out) {
-        y_ = compexp_hard_step<T>(V(double(f)), V(y_), cv_).get(0);
+        y_ = hard_smoother_step(V(double(f)), V(y_), cv_).get(0);
         *out = compexp_output<T>(y_);
     }
 
