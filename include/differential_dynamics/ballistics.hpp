@@ -17,7 +17,6 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 
 #include "batch.hpp"
 #include "conversions.hpp"
@@ -83,14 +82,7 @@ template <class T> inline T hard_smoother_step(T f, T y_prev, T at, T rt) {
 /// many significant bits: few enough that two speculative runs' states merge soon (as soon as 28-bit
 /// floats would), many enough that the roundings stay far below float32's resolution.
 inline constexpr int compexp_chunk_state_digits = 28;
-/// A positive double rounded (half up) to compexp_chunk_state_digits significant bits.
-DD_INLINE double round_chunk_state(double y) {
-    std::uint64_t bits;
-    std::memcpy(&bits, &y, sizeof bits);
-    bits = (bits + (std::uint64_t(1) << (52 - compexp_chunk_state_digits))) & ~((std::uint64_t(1) << (53 - compexp_chunk_state_digits)) - 1);
-    std::memcpy(&y, &bits, sizeof bits);
-    return y;
-}
+/// Positive doubles rounded (half up) to compexp_chunk_state_digits significant bits.
 template <class A> DD_INLINE xsimd::batch<double, A> round_chunk_state(const xsimd::batch<double, A>& y) {
     using U = xsimd::batch<std::uint64_t, A>;
     const U bits = xsimd::bitwise_cast<U>(y) + U(std::uint64_t(1) << (52 - compexp_chunk_state_digits));
@@ -180,7 +172,7 @@ public:
     /// The state rounded to compexp_chunk_state_digits bits (compexp_gain does so at every chunk
     /// boundary: docs/ballistics.md §6).
     void round_state() {
-        if constexpr (std::is_same_v<T, float>) y_ = round_chunk_state(y_);
+        if constexpr (std::is_same_v<T, float>) y_ = round_chunk_state(V(y_)).get(0);  // the lanes' bits
     }
     /// `block` samples: f[0 … block) → out[0 … block) (out must not alias f).
     DD_INLINE void run_block(const T* f, T* out) {

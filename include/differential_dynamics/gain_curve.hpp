@@ -164,6 +164,15 @@ DD_INLINE void knee_exponent(const V& e, const V& ln_m, const V& c1_hi, const V&
     n = nearest(z);
     r = (z - n) + z_err;
 }
+
+/// f = 2^n·e^(r·ln 2) by db2amp's polynomial where `active` (the curve's gain below 0 dB), 1 elsewhere;
+/// 2^-126 where `floor` (a gain below it, as db2amp clamps); f ≤ 1.
+template <class V, class M>
+DD_INLINE V target_from_exponent(const V& n, const V& r, const M& floor, const M& active) {
+    const V nn = simd::pick(floor, V(-126.0f), n), rr = simd::pick(floor, V(0.0f), r);
+    const V f = simd::detail::exp_parts(nn + round_magic<V>(), rr * V(0.69314718055994530941723212145818f));
+    return simd::pick(active & (f < V(1.0f)), f, V(1.0f));
+}
 }  // namespace detail
 
 /// f for one vector of x of a knee-free row, given amp2db's parts e and ln m (simd::detail::log_parts).
@@ -182,11 +191,7 @@ DD_INLINE xsimd::batch<float, A> hard_curve_target(const xsimd::batch<float, A>&
     V n, r;
     detail::affine_exponent(e, ln_m, branch(c.s_hi), branch(c.s_lo), branch(c.b), branch(c.k_int), branch(c.k_frac),
                             branch(c.k_lo), n, r);
-    const auto floor = z_rough < V(-126.0f);
-    n = simd::pick(floor, V(-126.0f), n);
-    r = simd::pick(floor, V(0.0f), r);
-    const V f = simd::detail::exp_parts(n + detail::round_magic<V>(), r * V(0.69314718055994530941723212145818f));
-    return simd::pick((z_rough < V(0.0f)) & (f < V(1.0f)), f, V(1.0f));
+    return detail::target_from_exponent(n, r, z_rough < V(-126.0f), z_rough < V(0.0f));
 }
 
 /// The same for a row with a knee (W > 0), given also L = amp2db(x) and the row's prepared curve:
@@ -210,11 +215,8 @@ DD_INLINE xsimd::batch<float, A> knee_curve_target(const xsimd::batch<float, A>&
                             branch(c.k_lo), n_a, r_a);
     detail::knee_exponent(e, ln_m, branch(c.c1_hi), branch(c.c1_lo), branch(c.c2), branch(c.c0_hi), branch(c.c0_lo),
                           branch(c.nq_hi), branch(c.nq_lo), n_k, r_k);
-    const auto floor = g < V(-126.0f / 0.166096404744368117393515971474469508f);
-    const V n = simd::pick(floor, V(-126.0f), simd::pick(in_knee, n_k, n_a));
-    const V r = simd::pick(floor, V(0.0f), simd::pick(in_knee, r_k, r_a));
-    const V f = simd::detail::exp_parts(n + detail::round_magic<V>(), r * V(0.69314718055994530941723212145818f));
-    return simd::pick((g < V(0.0f)) & (f < V(1.0f)), f, V(1.0f));
+    return detail::target_from_exponent(simd::pick(in_knee, n_k, n_a), simd::pick(in_knee, r_k, r_a),
+                                        g < V(-126.0f / 0.166096404744368117393515971474469508f), g < V(0.0f));
 }
 
 /// Partials of g_dB with respect to the level and every curve parameter.
