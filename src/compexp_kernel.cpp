@@ -18,8 +18,10 @@
 // Backward: one pass per row from the last sample to the first, time in the widest lanes
 // (compexp_backward_row): the curve is recomputed, the adjoint recursion is a linear recurrence
 // solved by an in-register scan per vector (simd::reverse_linear_scan), and the gradient chain and
-// parameter sums follow in the same loop: no scratch buffers, no transposes, rows in parallel (one
-// long row on two threads: split in time like the forward, compexp_backward_row_time_split).
+// parameter sums follow in the same loop: no scratch buffers, no transposes, rows in parallel (long
+// rows on two threads: taken from the two ends, and the row where the threads meet split in time like
+// the forward, compexp_backward_row_time_split). The time splits divide the work by how fast the two
+// CPUs have run in earlier splits (cpu_speeds).
 // The per-sample math is the shared steps of ballistics.hpp / gain_curve.hpp / simd.hpp, so y has
 // the same bits as the scalar row kernels and the streaming form. The order of every sum depends on
 // the absolute sample index only (chunks start at multiples of `chunk`, lane = t mod wide_lanes), so
@@ -27,6 +29,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -35,6 +38,10 @@
 #include <thread>
 #include <type_traits>
 #include <vector>
+
+#ifdef __linux__
+#include <sched.h>
+#endif
 
 #include "differential_dynamics/compressor.hpp"
 
@@ -704,12 +711,54 @@ bool compexp_forward_group(signal_view<T> x, const compexp_params<T>& params, ro
 /// Rows of at least this many chunks take a time split on two threads.
 constexpr std::size_t time_split_min_chunks = 16;
 
+/// The CPU the calling thread runs on (-1 if unknown).
+int current_cpu() {
+#ifdef __linux__
+    return sched_getcpu();
+#else
+    return -1;
+#endif
+}
+
+/// How fast the CPUs run, relative to each other, as the time splits have measured them. The two
+/// vCPUs of this host at times run 10–40 % apart, for minutes (docs/benchmarks.md); a split made for
+/// two equal CPUs then finishes at the slower one's pace. Each split measures its two threads' time
+/// per chunk and where they ran, and the next split on those CPUs gives the faster one more. Only the
+/// division of the work depends on it, never a result (every split gives the same bits).
+class cpu_speeds {
+public:
+    /// Estimated time per chunk on cpu b over that on cpu a: 1 when either is unknown.
+    static double time_ratio(int a, int b) {
+        if (!known(a) || !known(b) || a == b) return 1.0;
+        return std::exp(double(log_time_[b].load(std::memory_order_relaxed)) -
+                        double(log_time_[a].load(std::memory_order_relaxed)));
+    }
+    /// One split's measurement: time per chunk ta on cpu a, tb on cpu b. The estimate moves halfway
+    /// to it, so one odd measurement (a preempted thread) does not decide the next split alone.
+    static void record(int a, double ta, int b, double tb) {
+        if (!known(a) || !known(b) || a == b || !(ta > 0) || !(tb > 0)) return;
+        const double now = std::log(tb / ta);
+        const double was = double(log_time_[b].load(std::memory_order_relaxed)) -
+                           double(log_time_[a].load(std::memory_order_relaxed));
+        const double step = 0.25 * std::clamp(now - was, -2.0, 2.0);  // each side a quarter: half in all
+        log_time_[a].store(float(double(log_time_[a].load(std::memory_order_relaxed)) - step), std::memory_order_relaxed);
+        log_time_[b].store(float(double(log_time_[b].load(std::memory_order_relaxed)) + step), std::memory_order_relaxed);
+    }
+
+private:
+    static constexpr int max_cpus = 256;
+    static bool known(int cpu) { return cpu >= 0 && cpu < max_cpus; }
+    // log of each CPU's time per chunk, up to a common constant; relaxed: a stale value only moves a split
+    static inline std::array<std::atomic<float>, max_cpus> log_time_{};
+};
+
 /// Who runs which chunk in a two-thread time split. The first thread claims chunks one at a time from
 /// the front. The second, when it starts, takes the chunks from a split point on, chosen then from
-/// what is left: a second thread that starts late (a waking vCPU of this machine takes ~0.2 ms, a
-/// third of a one-row forward) gets less. One atomic word holds both the first thread's next chunk
-/// and its limit, so no chunk is run by both; if the second thread starts too late to be worth it,
-/// or never before the first is done (both tasks on one thread), the first runs every chunk.
+/// what is left and how fast the two CPUs run (cpu_speeds): a second thread that starts late (a
+/// waking vCPU of this machine takes ~0.2 ms, a third of a one-row forward) or runs on the slower CPU
+/// gets less. One atomic word holds both the first thread's next chunk and its limit, so no chunk is
+/// run by both; if the second thread starts too late to be worth it, or never before the first is
+/// done (both tasks on one thread), the first runs every chunk.
 class time_split_claims {
 public:
     /// Chunk 0 is the first thread's from the start.
@@ -721,14 +770,20 @@ public:
             if (word_.compare_exchange_weak(w, pack(c + 1, limit(w)), std::memory_order_acq_rel)) return true;
         return false;
     }
-    /// Second thread, once: the first chunk of its span (n_chunks: none). The first thread keeps a
-    /// little less than half of what it has not claimed yet, for the re-run it does after its span.
-    std::size_t take_tail() {
+    /// Second thread, once: the first chunk of its span (n_chunks: none). `time_ratio` is its time per
+    /// chunk over the first thread's. The two should finish together: the first thread runs up to the
+    /// split and then re-runs, from the exact state, the second's first chunks until the runs merge
+    /// (counted here as 1/20 of what is left: ~12 of 235 chunks measured at 8×480000), so with equal
+    /// CPUs it keeps a little less than half.
+    std::size_t take_tail(double time_ratio) {
+        time_ratio = std::clamp(time_ratio, 0.5, 2.0);  // the other way round beyond 2: a bad estimate
         std::uint64_t w = word_.load(std::memory_order_acquire);
         for (;;) {
             const std::size_t next = std::size_t(w >> 32), left = n_ - next;
             if (left < 4) return n_;
-            const std::size_t split = next + left * 19 / 40;
+            // tail chunks b: (left − b + rerun)·t_first = b·t_second
+            const double tail = double(left) * (1.0 + 1.0 / 20.0) / (1.0 + time_ratio);
+            const std::size_t split = n_ - std::min(left - 1, std::size_t(tail));
             if (word_.compare_exchange_weak(w, pack(next, split), std::memory_order_acq_rel)) return split;
         }
     }
@@ -760,28 +815,47 @@ private:
 /// Returns false if some x is not finite and > 0.
 template <class State, class Run, class Guess, class Rerun>
 bool two_thread_time_split(std::size_t n_chunks, State state, Run run, Guess guess, Rerun rerun) {
+    using clock = std::chrono::steady_clock;
     time_split_claims claims(n_chunks);
     std::atomic<std::size_t> guessed_done{0};  // the guessed run has written chunks [split, guessed_done)
     std::size_t next_rerun = n_chunks;         // from the end of the first span
     bool merged = false, ok[3] = {true, true, true};
     auto rerun_next = [&] { merged = rerun(next_rerun++, state, ok[2]); };
+    // Where each span ran and its time per chunk, for cpu_speeds.
+    std::atomic<int> first_cpu{-1};
+    int second_cpu = -1;
+    double first_time = 0, second_time = 0;
+    std::size_t first_chunks = 0, second_chunks = 0;
+    auto seconds_since = [](clock::time_point t0) { return std::chrono::duration<double>(clock::now() - t0).count(); };
     parallel_rows(2, [&](std::size_t task) {
+        const auto t0 = clock::now();
         if (task == 0) {
+            first_cpu.store(current_cpu(), std::memory_order_relaxed);
             ok[0] = run(std::size_t(0), state, [&](std::size_t done) {
                 next_rerun = done;
                 return claims.claim(done);
             });
+            first_time = seconds_since(t0);
+            first_chunks = next_rerun;
             while (!merged && next_rerun < guessed_done.load(std::memory_order_acquire)) rerun_next();
             return;
         }
-        const std::size_t split = claims.take_tail();
+        second_cpu = current_cpu();
+        const std::size_t split =
+            claims.take_tail(cpu_speeds::time_ratio(first_cpu.load(std::memory_order_relaxed), second_cpu));
         if (split == n_chunks) return;
         State guessed = guess(split);
         ok[1] = run(split, guessed, [&](std::size_t done) {
             guessed_done.store(done, std::memory_order_release);
             return true;
         });
+        second_time = seconds_since(t0);
+        second_chunks = n_chunks - split;
     });
+    // Both spans long enough to time (a span's first chunk carries its thread's start-up).
+    if (first_chunks >= 8 && second_chunks >= 8)
+        cpu_speeds::record(first_cpu.load(std::memory_order_relaxed), first_time / double(first_chunks), second_cpu,
+                           second_time / double(second_chunks));
     while (!merged && next_rerun < n_chunks) rerun_next();
     return ok[0] && ok[1] && ok[2];
 }
@@ -1001,7 +1075,7 @@ template <bool Sigmoid, bool Knee, class T, class Sink, class Progress = no_back
 bool compexp_backward_chunks(const row_curve<T>& rc, T at, T rt, T k, const T* x, const T* y,
                              const strided_view<T>& grad_y, std::size_t b, std::size_t cols, T* gx,
                              std::size_t c_top, adjoint_state<simd::wide<T>>& state, Sink sink,
-                             Progress progress = {}, bool next_row = false) {
+                             Progress progress = {}, std::ptrdiff_t next_row = 0) {
     using V = simd::wide<T>;
     constexpr std::size_t WW = V::size;
     const ar_coeffs<V> hard{V(at), V(rt)};
@@ -1036,8 +1110,9 @@ bool compexp_backward_chunks(const row_curve<T>& rc, T at, T rt, T k, const T* x
             // The previous chunk's x, y and grad_y (processed next) are prefetched meanwhile: the
             // hardware prefetcher follows descending streams less well than ascending ones.
             const T* const gy_row = in_place ? grad_y.data + std::ptrdiff_t(b) * grad_y.row_stride : nullptr;
-            // In the row's first chunk (run last), the next row's last chunk is prefetched instead
-            // (when the caller runs that row next): without it, every row starts on cold lines.
+            // In the row's first chunk (run last), the last chunk of the row the caller runs next
+            // (next_row rows away: 1, −1, or 0 for none) is prefetched instead: without it, every row
+            // starts on cold lines.
             const std::size_t next_last = (cols - 1) / chunk * chunk;  // the next row's last chunk
             for (std::size_t kk = whole_end; kk > 0;) {
                 kk -= unroll * WW;
@@ -1048,13 +1123,14 @@ bool compexp_backward_chunks(const row_curve<T>& rc, T at, T rt, T k, const T* x
                         __builtin_prefetch(y + tp + line);
                         if (gy_row) __builtin_prefetch(gy_row + tp + line);
                     }
-                } else if (next_row && next_last + kk < cols) {
+                } else if (next_row != 0 && next_last + kk < cols) {
                     const std::size_t tp = next_last + kk;
+                    const std::ptrdiff_t row = next_row * std::ptrdiff_t(cols);
                     for (std::size_t line = 0; line < unroll * WW && tp + line < cols; line += 64 / sizeof(T)) {
-                        __builtin_prefetch(x + cols + tp + line);
-                        __builtin_prefetch(y + cols + tp + line);
-                        if (gy_row) __builtin_prefetch(gy_row + grad_y.row_stride + tp + line);
-                        if (gx) __builtin_prefetch(gx + cols + tp + line, 1);
+                        __builtin_prefetch(x + row + tp + line);
+                        __builtin_prefetch(y + row + tp + line);
+                        if (gy_row) __builtin_prefetch(gy_row + next_row * grad_y.row_stride + tp + line);
+                        if (gx) __builtin_prefetch(gx + row + tp + line, 1);
                     }
                 }
                 ok = ok & curve_vectors<Knee, unroll>(rc, xr, kk, n, f_buf, level_buf);
@@ -1147,12 +1223,38 @@ bool compexp_backward_chunks(const row_curve<T>& rc, T at, T rt, T k, const T* x
     return xsimd::all(ok);
 }
 
+/// Rows claimed by two threads from the two ends: one from the first row up, the other from the
+/// last row down, one row at a time, until they meet. One atomic word holds both ends, so no row is
+/// claimed twice; the row claimed when one is left is marked last.
+class two_ended_claims {
+public:
+    struct claimed {
+        bool valid;
+        std::size_t row;
+        bool last;
+    };
+    explicit two_ended_claims(std::size_t rows) : word_(pack(0, rows)) {}
+    claimed claim(bool up) {
+        std::uint64_t w = word_.load(std::memory_order_relaxed);
+        for (;;) {
+            const std::size_t lo = std::size_t(w >> 32), hi = std::size_t(w & 0xffffffffu);
+            if (lo >= hi) return {false, 0, false};
+            const std::uint64_t taken = up ? pack(lo + 1, hi) : pack(lo, hi - 1);
+            if (word_.compare_exchange_weak(w, taken, std::memory_order_relaxed)) return {true, up ? lo : hi - 1, hi - lo == 1};
+        }
+    }
+
+private:
+    static std::uint64_t pack(std::size_t lo, std::size_t hi) { return (std::uint64_t(lo) << 32) | hi; }
+    std::atomic<std::uint64_t> word_;
+};
+
 /// The backward of one row (compexp_backward_chunks over all its chunks), the sums added to `sums`
 /// chunk by chunk from the last.
 template <bool Sigmoid, bool Knee, class T>
 bool compexp_backward_row(const row_curve<T>& rc, T at, T rt, T k, const T* x, const T* y,
                           const strided_view<T>& grad_y, std::size_t b, std::size_t cols, T* gx, double* sums,
-                          bool next_row) {
+                          std::ptrdiff_t next_row) {
     if (cols == 0) return true;
     adjoint_state<simd::wide<T>> state{simd::wide<T>(T(0)), simd::wide<T>(T(0))};
     return compexp_backward_chunks<Sigmoid, Knee>(rc, at, rt, k, x, y, grad_y, b, cols, gx, (cols - 1) / chunk, state,
@@ -1205,13 +1307,16 @@ template <class T>
 bool compexp_gain_kernel(signal_view<T> x_rms, const compexp_params<T>& curve, row_param<T> at, row_param<T> rt,
                          ar_mode mode, row_param<T> k, signal_span<T> gain) {
     // Rows that fit one vector of lanes, on two threads or more (hard gate): long rows are split in
-    // time (one row on the one-row path); short ones, when they are few (2 to 3/4 of the lanes),
-    // pipeline P1 and P2 on two threads; otherwise two groups of rows (make_groups), one per thread,
-    // are faster (each thread then pays a whole recursion chain, but no f crosses between cores).
-    // docs/benchmarks.md has the figures.
+    // time (one row on the one-row path, unless it takes stretches in lanes: below); short ones, when
+    // they are few (2 to 3/4 of the lanes), pipeline P1 and P2 on two threads; otherwise two groups of
+    // rows (make_groups), one per thread, are faster (each thread then pays a whole recursion chain,
+    // but no f crosses between cores). docs/benchmarks.md has the figures.
     const bool one_vector_on_two_threads =
         mode == ar_mode::hard && num_threads() >= 2 && x_rms.rows <= simd::lanes<T>;
-    if (one_vector_on_two_threads && x_rms.cols >= time_split_min_chunks * chunk) {
+    // A float row long enough for stretches in lanes runs them on one thread: two halves on the
+    // one-row path were slower (1×480000: 0.88 ns/sample on one thread, 1.18 split on two).
+    const bool one_row_in_stretches = x_rms.rows == 1 && stretch_warm_up_chunks<T>(x_rms.cols, at[0], rt[0]) > 0;
+    if (one_vector_on_two_threads && x_rms.cols >= time_split_min_chunks * chunk && !one_row_in_stretches) {
         const row_group all{0, x_rms.rows};
         if (x_rms.rows > 1) return compexp_forward_group_time_split(x_rms, curve, at, rt, gain, all);
         const group_context<T> ctx(curve, at, rt, row_param<T>(T(1)), all);
@@ -1236,14 +1341,12 @@ bool compexp_gain_backward_kernel(signal_view<T> x_rms, const compexp_params<T>&
                                   strided_arg<T> grad_gain, T* grad_x_rms, const compexp_param_grads<T>& curve_grads,
                                   T* grad_at, T* grad_rt, T* grad_k) {
     const std::size_t cols = x_rms.cols, rows = x_rms.rows;
-    // Rows run in parallel, each on one thread. On two threads, a long row left over when they do not
-    // pair up (one row, or the last of an odd number) is split in time across both instead of leaving
-    // one thread idle while the other runs it.
     const int threads = num_threads();
     const bool long_rows = threads >= 2 && cols >= time_split_min_chunks * chunk;
-    const std::size_t split_rows = long_rows && (rows == 1 || threads == 2) ? rows % 2 : 0;
     std::vector<unsigned char> ok(rows);
-    auto row_backward = [&](std::size_t b, bool split) {
+    // Row b's backward, split in time across two threads or not; next_row: the row this thread runs
+    // next, relative to b (1, −1, 0 for none), whose first lines it prefetches.
+    auto row_backward = [&](std::size_t b, bool split, std::ptrdiff_t next_row) {
         const row_curve<T> rc(curve.row(b));
         double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
         T* gx = grad_x_rms ? grad_x_rms + b * cols : nullptr;
@@ -1252,7 +1355,7 @@ bool compexp_gain_backward_kernel(signal_view<T> x_rms, const compexp_params<T>&
             return split ? compexp_backward_row_time_split<S, K>(rc, at[b], rt[b], k[b], x_rms.row(b), gain.row(b),
                                                                  grad_gain, b, cols, gx, s)
                          : compexp_backward_row<S, K>(rc, at[b], rt[b], k[b], x_rms.row(b), gain.row(b), grad_gain,
-                                                      b, cols, gx, s, b + 1 < rows);
+                                                      b, cols, gx, s, next_row);
         };
         using yes = std::true_type;
         using no = std::false_type;
@@ -1269,8 +1372,25 @@ bool compexp_gain_backward_kernel(signal_view<T> x_rms, const compexp_params<T>&
         store_row(grad_rt, b, s[6]);
         if (mode == ar_mode::sigmoid) store_row(grad_k, b, s[7]);
     };
-    parallel_rows(rows - split_rows, [&](std::size_t b) { row_backward(b, false); });
-    for (std::size_t b = rows - split_rows; b < rows; ++b) row_backward(b, true);
+    if (long_rows && threads == 2 && rows >= 2) {
+        // Two threads take rows from the two ends, and the row where they meet is split in time
+        // (compexp_backward_row_time_split): the thread that takes it starts it, and the other joins
+        // when its own last row is done, with a span chosen then from what is left and how fast the two
+        // CPUs run. So they finish together even when the host runs one CPU slower than the other
+        // (docs/benchmarks.md), where whole rows, half and half or one at a time, finish at the slower
+        // one's pace.
+        two_ended_claims claims(rows);
+        parallel_rows(2, [&](std::size_t task) {
+            const bool up = task == 0;
+            for (auto c = claims.claim(up); c.valid; c = claims.claim(up))
+                row_backward(c.row, c.last, c.last ? 0 : up ? 1 : -1);
+        });
+    } else {
+        // Rows in parallel, each on one thread; a single long row split in time across two.
+        const std::size_t split_rows = long_rows && rows == 1 ? 1 : 0;
+        parallel_rows(rows - split_rows, [&](std::size_t b) { row_backward(b, false, b + 1 < rows ? 1 : 0); });
+        for (std::size_t b = rows - split_rows; b < rows; ++b) row_backward(b, true, 0);
+    }
     return std::all_of(ok.begin(), ok.end(), [](unsigned char v) { return v != 0; });
 }
 
