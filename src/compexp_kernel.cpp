@@ -727,20 +727,24 @@ int current_cpu() {
 /// division of the work depends on it, never a result (every split gives the same bits).
 class cpu_speeds {
 public:
-    /// Estimated time per chunk on cpu b over that on cpu a: 1 when either is unknown.
+    /// Estimated time per chunk on cpu b over that on cpu a: 1 when either is unknown, and when they
+    /// differ by less than 5 % (a split's own time per chunk varies about that much with the data and
+    /// the timing, so smaller differences would only move the split at random).
     static double time_ratio(int a, int b) {
         if (!known(a) || !known(b) || a == b) return 1.0;
-        return std::exp(double(log_time_[b].load(std::memory_order_relaxed)) -
-                        double(log_time_[a].load(std::memory_order_relaxed)));
+        const double d = double(log_time_[b].load(std::memory_order_relaxed)) -
+                         double(log_time_[a].load(std::memory_order_relaxed));
+        constexpr double dead_band = 0.05;
+        return std::exp(d > dead_band ? d - dead_band : d < -dead_band ? d + dead_band : 0.0);
     }
-    /// One split's measurement: time per chunk ta on cpu a, tb on cpu b. The estimate moves halfway
-    /// to it, so one odd measurement (a preempted thread) does not decide the next split alone.
+    /// One split's measurement: time per chunk ta on cpu a, tb on cpu b. The estimate moves a quarter
+    /// of the way to it, so one odd measurement (a preempted thread) does not decide the next split.
     static void record(int a, double ta, int b, double tb) {
         if (!known(a) || !known(b) || a == b || !(ta > 0) || !(tb > 0)) return;
         const double now = std::log(tb / ta);
         const double was = double(log_time_[b].load(std::memory_order_relaxed)) -
                            double(log_time_[a].load(std::memory_order_relaxed));
-        const double step = 0.25 * std::clamp(now - was, -2.0, 2.0);  // each side a quarter: half in all
+        const double step = 0.125 * std::clamp(now - was, -2.0, 2.0);  // each side an eighth: a quarter in all
         log_time_[a].store(float(double(log_time_[a].load(std::memory_order_relaxed)) - step), std::memory_order_relaxed);
         log_time_[b].store(float(double(log_time_[b].load(std::memory_order_relaxed)) + step), std::memory_order_relaxed);
     }
