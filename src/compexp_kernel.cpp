@@ -720,17 +720,20 @@ int current_cpu() {
 #endif
 }
 
-/// How fast the CPUs run, relative to each other, as the time splits have measured them. The two
-/// vCPUs of this host at times run 10–40 % apart, for minutes (docs/benchmarks.md); a split made for
-/// two equal CPUs then finishes at the slower one's pace. Each split measures its two threads' time
-/// per chunk and where they ran, and the next split on those CPUs gives the faster one more. Only the
-/// division of the work depends on it, never a result (every split gives the same bits).
+/// How fast the CPUs run, relative to each other, as the time splits of one kind have measured them.
+/// The two vCPUs of this host at times run 10–40 % apart, for minutes (docs/benchmarks.md); a split
+/// made for two equal CPUs then finishes at the slower one's pace. Each split measures its two
+/// threads' time per chunk and where they ran, and the next split of its kind on those CPUs gives the
+/// faster one more. Each kind keeps its own table: a kind's two spans can differ in pace for reasons of
+/// their own (a backward row's first span measured ~15 % slower per chunk than its second on equal
+/// CPUs), which another kind's splits must not take for the CPUs'. Only the division of the work
+/// depends on it, never a result (every split gives the same bits).
 class cpu_speeds {
 public:
     /// Estimated time per chunk on cpu b over that on cpu a: 1 when either is unknown, and when they
     /// differ by less than 5 % (a split's own time per chunk varies about that much with the data and
     /// the timing, so smaller differences would only move the split at random).
-    static double time_ratio(int a, int b) {
+    double time_ratio(int a, int b) const {
         if (!known(a) || !known(b) || a == b) return 1.0;
         const double d = double(log_time_[b].load(std::memory_order_relaxed)) -
                          double(log_time_[a].load(std::memory_order_relaxed));
@@ -739,7 +742,7 @@ public:
     }
     /// One split's measurement: time per chunk ta on cpu a, tb on cpu b. The estimate moves a quarter
     /// of the way to it, so one odd measurement (a preempted thread) does not decide the next split.
-    static void record(int a, double ta, int b, double tb) {
+    void record(int a, double ta, int b, double tb) {
         if (!known(a) || !known(b) || a == b || !(ta > 0) || !(tb > 0)) return;
         const double now = std::log(tb / ta);
         const double was = double(log_time_[b].load(std::memory_order_relaxed)) -
@@ -753,7 +756,36 @@ private:
     static constexpr int max_cpus = 256;
     static bool known(int cpu) { return cpu >= 0 && cpu < max_cpus; }
     // log of each CPU's time per chunk, up to a common constant; relaxed: a stale value only moves a split
-    static inline std::array<std::atomic<float>, max_cpus> log_time_{};
+    std::array<std::atomic<float>, max_cpus> log_time_{};
+};
+
+/// How long one kind of time split's re-run has taken (the stretch from the end of the first span to
+/// the merge), in chunks of the first span's pace; the next split of that kind leaves the first thread
+/// that much less. It depends on the signal (how soon every row's guessed state is forgotten: 2–20
+/// chunks at 8×480000) and on the kind (a group's re-run chunk costs more than a span's, a backward's
+/// merges sooner), moved a quarter of the way per measurement like cpu_speeds. Only the division of
+/// the work depends on it, never a result.
+class rerun_cost {
+public:
+    /// The estimate, or `otherwise` before the first measurement.
+    double chunks(double otherwise) const {
+        const float c = chunks_.load(std::memory_order_relaxed);
+        return c >= 0 ? double(c) : otherwise;
+    }
+    void record(double measured) {
+        const float was = chunks_.load(std::memory_order_relaxed);
+        chunks_.store(was >= 0 ? float(double(was) + 0.25 * (measured - double(was))) : float(measured),
+                      std::memory_order_relaxed);
+    }
+
+private:
+    std::atomic<float> chunks_{-1.0f};  // relaxed: a stale value only moves a split
+};
+
+/// What the earlier time splits of one kind (one caller of two_thread_time_split, per type) measured.
+struct time_split_history {
+    cpu_speeds speeds;
+    rerun_cost rerun;
 };
 
 /// Who runs which chunk in a two-thread time split. The first thread claims chunks one at a time from
@@ -776,17 +808,18 @@ public:
     }
     /// Second thread, once: the first chunk of its span (n_chunks: none). `time_ratio` is its time per
     /// chunk over the first thread's. The two should finish together: the first thread runs up to the
-    /// split and then re-runs, from the exact state, the second's first chunks until the runs merge
-    /// (counted here as 1/20 of what is left: ~12 of 235 chunks measured at 8×480000), so with equal
-    /// CPUs it keeps a little less than half.
-    std::size_t take_tail(double time_ratio) {
+    /// split and then re-runs, from the exact state, the second's first chunks until the runs merge,
+    /// which takes `rerun` (rerun_cost; before it is known, 1/20 of what is left), so with equal CPUs
+    /// it keeps a little less than half.
+    std::size_t take_tail(double time_ratio, const rerun_cost& rerun) {
         time_ratio = std::clamp(time_ratio, 0.5, 2.0);  // the other way round beyond 2: a bad estimate
         std::uint64_t w = word_.load(std::memory_order_acquire);
         for (;;) {
             const std::size_t next = std::size_t(w >> 32), left = n_ - next;
             if (left < 4) return n_;
             // tail chunks b: (left − b + rerun)·t_first = b·t_second
-            const double tail = double(left) * (1.0 + 1.0 / 20.0) / (1.0 + time_ratio);
+            const double rerun_chunks = std::clamp(rerun.chunks(double(left) / 20.0), 0.0, double(left) / 2.0);
+            const double tail = (double(left) + rerun_chunks) / (1.0 + time_ratio);
             const std::size_t split = n_ - std::min(left - 1, std::size_t(tail));
             if (word_.compare_exchange_weak(w, pack(next, split), std::memory_order_acq_rel)) return split;
         }
@@ -818,14 +851,25 @@ private:
 ///                            guessed run's there (read before the chunk is overwritten); ok as run's
 /// Returns false if some x is not finite and > 0.
 template <class State, class Run, class Guess, class Rerun>
-bool two_thread_time_split(std::size_t n_chunks, State state, Run run, Guess guess, Rerun rerun) {
+bool two_thread_time_split(std::size_t n_chunks, State state, Run run, Guess guess, Rerun rerun,
+                           time_split_history& history) {
     using clock = std::chrono::steady_clock;
     time_split_claims claims(n_chunks);
-    std::atomic<std::size_t> guessed_done{0};  // the guessed run has written chunks [split, guessed_done)
-    std::size_t next_rerun = n_chunks;         // from the end of the first span
+    // The guessed run has written chunks [split, guessed_done): stored by the second thread after each
+    // chunk, so on lines of its own, apart from the first thread's claims and next_rerun, which it
+    // writes after each chunk (shared lines would cross between the cores twice a chunk).
+    struct alignas(128) own_lines {
+        std::atomic<std::size_t> value{0};
+    } guessed_done;
+    std::size_t next_rerun = n_chunks;  // from the end of the first span
     bool merged = false, ok[3] = {true, true, true};
-    auto rerun_next = [&] { merged = rerun(next_rerun++, state, ok[2]); };
-    // Where each span ran and its time per chunk, for cpu_speeds.
+    double rerun_time = 0;  // seconds in rerun_next, for history.rerun
+    auto rerun_next = [&] {
+        const auto t0 = clock::now();
+        merged = rerun(next_rerun++, state, ok[2]);
+        rerun_time += std::chrono::duration<double>(clock::now() - t0).count();
+    };
+    // Where each span ran and its time per chunk, for history.speeds.
     std::atomic<int> first_cpu{-1};
     int second_cpu = -1;
     double first_time = 0, second_time = 0;
@@ -841,31 +885,45 @@ bool two_thread_time_split(std::size_t n_chunks, State state, Run run, Guess gue
             });
             first_time = seconds_since(t0);
             first_chunks = next_rerun;
-            while (!merged && next_rerun < guessed_done.load(std::memory_order_acquire)) rerun_next();
+            while (!merged && next_rerun < guessed_done.value.load(std::memory_order_acquire)) rerun_next();
             return;
         }
         second_cpu = current_cpu();
         const std::size_t split =
-            claims.take_tail(cpu_speeds::time_ratio(first_cpu.load(std::memory_order_relaxed), second_cpu));
+            claims.take_tail(history.speeds.time_ratio(first_cpu.load(std::memory_order_relaxed), second_cpu),
+                             history.rerun);
         if (split == n_chunks) return;
         State guessed = guess(split);
         ok[1] = run(split, guessed, [&](std::size_t done) {
-            guessed_done.store(done, std::memory_order_release);
+            guessed_done.value.store(done, std::memory_order_release);
             return true;
         });
         second_time = seconds_since(t0);
         second_chunks = n_chunks - split;
     });
-    // Both spans long enough to time (a span's first chunk carries its thread's start-up).
-    if (first_chunks >= 8 && second_chunks >= 8)
-        cpu_speeds::record(first_cpu.load(std::memory_order_relaxed), first_time / double(first_chunks), second_cpu,
-                           second_time / double(second_chunks));
     while (!merged && next_rerun < n_chunks) rerun_next();
+    // Both spans long enough to time (a span's first chunk carries its thread's start-up).
+    if (first_chunks >= 8 && second_chunks >= 8) {
+        const double first_pace = first_time / double(first_chunks);
+        history.speeds.record(first_cpu.load(std::memory_order_relaxed), first_pace, second_cpu,
+                              second_time / double(second_chunks));
+        history.rerun.record(std::min(rerun_time / first_pace, double(second_chunks)));
+    }
     return ok[0] && ok[1] && ok[2];
 }
 
+/// A time split's re-run of a group goes on row by row, on the one-row path, once at most this many
+/// rows have still to merge. The rows merge one by one (one whose level rose lately within a chunk or
+/// two, one in a long release only after 10–20), and a re-run chunk of the whole group costs as much
+/// as 2–3 rows alone: 12.4–13 µs against 4.5–4.9 µs (float, 8×480000, measured with timestamps; the
+/// one-row path is one latency-bound chain, and the re-run's lines come from the other core), so the
+/// last two stragglers are cheaper alone. docs/benchmarks.md has the measurements.
+constexpr std::size_t rerun_rows_alone_max = 2;
+
 /// The forward of one group of rows in one vector of lanes (hard gate) on two threads, split in time
-/// without changing a bit (two_thread_time_split; the guess is each row's first target there).
+/// without changing a bit (two_thread_time_split; the guess is each row's first target there). The
+/// re-run checks each row's state after every chunk: a row that equals the guessed run's there has
+/// merged, and once few rows are left the others are re-run alone (rerun_rows_alone_max).
 /// Returns false if some x is not finite and > 0.
 template <class T>
 bool compexp_forward_group_time_split(signal_view<T> x, const compexp_params<T>& params, row_param<T> at,
@@ -888,13 +946,36 @@ bool compexp_forward_group_time_split(signal_view<T> x, const compexp_params<T>&
             state[0].h[i] = double(first_target(ctx.curves[lane_row(i) - g.first], x.row(lane_row(i)) + c * chunk));
         return state;
     };
+    // The re-run: the rows not merged yet, and each one's one-row context once it runs alone.
+    std::array<bool, W> merged{};
+    std::size_t left = g.count;
+    std::vector<std::unique_ptr<group_context<T>>> alone(g.count);
     auto rerun = [&](std::size_t c, state_t& state, bool& ok) {
-        ok &= group_chunks<false>(x, ctx, g, y, c, c + 1, state.data());
-        return std::memcmp(chunk_states.data() + c * W, state[0].h, g.count * sizeof(double)) == 0;
+        const std::size_t t0 = c * chunk, n = std::min(chunk, cols - t0);
+        double* const h = state[0].h;
+        const double* const speculated = chunk_states.data() + c * W;
+        if (left > rerun_rows_alone_max) {
+            ok &= group_chunks<false>(x, ctx, g, y, c, c + 1, state.data());
+            for (std::size_t i = 0; i < g.count; ++i)
+                if (!merged[i] && std::memcmp(&h[i], &speculated[i], sizeof(double)) == 0) merged[i] = true, --left;
+            return left == 0;
+        }
+        for (std::size_t i = 0; i < g.count; ++i) {
+            if (merged[i]) continue;
+            const std::size_t row = g.first + i;
+            if (!alone[i]) alone[i] = std::make_unique<group_context<T>>(params, at, rt, row_param<T>(T(1)), row_group{row, 1});
+            const auto& one = *alone[i];
+            const bool same = one.curves[0].knee
+                                  ? rerun_merges<true>(x.row(row) + t0, n, one.curves[0], one, y.row(row) + t0, h[i], speculated[i], ok)
+                                  : rerun_merges<false>(x.row(row) + t0, n, one.curves[0], one, y.row(row) + t0, h[i], speculated[i], ok);
+            if (same) merged[i] = true, --left;
+        }
+        return left == 0;
     };
     state_t initial{};
     initial[0] = gate_state<T>::all(1.0);
-    return two_thread_time_split(n_chunks, initial, run, guess, rerun);
+    static time_split_history history;
+    return two_thread_time_split(n_chunks, initial, run, guess, rerun, history);
 }
 
 /// The forward of one row (hard gate) on two threads, split in time as a group is
@@ -916,7 +997,8 @@ bool compexp_forward_single_time_split(const T* x, std::size_t cols, const row_c
         const std::size_t t0 = c * chunk;
         return rerun_merges<Knee>(x + t0, std::min(chunk, cols - t0), cv, ctx, y + t0, state, chunk_states[c], ok);
     };
-    return two_thread_time_split(n_chunks, 1.0, run, guess, rerun);
+    static time_split_history history;
+    return two_thread_time_split(n_chunks, 1.0, run, guess, rerun, history);
 }
 
 /// The forward of one multi-row group (hard gate) on two threads, pipelined: a producer computes P1
@@ -1299,7 +1381,8 @@ bool compexp_backward_row_time_split(const row_curve<T>& rc, T at, T rt, T k, co
         const T exact = state.carry.get(0);
         return std::memcmp(&guessed, &exact, sizeof(T)) == 0;
     };
-    const bool ok = two_thread_time_split(n_chunks, state_t{V(T(0)), V(T(0))}, run, guess, rerun);
+    static time_split_history history;
+    const bool ok = two_thread_time_split(n_chunks, state_t{V(T(0)), V(T(0))}, run, guess, rerun, history);
     for (std::size_t c = n_chunks; c-- > 0;)
         for (std::size_t i = 0; i < 8; ++i) sums[i] += chunk_sums[8 * c + i];
     return ok;
@@ -1314,7 +1397,8 @@ bool compexp_gain_kernel(signal_view<T> x_rms, const compexp_params<T>& curve, r
     // time (one row on the one-row path, unless it takes stretches in lanes: below); short ones, when
     // they are few (2 to 3/4 of the lanes), pipeline P1 and P2 on two threads; otherwise two groups of
     // rows (make_groups), one per thread, are faster (each thread then pays a whole recursion chain,
-    // but no f crosses between cores). docs/benchmarks.md has the figures.
+    // but no f crosses between cores; measured for two vectors of rows too: float 12 and 16 rows,
+    // double 6 and 8, against one group of two chains split in time). docs/benchmarks.md has the figures.
     const bool one_vector_on_two_threads =
         mode == ar_mode::hard && num_threads() >= 2 && x_rms.rows <= simd::lanes<T>;
     // A float row long enough for stretches in lanes runs them on one thread: two halves on the

@@ -905,6 +905,17 @@ template <class T> void check_time_split(std::size_t rows) {
     std::vector<T> y(rows * cols);
     dd::compexp_gain<T>(signal_view<T>{x.data(), rows, cols}, p, T(0.05), T(1e-5), signal_span<T>{y.data(), rows, cols});
     EXPECT_LT(y[cols - 1], T(0.5));  // the premise: still far from the guess (f = 1) at the end
+    if (rows > 1) {
+        // The rows merge one by one: as above, and then loud again from a time that grows with the
+        // row (its attack erases the guessed state), the last row never. Once few rows are left the
+        // re-run goes on row by row (rerun_rows_alone_max), the last one to the end.
+        for (std::size_t b = 0; b < rows; ++b) {
+            const std::size_t loud_again = b + 1 < rows ? cols / 2 + b * cols / (4 * rows) : cols;
+            for (std::size_t t = 0; t < cols; ++t)
+                x[b * cols + t] = T(t < cols * 2 / 5 || t >= loud_again ? 0.5 + 0.01 * double(b) : 0.01);
+        }
+        expect_two_threads_give_the_bits_of_one<T>(x, rows, cols, p, T(0.05), T(1e-5));
+    }
     if (rows > dd::simd::lanes<T>) {
         // Rows in two vectors: the first vector's rows toggle loud/quiet every 1000 samples (each loud
         // stretch's attacks erase any guessed state), the others' are as above.
