@@ -155,7 +155,14 @@ def limiter_gain(x: SignalLike, threshold: ParamLike, at: ParamLike, rt: ParamLi
 
 
 def set_num_threads(threads: int) -> None:
-    """Threads the kernels use (parallel over rows); 0 = all cores. Results do not depend on it."""
+    """Threads the kernels use (parallel over rows); 0 = all cores. Results do not depend on it.
+
+    torch's own OpenMP threads keep spinning for a while after each torch operation, and on a machine
+    with few cores they then compete with these threads for the cores. Setting the environment
+    variable OMP_WAIT_POLICY=passive before torch is imported avoids that: two-thread fwd+bwd through
+    the torch API at 8×480000 float32 ran at 1.38–1.47 ns/sample instead of 1.69–2.00 on this
+    project's 2-core machine (docs/benchmarks.md).
+    """
     if isinstance(threads, bool) or not isinstance(threads, int):
         raise TypeError(f"threads: expected an int, got {type(threads).__name__}")
     _core.set_num_threads(threads)
