@@ -20,8 +20,8 @@
 // solved by an in-register scan per vector (simd::reverse_linear_scan), and the gradient chain and
 // parameter sums follow in the same loop: no scratch buffers, no transposes, rows in parallel (long
 // rows on two threads: taken from the two ends, and the row where the threads meet split in time like
-// the forward, compexp_backward_row_time_split). The time splits divide the work by how fast the two
-// CPUs have run in earlier splits (cpu_speeds).
+// the forward, compexp_backward_row_time_split). Each kind of time split divides the work by what its
+// earlier splits measured: how fast the two CPUs ran and how long the re-run took (time_split_history).
 // The per-sample math is the shared steps of ballistics.hpp / gain_curve.hpp / simd.hpp, so y has
 // the same bits as the scalar row kernels and the streaming form. The order of every sum depends on
 // the absolute sample index only (chunks start at multiples of `chunk`, lane = t mod wide_lanes), so
