@@ -1,33 +1,38 @@
-// Level detectors (SPEC §2.4, §2.5).
+// Level detectors. avg (torchcomp's): the one-pole average y_t = coef·x_t + (1 − coef)·y_{t−1},
+// y_{−1} = zi (default 0), 0 < coef ≤ 1: the hard smoother with at = rt = coef (same numerics: the
+// state in double, float32 outputs rounded toward +∞). The classic RMS/level detector of the
+// classical compressor is avg(|x|, ms2coef(20 ms, fs)). Reference: docs/reference/detectors.md.
 #pragma once
-#include <cmath>
 #include <cstddef>
 
-#include "batch.hpp"
-#include "simd.hpp"
+#include "core.hpp"
+#include "processor.hpp"
 
 namespace dd {
 
-/// |x_t| as a smoother target; its pullback applies sign(x_t) (0 at x = 0, as torch.abs).
-template <class T> struct abs_target {
-    const T* x;
-    T* grad_x;  // nullable
-    struct sample { T f; T x; };
-    T value(std::size_t t) const { return std::abs(x[t]); }
-    sample eval(std::size_t t) const { return {std::abs(x[t]), x[t]}; }
-    void pullback(std::size_t t, const sample& s, T gf) const {
-        // ∂|x|/∂x = sign(x) (0 at 0), by arithmetic: the sign of audio flips at random, a branch on it
-        // mispredicts half the time.
-        if (grad_x) grad_x[t] = gf * (simd::less_indicator(T(0), s.x) - simd::less_indicator(s.x, T(0)));
-    }
-};
-
-/// Averaging detector y_t = coef·x_t + (1 − coef)·y_{t−1}, y_{−1} = 0, 0 < coef ≤ 1. It is the hard
-/// smoother with at = rt = coef and zi = 0, and reuses that kernel (forward and adjoint).
-template <class T> void avg(signal_view<T> x, row_param<T> coef, signal_span<T> y);
-/// grad_x (nullable, shape of x), grad_coef (nullable, one per row).
+/// y (B, T) from x (finite). zi: B doubles or null (0); final_state: B doubles or null.
+template <class T>
+void avg(signal_view<T> x, row_param<T> coef, signal_span<T> y, state_in zi = {}, state_out final_state = {});
+/// Reverse mode: grad_x (nullable, shape of x), grad_coef (nullable, one per row), grad_zi (nullable,
+/// B doubles); grad_final_state (nullable, B doubles) is ∂loss/∂(final state).
 template <class T>
 void avg_backward(signal_view<T> x, row_param<T> coef, signal_view<T> y, signal_view<T> grad_y, T* grad_x,
-                  T* grad_coef);
+                  T* grad_coef, state_in zi = {}, const double* grad_final_state = nullptr, double* grad_zi = nullptr);
+
+struct avg_settings {
+    double coef = 0.01;  // in (0, 1]
+    double zi = 0.0;     // the state reset() restores
+};
+
+/// avg on blocks (bit for bit the batch result over any block split).
+template <class T> class avg_processor : public streaming_processor<avg_processor<T>, avg_settings> {
+public:
+    static constexpr std::size_t state_size = 1;
+    static constexpr const char* name = "avg_processor";
+    static void check_settings(const avg_settings& s);
+    static void check_state(const double* state);
+    static void initial_state(const avg_settings& s, double* state) { state[0] = s.zi; }
+    void process(const T* const* x, T* const* y, std::size_t n);
+};
 
 }  // namespace dd

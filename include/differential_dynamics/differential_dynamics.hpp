@@ -1,11 +1,11 @@
-// Umbrella header: the whole public C++ API of differential_dynamics.
+// Umbrella header: the whole public C++ API of differential_dynamics (docs/reference/).
 #pragma once
-#include "ballistics.hpp"
-#include "batch.hpp"
-#include "compressor.hpp"
+#include "compexp.hpp"
 #include "conversions.hpp"
+#include "core.hpp"
+#include "curve.hpp"
 #include "detectors.hpp"
-#include "errors.hpp"
-#include "gain_curve.hpp"
-#include "simd.hpp"
+#include "limiter.hpp"
+#include "processor.hpp"
+#include "smoother.hpp"
 #include "ssl.hpp"

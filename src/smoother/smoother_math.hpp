@@ -1,6 +1,7 @@
-// Attack/release smoothers (SPEC §2.2, §2.6): forward, adjoint (reverse mode) and tangent (forward
-// mode), as per-row kernels shared by the batch API, the streaming processors and the Python package.
-// Derivations: docs/ballistics.md.
+// Attack/release smoothers: the per-sample steps that define their numbers, and the per-row forward,
+// adjoint (reverse mode) and tangent (forward mode) kernels built on them, shared by every batch
+// function and streaming processor (through the kernel table, src/core/kernels.hpp).
+// Derivations: docs/derivations/smoothers.md. Reference: docs/reference/smoother.md.
 //
 // The forward row kernels and the sigmoid smoother's adjoint are generic in a *target policy*: where
 // the smoother's input f_t comes from. An `array_target` reads it from memory; detectors.hpp and
@@ -18,11 +19,11 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "batch.hpp"
-#include "conversions.hpp"
-#include "simd.hpp"
+#include "core/conversions_math.hpp"
+#include "differential_dynamics/core.hpp"
+#include "simd/simd.hpp"
 
-namespace dd {
+DD_ARCH_BEGIN
 
 // ------------------------------------------------------------------------------------------------
 // Target policies
@@ -65,39 +66,29 @@ template <class T> inline T hard_smoother_step(T f, T y_prev, T at, T rt) {
     return hard_smoother_step(f, y_prev, ar_coeffs<T>(at, rt));
 }
 
-// compexp_gain's hard smoother keeps its state in double, float32 rows too (docs/ballistics.md §6). A
-// float32 state is rounded at every step, and an error decays only by 1 − β per step: the roundings
-// of ~1/β steps add up, and y stalls up to ulp(y)/(2β) short of a held target (hundreds of ulp at
-// audio time constants). In double they stay far below float32's resolution. A float32 row's output
-// y_t is its state rounded up (toward +∞) to float32: then f_t < y_{t−1} holds of the output exactly
-// when it holds of the state (f is a float), so the decision the forward takes on the state is the
-// one SPEC §2.2 states on the y the caller sees, and the one the backward, which reads only that y,
-// takes again.
-
+// The hard smoother keeps its state in double, float32 rows too (docs/reference/numerics.md). A
+// float32 state would be rounded at every step, and an error decays only by 1 − β per step: the
+// roundings of ~1/β steps add up, and y stalls up to ulp(y)/(2β) short of a held target (hundreds of
+// ulp at audio time constants). In double they stay far below float32's resolution. A float32 row's
+// output y_t is its state rounded toward +∞ to float32: then f_t < y_{t−1} holds of the output
+// exactly when it holds of the state (f is a float), so the decision the forward takes on the state
+// is the one stated on the y the caller sees, and the one the backward, which reads only that y,
+// takes again. The rule has no other part: no periodic rounding, nothing tied to block or chunk
+// sizes, so a row processed in pieces (state in, state out) gives the bits of one call.
+//
 // The step itself is hard_smoother_step in double. With coefficients from the float at/rt widened,
 // ar_coeffs<double> holds 1 − β and β exactly (for β ≥ 2^-29: time constants up to hours at 48 kHz),
 // and β·f (24 × 24 bits) is exact: a float row's step rounds once.
 
-/// compexp_gain rounds a float row's state at every chunk boundary (docs/ballistics.md §6) to this
-/// many significant bits: few enough that two speculative runs' states merge soon (as soon as 28-bit
-/// floats would), many enough that the roundings stay far below float32's resolution.
-inline constexpr int compexp_chunk_state_digits = 28;
-/// Positive doubles rounded (half up) to compexp_chunk_state_digits significant bits.
-template <class A> DD_INLINE xsimd::batch<double, A> round_chunk_state(const xsimd::batch<double, A>& y) {
-    using U = xsimd::batch<std::uint64_t, A>;
-    const U bits = xsimd::bitwise_cast<U>(y) + U(std::uint64_t(1) << (52 - compexp_chunk_state_digits));
-    return xsimd::bitwise_cast<xsimd::batch<double, A>>(bits & U(~((std::uint64_t(1) << (53 - compexp_chunk_state_digits)) - 1)));
-}
-
-/// A state as the row's output: rounded up to float for a float row (see above), itself for double.
-template <class T> DD_INLINE T compexp_output(double y) {
+/// A state as the row's output: rounded toward +∞ to float for a float row, itself for double.
+template <class T> DD_INLINE T smoother_output(double y) {
     if constexpr (std::is_same_v<T, float>)
         return simd::round_up_to_float(y);
     else
         return y;
 }
 
-/// compexp_gain's hard smoother with one row per lane of a vec<T>: the W states in double (`parts`
+/// The hard smoother with one row per lane of a vec<T>: the W states in double (`parts`
 /// vectors: the vec<T> itself for double rows; for float rows 8 doubles in one AVX-512 vector or two
 /// AVX2 ones), the coefficients likewise. step() takes a vector of targets, returns the outputs.
 template <class T> struct hard_lanes {
@@ -132,12 +123,6 @@ template <class T> struct hard_lanes {
     static void store(const state& y, double* s) {
         for (std::size_t k = 0; k < parts; ++k) y.p[k].store_unaligned(s + k * D::size);
     }
-    /// The states rounded to compexp_chunk_state_digits bits (compexp_gain does so at every chunk
-    /// boundary: docs/ballistics.md §6).
-    DD_INLINE static void round(state& y) {
-        if constexpr (is_float)
-            for (std::size_t k = 0; k < parts; ++k) y.p[k] = round_chunk_state(y.p[k]);
-    }
     DD_INLINE static V step(const V& f, state& y, const coeffs& c) {
         if constexpr (is_float) {
             D fw[parts];
@@ -151,7 +136,7 @@ template <class T> struct hard_lanes {
     }
 };
 
-/// compexp_gain's hard smoother over one row (hard_smoother_step on a double state), a block of samples at
+/// The hard smoother over one row (hard_smoother_step on a double state), a block of samples at
 /// a time, with the block's decisions guessed.
 ///
 /// A one-row recursion is latency-bound, and hard_smoother_step's chain is an fma and a blend. When a
@@ -169,11 +154,6 @@ public:
     hard_smoother_guessing(T at, T rt, double y_prev)
         : c_(double(at), double(rt)), cv_(V(double(at)), V(double(rt))), y_(y_prev) {}
     double state() const { return y_; }
-    /// The state rounded to compexp_chunk_state_digits bits (compexp_gain does so at every chunk
-    /// boundary: docs/ballistics.md §6).
-    void round_state() {
-        if constexpr (std::is_same_v<T, float>) y_ = round_chunk_state(V(y_)).get(0);  // the lanes' bits
-    }
     /// `block` samples: f[0 … block) → out[0 … block) (out must not alias f).
     DD_INLINE void run_block(const T* f, T* out) {
         if (guess_ != mode::mixed) {
@@ -186,7 +166,7 @@ public:
                 const double fi = double(f[i]);
                 wrong |= unsigned(fi < y) ^ unsigned(attack);
                 y = simd::fmadd(keep, y, beta * fi);  // hard_smoother_step's candidate for this mode
-                out[i] = compexp_output<T>(y);
+                out[i] = smoother_output<T>(y);
             }
             if (__builtin_expect(wrong == 0, 1)) {
                 y_ = y;
@@ -201,7 +181,7 @@ public:
             const double fi = double(f[i]);
             attacks += unsigned(fi < y.get(0));
             y = hard_smoother_step(V(fi), y, cv_);
-            out[i] = compexp_output<T>(y.get(0));
+            out[i] = smoother_output<T>(y.get(0));
         }
         y_ = y.get(0);
         guess_ = attacks == 0 ? mode::release : attacks == block ? mode::attack : mode::mixed;
@@ -209,7 +189,7 @@ public:
     /// One sample (a row's tail).
     DD_INLINE void run_step(T f, T* out) {
         y_ = hard_smoother_step(V(double(f)), V(y_), cv_).get(0);
-        *out = compexp_output<T>(y_);
+        *out = smoother_output<T>(y_);
     }
 
 private:
@@ -226,15 +206,22 @@ template <class V> DD_INLINE V hard_smoother_adjoint_step(V grad_y, V keep_next,
     return simd::fmadd(keep_next, u_next, grad_y);
 }
 
-/// Forward over one row of n samples from state y_prev; writes y and returns the final state.
+/// The hard smoother's forward over one row of n samples from the state y_prev (double, as every hard
+/// smoother state): writes y (float32 rows: each state rounded toward +∞) and returns the final
+/// state. Blocks of hard_smoother_guessing::block targets are gathered from the policy and stepped
+/// with guessed decisions; the bits are hard_smoother_step's.
 template <class T, class Target>
-inline T hard_smoother_forward_row(const Target& target, std::size_t n, T y_prev, T at, T rt, T* y) {
-    const ar_coeffs<T> c(at, rt);
-    for (std::size_t t = 0; t < n; ++t) {
-        y_prev = hard_smoother_step(target.value(t), y_prev, c);
-        y[t] = y_prev;
+inline double hard_smoother_forward_row(const Target& target, std::size_t n, double y_prev, T at, T rt, T* y) {
+    hard_smoother_guessing<T> smoother(at, rt, y_prev);
+    constexpr std::size_t block = hard_smoother_guessing<T>::block;
+    alignas(64) T f[block];
+    std::size_t t = 0;
+    for (; t + block <= n; t += block) {
+        for (std::size_t i = 0; i < block; ++i) f[i] = target.value(t + i);
+        smoother.run_block(f, y + t);
     }
-    return y_prev;
+    for (; t < n; ++t) smoother.run_step(target.value(t), y + t);
+    return smoother.state();
 }
 
 /// Gradients of the scalar parameters of one row. Sums over time are accumulated in double so that
@@ -259,8 +246,10 @@ struct smoother_row_grads {
 template <class T> class smoother_adjoint_lanes {
 public:
     static constexpr std::size_t block = 2048;  // samples; a multiple of every lane count
-    /// For a row of n samples with y_{−1} = zi.
-    smoother_adjoint_lanes(std::size_t n, T zi, T at, T rt) : n_(n), zi_(zi), c_(V(at), V(rt)) {}
+    /// For a row of n samples with y_{−1} = zi; grad_final is ∂loss/∂(the final state), added to the
+    /// last sample's grad_y (u_{n−1} = gy_{n−1} + grad_final).
+    smoother_adjoint_lanes(std::size_t n, T zi, T at, T rt, T grad_final = T(0))
+        : n_(n), zi_(zi), grad_final_(grad_final), c_(V(at), V(rt)) {}
     std::size_t blocks() const { return (n_ + block - 1) / block; }
     /// Block b (call them from the last to the first): samples k0 = b·block … min(n, k0 + block) − 1.
     /// f, grad_y and grad_f (nullable) point at the block's first sample; y is the whole row.
@@ -270,8 +259,9 @@ public:
         V sum_at(zero), sum_rt(zero);
         for (std::size_t k = (m - 1) / W * W + W; k > 0;) {
             k -= W;
-            const V fv = simd::load_padded<V>(f, k, m, T(0)), gy = simd::load_padded<V>(grad_y, k, m, T(0)),
-                    y_prev = simd::load_previous<V>(y, k0 + k, n_, zi_);
+            const V fv = simd::load_padded<V>(f, k, m, T(0)), y_prev = simd::load_previous<V>(y, k0 + k, n_, zi_);
+            V gy = simd::load_padded<V>(grad_y, k, m, T(0));
+            if (k0 + k + W >= n_) gy = simd::add_to_lane(gy, n_ - 1 - (k0 + k), grad_final_);  // the row's last vector
             const auto attack = fv < y_prev;
             const V factor = simd::pick(attack, c_.keep_at, c_.keep_rt);
             const V u = simd::reverse_linear_scan(simd::shift_down<1>(factor, factor_next_), gy, carry_);
@@ -302,7 +292,7 @@ private:
     using V = simd::wide<T>;
     static constexpr std::size_t W = V::size;
     std::size_t n_;
-    T zi_;
+    T zi_, grad_final_;
     ar_coeffs<V> c_;
     V carry_ = V(T(0)), factor_next_ = V(T(0));  // u_{t+W}; 1 − β of the vector to the right (lane 0 used)
     smoother_row_grads g_;
@@ -311,8 +301,8 @@ private:
 /// smoother_adjoint_lanes over a whole row whose targets f are in memory (array_target's adjoint).
 template <class T>
 inline smoother_row_grads hard_smoother_adjoint_row_lanes(const T* f, std::size_t n, T zi, T at, T rt, const T* y,
-                                                          const T* grad_y, T* grad_f) {
-    smoother_adjoint_lanes<T> adjoint(n, zi, at, rt);
+                                                          const T* grad_y, T* grad_f, T grad_final = T(0)) {
+    smoother_adjoint_lanes<T> adjoint(n, zi, at, rt, grad_final);
     for (std::size_t b = adjoint.blocks(); b-- > 0;) {
         const std::size_t k0 = b * adjoint.block;
         adjoint.run_block(b, f + k0, y, grad_y + k0, grad_f ? grad_f + k0 : nullptr);
@@ -452,7 +442,8 @@ struct sigmoid_row_grads {
 ///   ∂y_t/∂α_a = (1 − s)·e,  ∂y_t/∂α_r = s·e,  ∂y_t/∂k = q·Δ_t
 template <class T, class Target>
 inline sigmoid_row_grads sigmoid_smoother_adjoint_row(Target& target, std::size_t n, T zi, T alpha_a,
-                                                      T alpha_r, T k, const T* y, const T* grad_y) {
+                                                      T alpha_r, T k, const T* y, const T* grad_y,
+                                                      T grad_final = T(0)) {
     sigmoid_row_grads g;
     const sigmoid_coeffs<T> c{alpha_a, alpha_r, k};
     T lambda_next = T(0), d_next = T(0);  // λ_{t+1}, ∂y_{t+1}/∂y_t
@@ -460,7 +451,8 @@ inline sigmoid_row_grads sigmoid_smoother_adjoint_row(Target& target, std::size_
         const T y_prev = i ? y[i - 1] : zi;
         const auto smp = target.eval(i);
         const sigmoid_local<T> d = sigmoid_step_partials(smp.f, safe_db(smp.f), y_prev, safe_db(y_prev), c);
-        const T lambda = hard_smoother_adjoint_step(grad_y[i], d_next, lambda_next);
+        const T gy = i + 1 == n ? grad_y[i] + grad_final : grad_y[i];
+        const T lambda = hard_smoother_adjoint_step(gy, d_next, lambda_next);
         target.pullback(i, smp, lambda * d.d_g);
         g.alpha_a += double(lambda) * double(d.d_alpha_a);
         g.alpha_r += double(lambda) * double(d.d_alpha_r);
@@ -487,51 +479,4 @@ inline T linear_recurrence_row(const T* x, const T* a, std::size_t n, T y0, bool
     return y0;
 }
 
-// ------------------------------------------------------------------------------------------------
-// Batch API (B, T), float and double. Parameter gradients come back one value per row.
-
-template <class T> struct smoother_param_grads {
-    T *zi = nullptr, *at = nullptr, *rt = nullptr;
-};
-
-/// Hard attack/release smoother. final_state (nullable, B values) receives y[:, T−1].
-template <class T>
-void attack_release_smoother(signal_view<T> f, row_param<T> zi, row_param<T> at, row_param<T> rt, signal_span<T> y,
-                             T* final_state = nullptr);
-template <class T>
-void attack_release_smoother_backward(signal_view<T> f, row_param<T> zi, row_param<T> at, row_param<T> rt,
-                                      signal_view<T> y, signal_view<T> grad_y, T* grad_f,
-                                      const smoother_param_grads<T>& grads);
-/// Jacobian-vector product; tangent_f may be null.
-template <class T>
-void attack_release_smoother_jvp(signal_view<T> f, row_param<T> zi, row_param<T> at, row_param<T> rt,
-                                 signal_view<T> y, const T* tangent_f, row_param<T> tangent_zi,
-                                 row_param<T> tangent_at, row_param<T> tangent_rt, signal_span<T> tangent_y);
-
-/// Gradient of the gradient: for cotangents (v_f, v_zi, v_at, v_rt) on the backward's outputs, the
-/// gradient of ⟨v, backward⟩ with respect to grad_y (dgy, = the JVP along v), f (df) and the per-row
-/// parameters (grads). v_f, dgy, df and each grads pointer may be null.
-template <class T>
-void attack_release_smoother_backward_backward(signal_view<T> f, row_param<T> zi, row_param<T> at, row_param<T> rt,
-                                               signal_view<T> y, signal_view<T> grad_y, const T* v_f,
-                                               row_param<T> v_zi, row_param<T> v_at, row_param<T> v_rt, T* dgy,
-                                               T* df, const smoother_param_grads<T>& grads);
-
-template <class T> struct sigmoid_param_grads {
-    T *zi = nullptr, *alpha_a = nullptr, *alpha_r = nullptr, *k = nullptr;
-};
-
-/// Sigmoid-gated smoother on a linear target g in (0, 1]; zi is y_{−1} (1 in SPEC §2.6).
-template <class T>
-void sigmoid_smoother(signal_view<T> g, row_param<T> zi, row_param<T> alpha_a, row_param<T> alpha_r,
-                      row_param<T> k, signal_span<T> y, T* final_state = nullptr);
-template <class T>
-void sigmoid_smoother_backward(signal_view<T> g, row_param<T> zi, row_param<T> alpha_a, row_param<T> alpha_r,
-                               row_param<T> k, signal_view<T> y, signal_view<T> grad_y, T* grad_g,
-                               const sigmoid_param_grads<T>& grads);
-
-/// y_t = a_t·y_{t−1} + x_t (reverse: y_t = a_t·y_{t+1} + x_t), y0 the state before the first step.
-template <class T>
-void linear_recurrence(signal_view<T> x, signal_view<T> a, row_param<T> y0, bool reverse, signal_span<T> y);
-
-}  // namespace dd
+DD_ARCH_END

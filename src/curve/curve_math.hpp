@@ -1,13 +1,14 @@
-// Static compressor + downward-expander gain curve with an optional quadratic soft knee (SPEC §2.1).
-// Derivation of the partial derivatives: docs/gain_curve.md.
+// The static compressor + downward-expander gain curve with an optional quadratic soft knee: value
+// and partials, for scalars and SIMD vectors, and the float32 targets' accurate exponent pieces.
+// Derivation: docs/derivations/gain_curve.md. Reference: docs/reference/curve.md.
 #pragma once
 #include <cmath>
 #include <cstddef>
 
-#include "batch.hpp"
-#include "simd.hpp"
+#include "differential_dynamics/curve.hpp"
+#include "simd/simd.hpp"
 
-namespace dd {
+DD_ARCH_BEGIN
 
 /// Value and partials of one knee'd branch h(d; σ, W), where d is the distance (dB) into the
 /// branch's active side and σ ≥ 0 its slope:
@@ -42,11 +43,6 @@ template <bool Knee = true, class V> DD_INLINE knee_branch<V> knee_gain(V d, V s
             simd::pick(below, zero, simd::pick(above, -d, quad_ds)),
             simd::pick(below, zero, simd::pick(above, zero, quad_dw))};
 }
-
-/// Parameters of one row of the static curve.
-template <class T> struct compexp_curve {
-    T comp_thresh, comp_ratio, exp_thresh, exp_ratio, knee;
-};
 
 /// A curve prepared for evaluation on V = T or vec<T>: slopes and their ratio derivatives
 /// precomputed (σ_c = 1 − 1/CR, σ_e = 1/ER − 1 ≥ 0, dσ_c/dCR = 1/CR², dσ_e/dER = −1/ER²).
@@ -128,7 +124,7 @@ template <class V> struct hard_target_terms {
     }
 };
 
-namespace detail {
+namespace curve_detail {
 /// round(v) for |v| < 2^22: v + 1.5·2^23 rounds v to an integer in the low mantissa bits.
 template <class V> DD_INLINE V round_magic() { return V(12582912.0f); }
 template <class V> DD_INLINE V nearest(const V& v) { return (v + round_magic<V>()) - round_magic<V>(); }
@@ -173,11 +169,11 @@ DD_INLINE V target_from_exponent(const V& n, const V& r, const M& floor, const M
     const V f = simd::detail::exp_parts(nn + round_magic<V>(), rr * V(0.69314718055994530941723212145818f));
     return simd::pick(active & (f < V(1.0f)), f, V(1.0f));
 }
-}  // namespace detail
+}  // namespace curve_detail
 
 /// f for one vector of x of a knee-free row, given amp2db's parts e and ln m (simd::detail::log_parts).
 /// The branch is chosen on the rough z (min(0, z_c, z_e), ties to the compressor), then z = n + r on
-/// the chosen branch (detail::affine_exponent) and f = 2^n·e^(r·ln 2) by db2amp's polynomial. Gains
+/// the chosen branch (curve_detail::affine_exponent) and f = 2^n·e^(r·ln 2) by db2amp's polynomial. Gains
 /// below 2^-126 give 2^-126, as db2amp does; f ≤ 1.
 template <class A>
 DD_INLINE xsimd::batch<float, A> hard_curve_target(const xsimd::batch<float, A>& e, const xsimd::batch<float, A>& ln_m,
@@ -189,14 +185,14 @@ DD_INLINE xsimd::batch<float, A> hard_curve_target(const xsimd::batch<float, A>&
     const V z_rough = simd::pick(comp, zc, ze);
     auto branch = [&](const V (&v)[2]) { return simd::pick(comp, v[0], v[1]); };
     V n, r;
-    detail::affine_exponent(e, ln_m, branch(c.s_hi), branch(c.s_lo), branch(c.b), branch(c.k_int), branch(c.k_frac),
+    curve_detail::affine_exponent(e, ln_m, branch(c.s_hi), branch(c.s_lo), branch(c.b), branch(c.k_int), branch(c.k_frac),
                             branch(c.k_lo), n, r);
-    return detail::target_from_exponent(n, r, z_rough < V(-126.0f), z_rough < V(0.0f));
+    return curve_detail::target_from_exponent(n, r, z_rough < V(-126.0f), z_rough < V(0.0f));
 }
 
 /// The same for a row with a knee (W > 0), given also L = amp2db(x) and the row's prepared curve:
 /// the branch and its regime (knee or affine) are chosen on the float curve (compexp_gain_db's
-/// choices), then z = n + r by detail::knee_exponent or detail::affine_exponent.
+/// choices), then z = n + r by curve_detail::knee_exponent or curve_detail::affine_exponent.
 template <class A>
 DD_INLINE xsimd::batch<float, A> knee_curve_target(const xsimd::batch<float, A>& e, const xsimd::batch<float, A>& ln_m,
                                                    const xsimd::batch<float, A>& level,
@@ -211,11 +207,11 @@ DD_INLINE xsimd::batch<float, A> knee_curve_target(const xsimd::batch<float, A>&
     const auto in_knee = (d + d) < pc.knee;
     auto branch = [&](const V (&v)[2]) { return simd::pick(comp, v[0], v[1]); };
     V n_a, r_a, n_k, r_k;
-    detail::affine_exponent(e, ln_m, branch(c.s_hi), branch(c.s_lo), branch(c.b), branch(c.k_int), branch(c.k_frac),
+    curve_detail::affine_exponent(e, ln_m, branch(c.s_hi), branch(c.s_lo), branch(c.b), branch(c.k_int), branch(c.k_frac),
                             branch(c.k_lo), n_a, r_a);
-    detail::knee_exponent(e, ln_m, branch(c.c1_hi), branch(c.c1_lo), branch(c.c2), branch(c.c0_hi), branch(c.c0_lo),
+    curve_detail::knee_exponent(e, ln_m, branch(c.c1_hi), branch(c.c1_lo), branch(c.c2), branch(c.c0_hi), branch(c.c0_lo),
                           branch(c.nq_hi), branch(c.nq_lo), n_k, r_k);
-    return detail::target_from_exponent(simd::pick(in_knee, n_k, n_a), simd::pick(in_knee, r_k, r_a),
+    return curve_detail::target_from_exponent(simd::pick(in_knee, n_k, n_a), simd::pick(in_knee, r_k, r_a),
                                         g < V(-126.0f / 0.166096404744368117393515971474469508f), g < V(0.0f));
 }
 
@@ -261,30 +257,4 @@ template <class T> inline T compexp_gain_db(const compexp_curve<T>& c, T level, 
     return compexp_gain_db(prepared_curve<T>::from(c), level, p);
 }
 
-// ------------------------------------------------------------------------------------------------
-// Batch API: the curve alone, on a dB level signal (B, T).
-
-template <class T> struct compexp_params {
-    row_param<T> comp_thresh, comp_ratio, exp_thresh, exp_ratio, knee = T(0);
-    compexp_curve<T> row(std::size_t b) const {
-        return {comp_thresh[b], comp_ratio[b], exp_thresh[b], exp_ratio[b], knee[b]};
-    }
-};
-
-/// Gradients of a loss with respect to the curve parameters, one value per row (nullable).
-template <class T> struct compexp_param_grads {
-    T *comp_thresh = nullptr, *comp_ratio = nullptr, *exp_thresh = nullptr, *exp_ratio = nullptr,
-      *knee = nullptr;
-};
-
-/// Validates the curve parameters (CR > 1, 0 < ER ≤ 1, knee ≥ 0, thresholds finite).
-template <class T> void check_compexp_params(const compexp_params<T>& p, std::size_t rows);
-
-/// gain_db[b, t] = g_dB(level_db[b, t]).
-template <class T> void gain_curve(signal_view<T> level_db, const compexp_params<T>& p, signal_span<T> gain_db);
-/// Reverse mode: grad_level (nullable, shape of level) and per-row parameter gradients.
-template <class T>
-void gain_curve_backward(signal_view<T> level_db, const compexp_params<T>& p, signal_view<T> grad_gain,
-                         T* grad_level, const compexp_param_grads<T>& grads);
-
-}  // namespace dd
+DD_ARCH_END

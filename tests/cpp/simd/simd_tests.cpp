@@ -7,7 +7,7 @@
 #include <random>
 #include <vector>
 
-#include "differential_dynamics/simd.hpp"
+#include "simd/simd.hpp"
 
 namespace {
 template <class T> double ulps(T value, long double exact) {
@@ -115,4 +115,41 @@ TEST(Simd, ReverseLinearScanSolvesTheRecurrenceInEveryWidth) {
     check_reverse_scan<dd::simd::wide<double>>();
     check_reverse_scan<dd::simd::vec<float>>();
     check_reverse_scan<dd::simd::vec<double>>();
+}
+
+TEST(Simd, FmaddRoundsOnceInEveryLane) {
+    // (1 + 2^-27)² − 1 − 2^-26 = 2^-54: rounded twice (product, then sum) it is 0, fused it is exact.
+    using V = dd::simd::wide<double>;
+    const double a = 1.0 + std::ldexp(1.0, -27), c = -(1.0 + std::ldexp(1.0, -26));
+    const V r = dd::simd::fmadd(V(a), V(a), V(c));
+    for (std::size_t i = 0; i < V::size; ++i) EXPECT_EQ(r.get(i), std::ldexp(1.0, -54));
+    EXPECT_EQ(dd::simd::fmadd(a, a, c), std::ldexp(1.0, -54));
+    using F = dd::simd::wide<float>;
+    const float af = 1.0f + std::ldexp(1.0f, -12), cf = -(1.0f + std::ldexp(1.0f, -11));
+    const F rf = dd::simd::fmadd(F(af), F(af), F(cf));
+    for (std::size_t i = 0; i < F::size; ++i) EXPECT_EQ(rf.get(i), std::ldexp(1.0f, -24));
+}
+
+TEST(Simd, RoundingUpToFloatGoesTowardPlusInfinityForEverySign) {
+    std::mt19937_64 rng(11);
+    std::uniform_real_distribution<double> mant(-1.0, 1.0);
+    std::uniform_int_distribution<int> expo(-140, 120);
+    constexpr std::size_t W = dd::simd::lanes<float>;
+    std::vector<double> values = {0.0, -0.0, 1.0, -1.0, 1e-45, -1e-45, 3.4028235677973366e38, -3.4028235677973366e38};
+    for (int i = 0; i < 20000; ++i) values.push_back(std::ldexp(mant(rng), expo(rng)));
+    while (values.size() % W) values.push_back(0.5);
+    for (std::size_t k = 0; k < values.size(); k += W) {
+        dd::simd::wide<double> parts[dd::simd::double_parts];
+        for (std::size_t p = 0; p < dd::simd::double_parts; ++p)
+            parts[p] = dd::simd::wide<double>::load_unaligned(values.data() + k + p * dd::simd::wide_lanes<double>);
+        const dd::simd::vec<float> lanes = dd::simd::narrow_up_from_double(parts);
+        for (std::size_t i = 0; i < W; ++i) {
+            const double d = values[k + i];
+            const float up = dd::simd::round_up_to_float(d);
+            // The smallest float >= d: up >= d, and the float below it is < d.
+            ASSERT_GE(double(up), d) << d;
+            ASSERT_LT(double(std::nextafter(up, -INFINITY)), d) << d;
+            ASSERT_EQ(lanes.get(i), up) << d;
+        }
+    }
 }

@@ -14,7 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "differential_dynamics/batch.hpp"
+#include "differential_dynamics/core.hpp"
+#include "ssl/ssl_model.hpp"
 #include "differential_dynamics/ssl.hpp"
 
 using dd::row_param;
@@ -613,7 +614,7 @@ TEST(SslForward, AudioStreamingStepsEqualBatchBitForBit) {
     dd::ssl_state s;
     for (std::size_t t = 0; t < n; ++t) {
         float gs, ys;
-        dd::ssl_compress_step(m, s, x[t], gs, ys);
+        dd::ssl_compress_step(m, s, x[t], x[t], gs, ys);
         ASSERT_EQ(gs, g[t]) << t;
         ASSERT_EQ(ys, y[t]) << t;
     }

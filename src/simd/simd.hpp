@@ -17,6 +17,8 @@
 #include <immintrin.h>
 #endif
 
+#include "core/arch.hpp"
+
 /// Forces inlining of the small vector building blocks: an out-of-line call passes its batches
 /// through memory, and GCC's size heuristics give up on the long fused kernels.
 #if defined(__GNUC__)
@@ -35,7 +37,8 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 
-namespace dd::simd {
+DD_ARCH_BEGIN
+namespace simd {
 
 #if defined(__AVX2__) && defined(__FMA__)
 using arch = xsimd::fma3<xsimd::avx2>;  // 256-bit: on Zen 4 512-bit ops are double-pumped anyway
@@ -90,7 +93,19 @@ inline double fmadd(double a, double b, double c) { return std::fma(a, b, c); }
 template <class T, class A>
 DD_INLINE xsimd::batch<T, A> fmadd(const xsimd::batch<T, A>& a, const xsimd::batch<T, A>& b,
                                 const xsimd::batch<T, A>& c) {
+#if defined(__FMA__)
     return xsimd::fma(a, b, c);
+#else
+    // Without FMA instructions xsimd rounds a·b and then the sum: lane by lane with std::fma instead,
+    // so that the baseline kernels give the bits of the AVX2 and AVX-512 ones (slower, but exact).
+    using V = xsimd::batch<T, A>;
+    alignas(64) T va[V::size], vb[V::size], vc[V::size];
+    a.store_aligned(va);
+    b.store_aligned(vb);
+    c.store_aligned(vc);
+    for (std::size_t i = 0; i < V::size; ++i) va[i] = std::fma(va[i], vb[i], vc[i]);
+    return V::load_aligned(va);
+#endif
 }
 #if defined(__AVX512F__) && defined(__AVX512BW__)
 // xsimd 8.1 has no fused multiply-add for AVX-512 (it falls back to a·b + c, rounded twice): use the
@@ -352,6 +367,16 @@ template <class T, class A> inline T sum_lanes(const xsimd::batch<T, A>& v) {
     return sum;
 }
 
+/// v with `value` added to lane `lane` (< V::size).
+template <class T, class A>
+inline xsimd::batch<T, A> add_to_lane(const xsimd::batch<T, A>& v, std::size_t lane, T value) {
+    using V = xsimd::batch<T, A>;
+    alignas(64) T lanes_of_v[V::size];
+    v.store_aligned(lanes_of_v);
+    lanes_of_v[lane] += value;
+    return V::load_aligned(lanes_of_v);
+}
+
 /// Every lane holds lane 0 of v.
 template <class T, class A> DD_INLINE xsimd::batch<T, A> broadcast_first(const xsimd::batch<T, A>& v) {
     using V = xsimd::batch<T, A>;
@@ -533,14 +558,15 @@ DD_INLINE void widen_to_double(const vec<float>& f, wide<double> (&out)[double_p
 #endif
 }
 
-/// A positive double rounded up to float (toward +∞), scalar: the nearest float, one float ulp up
-/// (bits + 1) if that was below; branch-free (a branch here would mispredict half the time). For
-/// positive d in float's normal range.
+/// A double rounded up to float (toward +∞), scalar: the nearest float, then one float step toward
+/// +∞ where that was below (bits + 1 for a positive float, bits − 1 for a negative one); branch-free
+/// (a branch here would mispredict half the time).
 inline float round_up_to_float(double d) {
     float t = float(d);
-    std::uint32_t bits;
+    std::int32_t bits;
     std::memcpy(&bits, &t, sizeof bits);
-    bits += std::uint32_t(double(t) < d);
+    const std::int32_t below = -std::int32_t(double(t) < d);  // 0 or −1
+    bits += below & ((bits >> 31) | 1);                        // +1 (t ≥ +0) or −1 (t < 0) where below
     std::memcpy(&t, &bits, sizeof bits);
     return t;
 }
@@ -551,13 +577,15 @@ DD_INLINE vec<float> narrow_up_from_double(const wide<double> (&in)[double_parts
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX2__)
     return _mm512_cvt_roundpd_ps(in[0], _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC);
 #elif defined(__AVX2__)
-    // Nearest, then one up (bits + 1: the values are positive) where that was below.
+    // Nearest, then one step toward +∞ (round_up_to_float's bits ± 1) where that was below.
     auto half = [](const __m256d& v) {
         const __m128 t = _mm256_cvtpd_ps(v);
         const __m256i below = _mm256_castpd_si256(_mm256_cmp_pd(_mm256_cvtps_pd(t), v, _CMP_LT_OQ));
         const __m128i below32 =
             _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(below, _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6)));
-        return _mm_castsi128_ps(_mm_sub_epi32(_mm_castps_si128(t), below32));
+        const __m128i bits = _mm_castps_si128(t);
+        const __m128i step = _mm_and_si128(below32, _mm_or_si128(_mm_srai_epi32(bits, 31), _mm_set1_epi32(1)));
+        return _mm_castsi128_ps(_mm_add_epi32(bits, step));
     };
     return _mm256_set_m128(half(in[1]), half(in[0]));
 #else
@@ -569,7 +597,8 @@ DD_INLINE vec<float> narrow_up_from_double(const wide<double> (&in)[double_parts
 #endif
 }
 
-}  // namespace dd::simd
+}  // namespace simd
+DD_ARCH_END
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop

@@ -1,0 +1,330 @@
+// SSL bus compressor: knob presets, validation, the batch entry points (validate once, then the
+// per-row kernels of ssl_model.hpp on rows in parallel) and the streaming processors, which run the
+// same per-row kernels on their channels. Derivations: docs/derivations/ssl.md.
+#include "differential_dynamics/ssl.hpp"
+
+#include <cmath>
+#include <new>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/parallel.hpp"
+#include "core/validate.hpp"
+#include "ssl/ssl_model.hpp"
+
+namespace dd {
+
+// ------------------------------------------------------------------------------------------------
+// Knob presets
+
+namespace {
+template <std::size_t N> bool is_position(double v, const double (&positions)[N]) {
+    for (double q : positions)
+        if (std::fabs(v - q) <= 1e-9 * q) return true;
+    return false;
+}
+template <std::size_t N> std::string list_positions(const double (&positions)[N]) {
+    std::ostringstream s;
+    for (std::size_t i = 0; i < N; ++i) s << (i ? ", " : "") << positions[i];
+    return s.str();
+}
+}  // namespace
+
+ssl_knob_params ssl_preset(double attack_ohms, double release_ohms, double ratio, double fs) {
+    if (!std::isfinite(fs) || !(fs > 0)) throw argument_error("fs", "sample rate must be a finite number > 0");
+    if (!is_position(attack_ohms, ssl_attack_ohms_positions))
+        throw argument_error("attack_ohms", "must be one of the attack switch positions {" +
+                                                list_positions(ssl_attack_ohms_positions) + "} ohms");
+    const bool is_auto = release_ohms == ssl_release_auto;
+    if (!is_auto && !is_position(release_ohms, ssl_release_ohms_positions))
+        throw argument_error("release_ohms", "must be 0 (auto) or one of the release switch positions {" +
+                                                 list_positions(ssl_release_ohms_positions) + "} ohms");
+    if (!is_position(ratio, ssl_ratio_positions))
+        throw argument_error("ratio", "must be one of the ratio switch positions {" +
+                                          list_positions(ssl_ratio_positions) + "}");
+    ssl_knob_params k;
+    k.comp_ratio = ratio;
+    k.T_attack_fast = attack_ohms * ssl_cap_fast;
+    if (is_auto) {
+        k.T_attack_slow = attack_ohms * ssl_cap_slow;
+        k.T_shunt_fast = ssl_auto_shunt_fast * ssl_cap_fast;
+        k.T_shunt_slow = ssl_auto_shunt_slow * ssl_cap_slow;
+    } else {
+        // Single shunt on the fast capacitor; the slow capacitor is bypassed (never charged, and any
+        // charge leaves within a sample).
+        k.T_attack_slow = ssl_bypassed_attack_slow;
+        k.T_shunt_fast = release_ohms * ssl_cap_fast;
+        k.T_shunt_slow = 1.0 / fs;
+    }
+    return k;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Batch entry points
+
+template <class T> void check_ssl_params(const ssl_params<T>& p, std::size_t rows) {
+    if (!std::isfinite(p.fs) || !(p.fs > 0))
+        throw argument_error("fs", "sample rate must be a finite number > 0 (got " + std::to_string(p.fs) + ")");
+    check_finite_param(p.comp_thresh, rows, "comp_thresh");
+    check_param(p.comp_ratio, rows, "comp_ratio", [](T v) { return v > T(1); }, "> 1");
+    const double fs = p.fs;
+    // A time constant below 1e−9 sample periods makes the operators' arithmetic overflow.
+    auto positive_time = [fs](T v) { return v > T(0) && double(v) * fs >= 1e-9; };
+    const char* requirement = "> 0 seconds (and at least 1e-9 sample periods)";
+    check_param(p.T_attack_fast, rows, "T_attack_fast", positive_time, requirement);
+    check_param(p.T_attack_slow, rows, "T_attack_slow", positive_time, requirement);
+    check_param(p.T_shunt_fast, rows, "T_shunt_fast", positive_time, requirement);
+    check_param(p.T_shunt_slow, rows, "T_shunt_slow", positive_time, requirement);
+    check_param(p.feedback_coeff, rows, "feedback_coeff", [](T v) { return v >= T(0) && v <= T(1); }, "in [0, 1]");
+    check_param(p.knee, rows, "knee", [](T v) { return v >= T(0); }, ">= 0 dB");
+}
+
+namespace {
+
+/// A batch call's initial state: finite values (any sign: the capacitor voltages are in dB).
+void check_ssl_state(const state_in& zi, std::size_t rows) {
+    check_state(zi, rows, 2, "zi", [](double, std::size_t) { return true; }, "finite");
+}
+
+const double* row_state(const state_in& zi, std::size_t b) { return zi.data ? zi.data + 2 * b : nullptr; }
+
+/// Runs the forward of row b into `scratch` if the caller did not keep the forward's tape.
+template <class Level>
+const double* row_tape(const ssl_model& m, const Level& level, std::size_t n, const double* tape, std::size_t b,
+                       const ssl_state& initial, std::vector<double>& scratch) {
+    if (tape) return tape + 2 * n * b;
+    scratch.resize(2 * n);
+    ssl_state s = initial;
+    ssl_forward_row<double>(m, level, n, s, nullptr, scratch.data());
+    return scratch.data();
+}
+
+template <class T> void store_grads(const ssl_param_grads<T>& grads, std::size_t b, const ssl_row_grads& g) {
+    store_row(grads.comp_thresh, b, g.comp_thresh);
+    store_row(grads.comp_ratio, b, g.comp_ratio);
+    store_row(grads.T_attack_fast, b, g.T_attack_fast);
+    store_row(grads.T_attack_slow, b, g.T_attack_slow);
+    store_row(grads.T_shunt_fast, b, g.T_shunt_fast);
+    store_row(grads.T_shunt_slow, b, g.T_shunt_slow);
+    store_row(grads.feedback_coeff, b, g.feedback_coeff);
+    store_row(grads.knee, b, g.knee);
+}
+
+void store_state(const state_out& out, std::size_t b, const ssl_state& s) {
+    if (!out.data) return;
+    out.data[2 * b] = s.x1;
+    out.data[2 * b + 1] = s.x2;
+}
+
+/// One row of ssl_compress from state s: gain_db, y and (nullable) the tape.
+template <class T>
+void compress_row(const ssl_model& m, ssl_state& s, const T* x, const T* level_from, std::size_t n, T* gain_db, T* y,
+                  double* tape) {
+    for (std::size_t t = 0; t < n; ++t) {
+        T g_out, y_out;
+        ssl_compress_step(m, s, level_from[t], x[t], g_out, y_out);
+        if (gain_db) gain_db[t] = g_out;
+        y[t] = y_out;
+        if (tape) {
+            tape[2 * t] = s.x1;
+            tape[2 * t + 1] = s.x2;
+        }
+    }
+}
+
+}  // namespace
+
+template <class T>
+void ssl_comp_gain(signal_view<T> x_peak_db, const ssl_params<T>& p, signal_span<T> gain_db, double* tape, state_in zi,
+                   state_out final_state) {
+    check_signal(x_peak_db, "x_peak_dB");
+    check_ssl_params(p, x_peak_db.rows);
+    check_output(gain_db, x_peak_db, "gain_db");
+    check_ssl_state(zi, x_peak_db.rows);
+    const std::size_t n = x_peak_db.cols;
+    detail::parallel_for(x_peak_db.rows, [&](std::size_t b) {
+        const ssl_model m = make_ssl_model(p.row(b), p.fs);
+        const T* x = x_peak_db.row(b);
+        ssl_state s(row_state(zi, b));
+        ssl_forward_row(m, [x](std::size_t t) { return double(x[t]); }, n, s, gain_db.row(b),
+                        tape ? tape + 2 * n * b : nullptr);
+        store_state(final_state, b, s);
+    });
+}
+
+template <class T>
+void ssl_comp_gain_backward(signal_view<T> x_peak_db, const ssl_params<T>& p, const double* tape,
+                            signal_view<T> grad_gain, T* grad_x_peak_db, const ssl_param_grads<T>& grads, state_in zi,
+                            const double* grad_final_state, double* grad_zi) {
+    check_signal(x_peak_db, "x_peak_dB");
+    check_ssl_params(p, x_peak_db.rows);
+    check_same_shape(grad_gain, x_peak_db, "grad_gain");
+    check_ssl_state(zi, x_peak_db.rows);
+    const std::size_t n = x_peak_db.cols;
+    detail::parallel_for(x_peak_db.rows, [&](std::size_t b) {
+        ssl_zoh_derivatives da, dr;
+        const ssl_model m = make_ssl_model(p.row(b), p.fs, &da, &dr);
+        const T* x = x_peak_db.row(b);
+        const T* gy = grad_gain.row(b);
+        T* gx = grad_x_peak_db ? grad_x_peak_db + n * b : nullptr;
+        auto level = [x](std::size_t t) { return double(x[t]); };
+        const ssl_state initial(row_state(zi, b));
+        std::vector<double> scratch;
+        const double* row = row_tape(m, level, n, tape, b, initial, scratch);
+        const ssl_row_grads g = ssl_adjoint_row(
+            m, da, dr, level, [gy](std::size_t t) { return double(gy[t]); },
+            [gx](std::size_t t, double v) {
+                if (gx) gx[t] = T(v);
+            },
+            n, row, initial, grad_final_state ? grad_final_state + 2 * b : nullptr, grad_zi ? grad_zi + 2 * b : nullptr);
+        store_grads(grads, b, g);
+    });
+}
+
+template <class T>
+void ssl_compress(signal_view<T> x, const ssl_params<T>& p, signal_span<T> gain_db, signal_span<T> y, double* tape,
+                  state_in zi, state_out final_state) {
+    check_signal(x, "x");
+    check_ssl_params(p, x.rows);
+    check_output(gain_db, x, "gain_db");
+    check_output(y, x, "y");
+    check_ssl_state(zi, x.rows);
+    const std::size_t n = x.cols;
+    detail::parallel_for(x.rows, [&](std::size_t b) {
+        const ssl_model m = make_ssl_model(p.row(b), p.fs);
+        ssl_state s(row_state(zi, b));
+        compress_row(m, s, x.row(b), x.row(b), n, gain_db.row(b), y.row(b), tape ? tape + 2 * n * b : nullptr);
+        store_state(final_state, b, s);
+    });
+}
+
+template <class T>
+void ssl_compress_backward(signal_view<T> x, const ssl_params<T>& p, const double* tape, const T* grad_gain,
+                           const T* grad_y, T* grad_x, const ssl_param_grads<T>& grads, state_in zi,
+                           const double* grad_final_state, double* grad_zi) {
+    check_signal(x, "x");
+    check_ssl_params(p, x.rows);
+    check_ssl_state(zi, x.rows);
+    const std::size_t n = x.cols;
+    detail::parallel_for(x.rows, [&](std::size_t b) {
+        ssl_zoh_derivatives da, dr;
+        const ssl_model m = make_ssl_model(p.row(b), p.fs, &da, &dr);
+        const T* xr = x.row(b);
+        const T* gg = grad_gain ? grad_gain + n * b : nullptr;
+        const T* gyr = grad_y ? grad_y + n * b : nullptr;
+        T* gx = grad_x ? grad_x + n * b : nullptr;
+        auto level = [xr](std::size_t t) { return ssl_audio_level(xr[t]); };
+        const ssl_state initial(row_state(zi, b));
+        std::vector<double> scratch;
+        const double* row = row_tape(m, level, n, tape, b, initial, scratch);
+        // y_t = db2amp(g_t)·x_t:  ∂y/∂g = y·ln10/20,  ∂y/∂x (direct) = db2amp(g_t).
+        auto gain_at = [row](std::size_t t) { return row[2 * t] + row[2 * t + 1]; };
+        auto grad_out = [&](std::size_t t) {
+            double v = gg ? double(gg[t]) : 0.0;
+            if (gyr) v += double(gyr[t]) * db2amp_raw(gain_at(t)) * double(xr[t]) * (ln10<double> / 20.0);
+            return v;
+        };
+        auto pull = [&](std::size_t t, double g_level) {
+            if (!gx) return;
+            double v = g_level * ssl_audio_level_derivative(xr[t]);
+            if (gyr) v += double(gyr[t]) * db2amp_raw(gain_at(t));
+            gx[t] = T(v);
+        };
+        const ssl_row_grads g = ssl_adjoint_row(m, da, dr, level, grad_out, pull, n, row, initial,
+                                                grad_final_state ? grad_final_state + 2 * b : nullptr,
+                                                grad_zi ? grad_zi + 2 * b : nullptr);
+        store_grads(grads, b, g);
+    });
+}
+
+// ------------------------------------------------------------------------------------------------
+// Streaming
+
+namespace {
+template <class T> ssl_params<T> settings_params(const ssl_settings& s, double fs) {
+    return {T(s.comp_thresh),  T(s.comp_ratio),   T(s.T_attack_fast), T(s.T_attack_slow), T(s.T_shunt_fast),
+            T(s.T_shunt_slow), T(s.feedback_coeff), fs,               T(s.knee)};
+}
+template <class T> void check_ssl_settings(const ssl_settings& s) { check_ssl_params(settings_params<T>(s, 44100.0), 1); }
+void check_ssl_channel_state(const double* state) {
+    for (int i = 0; i < 2; ++i)
+        if (!std::isfinite(state[i])) throw argument_error("state", "must be finite");
+}
+/// The channels' models live in raw storage (ssl_model is private to the library).
+void build_models(std::vector<unsigned char>& storage, const std::vector<ssl_settings>& settings, double fs,
+                  bool as_float) {
+    auto* models = reinterpret_cast<ssl_model*>(storage.data());
+    for (std::size_t c = 0; c < settings.size(); ++c) {
+        // The batch functions build the model from the parameters in T: the same rounding here.
+        const ssl_row_params p = as_float ? settings_params<float>(settings[c], fs).row(0)
+                                          : settings_params<double>(settings[c], fs).row(0);
+        new (&models[c]) ssl_model(make_ssl_model(p, fs));
+    }
+}
+}  // namespace
+
+template <class T> void ssl_gain_processor<T>::check_settings(const ssl_settings& s) { check_ssl_settings<T>(s); }
+template <class T> void ssl_gain_processor<T>::check_state(const double* state) { check_ssl_channel_state(state); }
+template <class T> void ssl_gain_processor<T>::on_prepare() {
+    models_.assign(this->spec_.channels * sizeof(ssl_model), 0);
+}
+template <class T> void ssl_gain_processor<T>::on_settings() {
+    build_models(models_, this->settings_, this->spec_.fs, sizeof(T) == sizeof(float));
+}
+template <class T> void ssl_gain_processor<T>::process(const T* const* x_peak_db, T* const* gain_db, std::size_t n) {
+    this->check();
+    if (n == 0) return;
+    const auto* models = reinterpret_cast<const ssl_model*>(models_.data());
+    for (std::size_t c = 0; c < this->spec_.channels; ++c) {
+        const T* x = x_peak_db[c];
+        check_signal(signal_view<T>{x, 1, n}, "x_peak_dB");
+        double* st = this->state_.data() + 2 * c;
+        ssl_state s(st);
+        ssl_forward_row(models[c], [x](std::size_t t) { return double(x[t]); }, n, s, gain_db[c], nullptr);
+        st[0] = s.x1;
+        st[1] = s.x2;
+    }
+}
+
+template <class T> void ssl_processor<T>::check_settings(const ssl_settings& s) { check_ssl_settings<T>(s); }
+template <class T> void ssl_processor<T>::check_state(const double* state) { check_ssl_channel_state(state); }
+template <class T> void ssl_processor<T>::on_prepare() { models_.assign(this->spec_.channels * sizeof(ssl_model), 0); }
+template <class T> void ssl_processor<T>::on_settings() {
+    build_models(models_, this->settings_, this->spec_.fs, sizeof(T) == sizeof(float));
+}
+template <class T>
+void ssl_processor<T>::process(const T* const* x, T* const* y, std::size_t n, T* const* gain_db,
+                               const T* const* sidechain) {
+    this->check();
+    if (n == 0) return;
+    const auto* models = reinterpret_cast<const ssl_model*>(models_.data());
+    for (std::size_t c = 0; c < this->spec_.channels; ++c) {
+        check_signal(signal_view<T>{x[c], 1, n}, "x");
+        if (sidechain) check_signal(signal_view<T>{sidechain[c], 1, n}, "sidechain");
+        double* st = this->state_.data() + 2 * c;
+        ssl_state s(st);
+        compress_row(models[c], s, x[c], sidechain ? sidechain[c] : x[c], n, gain_db ? gain_db[c] : nullptr, y[c],
+                     nullptr);
+        st[0] = s.x1;
+        st[1] = s.x2;
+    }
+}
+
+#define DD_INSTANTIATE(T)                                                                                           \
+    template void check_ssl_params<T>(const ssl_params<T>&, std::size_t);                                          \
+    template void ssl_comp_gain<T>(signal_view<T>, const ssl_params<T>&, signal_span<T>, double*, state_in,        \
+                                   state_out);                                                                     \
+    template void ssl_comp_gain_backward<T>(signal_view<T>, const ssl_params<T>&, const double*, signal_view<T>,   \
+                                            T*, const ssl_param_grads<T>&, state_in, const double*, double*);      \
+    template void ssl_compress<T>(signal_view<T>, const ssl_params<T>&, signal_span<T>, signal_span<T>, double*,   \
+                                  state_in, state_out);                                                            \
+    template void ssl_compress_backward<T>(signal_view<T>, const ssl_params<T>&, const double*, const T*, const T*, \
+                                           T*, const ssl_param_grads<T>&, state_in, const double*, double*);       \
+    template class ssl_gain_processor<T>;                                                                          \
+    template class ssl_processor<T>;
+DD_INSTANTIATE(float)
+DD_INSTANTIATE(double)
+#undef DD_INSTANTIATE
+
+}  // namespace dd
