@@ -26,8 +26,9 @@ cmake --build "$build_dir" -j"$(nproc)"
 if [ ! -x .venv/bin/python ]; then
   /usr/bin/python3 -m venv --system-site-packages .venv
 fi
-# Editable install: the package directory (holding the freshly built _core module) on the venv's path.
+# The package as assembled in the build tree (links to python/differential_dynamics/ and the freshly
+# built _core module) on the venv's path: edits to the Python sources take effect at once.
 site=$(.venv/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
-echo "$repo/python" > "$site/differential_dynamics.pth"
+echo "$repo/$build_dir/python" > "$site/differential_dynamics.pth"
 .venv/bin/python -c "import differential_dynamics" 
 echo "setup: ok (.venv/bin/python -c 'import differential_dynamics' works)"

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-# Run from a checkout without the .venv's .pth too.
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "python"))
+# Run from a checkout without the .venv's .pth too (the package as assembled in the build tree).
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", os.environ.get("DD_BUILD_DIR", "build"), "python"))
 
 
 def switching_level(rows: int, cols: int, seed: int, lo_db: float = -45.0, hi_db: float = -5.0) -> torch.Tensor:

@@ -7,11 +7,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
+#include <vector>
 #if defined(__linux__)
 #include <sys/mman.h>
 #endif
 
-#include "differential_dynamics/batch.hpp"
+#include "differential_dynamics/core.hpp"
 
 namespace dd_bind {
 
@@ -26,9 +28,8 @@ template <class T> dd::signal_view<T> view(const array<T>& a, const char* name) 
 }
 /// Output buffers come fresh from torch (large ones through mmap) and are about to be written for
 /// the first time: asking for transparent huge pages (Linux, THP mode "madvise") turns 512 page
-/// faults per 2 MiB into one. On the project's VM a fault costs microseconds, so for B×T outputs of
-/// tens of MB the faults cost more than the kernels (Python fwd+bwd f64 8×480000: 42.7 ns/sample
-/// with 4 KiB pages, the C++ kernels 7.1; docs/benchmarks.md). Only a hint: ignored elsewhere.
+/// faults per 2 MiB into one; for B×T outputs of tens of MB the faults otherwise cost more than the
+/// kernels. Only a hint: ignored elsewhere.
 inline void huge_page_hint(void* data, std::size_t bytes) {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
     constexpr std::uintptr_t huge = std::uintptr_t(2) << 20;  // only whole aligned 2 MiB pages inside
@@ -56,6 +57,30 @@ template <class T> T* out(maybe_array<T>& a) {
     if (!a) return nullptr;
     huge_page_hint(a->mutable_data(), static_cast<std::size_t>(a->size()) * sizeof(T));
     return a->mutable_data();
+}
+/// A batch state (rows × per_row float64 values), or null.
+inline const double* state(const maybe_array<double>& a, std::size_t rows, std::size_t per_row, const char* name) {
+    if (!a) return nullptr;
+    if (static_cast<std::size_t>(a->size()) != rows * per_row)
+        throw dd::argument_error(name, "must hold " + std::to_string(per_row) + " float64 value(s) per row (" +
+                                           std::to_string(rows * per_row) + " in all), got " +
+                                           std::to_string(a->size()));
+    return a->data();
+}
+inline double* state_out(maybe_array<double>& a, std::size_t rows, std::size_t per_row, const char* name) {
+    if (!a) return nullptr;
+    if (static_cast<std::size_t>(a->size()) != rows * per_row)
+        throw dd::argument_error(name, "must hold " + std::to_string(per_row) + " float64 value(s) per row");
+    return a->mutable_data();
+}
+
+/// The channel pointers of a (C, n) block for a streaming processor with `channels` channels.
+template <class T, class A> std::vector<T*> channels_of(A& a, std::size_t channels, const char* name) {
+    if (a.ndim() != 2 || static_cast<std::size_t>(a.shape(0)) != channels)
+        throw dd::argument_error(name, "must be a (channels, n) block with " + std::to_string(channels) + " channels");
+    std::vector<T*> p(channels);
+    for (std::size_t c = 0; c < channels; ++c) p[c] = const_cast<T*>(a.data()) + c * static_cast<std::size_t>(a.shape(1));
+    return p;
 }
 
 }  // namespace dd_bind

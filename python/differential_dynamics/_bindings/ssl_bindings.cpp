@@ -1,4 +1,4 @@
-// pybind11 bindings of the SSL bus compressor (SPEC §2.7). No math here: numpy buffers (zero-copy
+// pybind11 bindings of the SSL bus compressor. No math here: numpy buffers (zero-copy
 // views of torch tensors) become the library's views, the GIL is released, the batch API runs.
 // dd::argument_error derives from std::invalid_argument, which pybind11 raises as ValueError.
 #include <pybind11/numpy.h>
@@ -9,8 +9,9 @@
 #include <optional>
 #include <string>
 
-#include "_binding_helpers.hpp"
 #include "differential_dynamics/ssl.hpp"
+#include "helpers.hpp"
+#include "ssl/ssl_model.hpp"
 
 namespace py = pybind11;
 
@@ -22,6 +23,9 @@ using dd_bind::out;
 using dd_bind::param;
 using dd_bind::span;
 using dd_bind::view;
+using dd_bind::state;
+using dd_bind::state_out;
+using state_arg = maybe_array<double>;
 
 template <class T> const T* in(const maybe_array<T>& a, const dd::signal_view<T>& like, const char* name) {
     if (!a) return nullptr;
@@ -65,22 +69,24 @@ template <class T> void bind_dtype(py::module_& m) {
 
     m.def("ssl_comp_gain",
           [](array<T> x, array<T> ct, array<T> cr, array<T> taf, array<T> tas, array<T> tsf, array<T> tss, array<T> fb,
-             array<T> knee, double fs, array<T> gain, tape_array states) {
+             array<T> knee, double fs, array<T> gain, tape_array states, state_arg zi, state_arg final_state) {
               auto xv = view(x, "x_peak_dB");
               auto gs = span(gain, "gain_db");
               const auto p = P{ct, cr, taf, tas, tsf, tss, fb, knee}.make(fs);
               double* st = tape(states, xv);
+              const double* z = state(zi, xv.rows, 2, "zi");
+              double* fsp = state_out(final_state, xv.rows, 2, "final_state");
               py::gil_scoped_release release;
-              dd::ssl_comp_gain(xv, p, gs, st);
+              dd::ssl_comp_gain(xv, p, gs, st, z, fsp);
           },
           py::arg("x_peak_dB").noconvert(), DD_SSL_PARAM_ARGS, py::arg("gain").noconvert(),
-          py::arg("states").noconvert());
+          py::arg("states").noconvert(), py::arg("zi").noconvert(), py::arg("final_state").noconvert());
 
     m.def("ssl_comp_gain_backward",
           [](array<T> x, array<T> ct, array<T> cr, array<T> taf, array<T> tas, array<T> tsf, array<T> tss, array<T> fb,
-             array<T> knee, double fs, tape_array states, array<T> grad_gain, maybe_array<T> gx, maybe_array<T> gct,
-             maybe_array<T> gcr, maybe_array<T> gtaf, maybe_array<T> gtas, maybe_array<T> gtsf, maybe_array<T> gtss,
-             maybe_array<T> gfb, maybe_array<T> gknee) {
+             array<T> knee, double fs, tape_array states, array<T> grad_gain, state_arg zi, state_arg grad_final,
+             maybe_array<T> gx, maybe_array<T> gct, maybe_array<T> gcr, maybe_array<T> gtaf, maybe_array<T> gtas,
+             maybe_array<T> gtsf, maybe_array<T> gtss, maybe_array<T> gfb, maybe_array<T> gknee, state_arg gzi) {
               auto xv = view(x, "x_peak_dB");
               auto gv = view(grad_gain, "grad_gain");
               const auto p = P{ct, cr, taf, tas, tsf, tss, fb, knee}.make(fs);
@@ -88,35 +94,42 @@ template <class T> void bind_dtype(py::module_& m) {
               T* gxp = out_signal(gx, xv, "grad_x_peak_dB");
               dd::ssl_param_grads<T> g{out(gct), out(gcr), out(gtaf), out(gtas), out(gtsf), out(gtss), out(gfb),
                                        out(gknee)};
+              const double* z = state(zi, xv.rows, 2, "zi");
+              const double* gfs = state(grad_final, xv.rows, 2, "grad_final_state");
+              double* gz = state_out(gzi, xv.rows, 2, "grad_zi");
               py::gil_scoped_release release;
-              dd::ssl_comp_gain_backward(xv, p, st, gv, gxp, g);
+              dd::ssl_comp_gain_backward(xv, p, st, gv, gxp, g, z, gfs, gz);
           },
           py::arg("x_peak_dB").noconvert(), DD_SSL_PARAM_ARGS, py::arg("states").noconvert(),
+          py::arg("zi").noconvert(), py::arg("grad_final_state").noconvert(),
           py::arg("grad_gain").noconvert(), py::arg("grad_x_peak_dB").noconvert(),
           py::arg("grad_comp_thresh").noconvert(), py::arg("grad_comp_ratio").noconvert(),
           py::arg("grad_T_attack_fast").noconvert(), py::arg("grad_T_attack_slow").noconvert(),
           py::arg("grad_T_shunt_fast").noconvert(), py::arg("grad_T_shunt_slow").noconvert(),
-          py::arg("grad_feedback_coeff").noconvert(), py::arg("grad_knee").noconvert());
+          py::arg("grad_feedback_coeff").noconvert(), py::arg("grad_knee").noconvert(), py::arg("grad_zi").noconvert());
 
     m.def("ssl_compress",
           [](array<T> x, array<T> ct, array<T> cr, array<T> taf, array<T> tas, array<T> tsf, array<T> tss, array<T> fb,
-             array<T> knee, double fs, array<T> gain, array<T> y, tape_array states) {
+             array<T> knee, double fs, array<T> gain, array<T> y, tape_array states, state_arg zi, state_arg final_state) {
               auto xv = view(x, "x");
               auto gs = span(gain, "gain_db");
               auto ys = span(y, "y");
               const auto p = P{ct, cr, taf, tas, tsf, tss, fb, knee}.make(fs);
               double* st = tape(states, xv);
+              const double* z = state(zi, xv.rows, 2, "zi");
+              double* fsp = state_out(final_state, xv.rows, 2, "final_state");
               py::gil_scoped_release release;
-              dd::ssl_compress(xv, p, gs, ys, st);
+              dd::ssl_compress(xv, p, gs, ys, st, z, fsp);
           },
           py::arg("x").noconvert(), DD_SSL_PARAM_ARGS, py::arg("gain").noconvert(), py::arg("y").noconvert(),
-          py::arg("states").noconvert());
+          py::arg("states").noconvert(), py::arg("zi").noconvert(), py::arg("final_state").noconvert());
 
     m.def("ssl_compress_backward",
           [](array<T> x, array<T> ct, array<T> cr, array<T> taf, array<T> tas, array<T> tsf, array<T> tss, array<T> fb,
-             array<T> knee, double fs, tape_array states, maybe_array<T> grad_gain, maybe_array<T> grad_y,
-             maybe_array<T> gx, maybe_array<T> gct, maybe_array<T> gcr, maybe_array<T> gtaf, maybe_array<T> gtas,
-             maybe_array<T> gtsf, maybe_array<T> gtss, maybe_array<T> gfb, maybe_array<T> gknee) {
+             array<T> knee, double fs, tape_array states, maybe_array<T> grad_gain, maybe_array<T> grad_y, state_arg zi,
+             state_arg grad_final, maybe_array<T> gx, maybe_array<T> gct, maybe_array<T> gcr, maybe_array<T> gtaf,
+             maybe_array<T> gtas, maybe_array<T> gtsf, maybe_array<T> gtss, maybe_array<T> gfb, maybe_array<T> gknee,
+             state_arg gzi) {
               auto xv = view(x, "x");
               const auto p = P{ct, cr, taf, tas, tsf, tss, fb, knee}.make(fs);
               const double* st = tape(states, xv);
@@ -125,15 +138,19 @@ template <class T> void bind_dtype(py::module_& m) {
               T* gxp = out_signal(gx, xv, "grad_x");
               dd::ssl_param_grads<T> g{out(gct), out(gcr), out(gtaf), out(gtas), out(gtsf), out(gtss), out(gfb),
                                        out(gknee)};
+              const double* z = state(zi, xv.rows, 2, "zi");
+              const double* gfs = state(grad_final, xv.rows, 2, "grad_final_state");
+              double* gz = state_out(gzi, xv.rows, 2, "grad_zi");
               py::gil_scoped_release release;
-              dd::ssl_compress_backward(xv, p, st, gg, gy, gxp, g);
+              dd::ssl_compress_backward(xv, p, st, gg, gy, gxp, g, z, gfs, gz);
           },
           py::arg("x").noconvert(), DD_SSL_PARAM_ARGS, py::arg("states").noconvert(),
-          py::arg("grad_gain").noconvert(), py::arg("grad_y").noconvert(), py::arg("grad_x").noconvert(),
+          py::arg("grad_gain").noconvert(), py::arg("grad_y").noconvert(), py::arg("zi").noconvert(),
+          py::arg("grad_final_state").noconvert(), py::arg("grad_x").noconvert(),
           py::arg("grad_comp_thresh").noconvert(), py::arg("grad_comp_ratio").noconvert(),
           py::arg("grad_T_attack_fast").noconvert(), py::arg("grad_T_attack_slow").noconvert(),
           py::arg("grad_T_shunt_fast").noconvert(), py::arg("grad_T_shunt_slow").noconvert(),
-          py::arg("grad_feedback_coeff").noconvert(), py::arg("grad_knee").noconvert());
+          py::arg("grad_feedback_coeff").noconvert(), py::arg("grad_knee").noconvert(), py::arg("grad_zi").noconvert());
 }
 
 #undef DD_SSL_PARAM_ARGS
