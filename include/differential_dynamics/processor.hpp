@@ -26,7 +26,7 @@ void check_prepared(bool prepared, const char* processor);
 ///     static void check_settings(const Settings&)        throws argument_error naming the field
 ///     static void check_state(const double* channel_state) throws argument_error("state")
 ///     static void initial_state(const Settings&, double* channel_state)
-///     static constexpr std::size_t state_size            doubles per channel
+///     static constexpr std::size_t state_size            doubles of state per channel
 ///     static constexpr const char* name
 template <class Derived, class Settings> class streaming_processor {
 public:
@@ -41,6 +41,7 @@ public:
         state_.assign(spec.channels * Derived::state_size, 0.0);
         prepared_ = true;
         static_cast<Derived*>(this)->on_prepare();
+        static_cast<Derived*>(this)->on_settings();
         reset();
     }
     /// New settings for every channel, from the next sample on (the state is kept).
@@ -69,8 +70,6 @@ public:
         for (std::size_t c = 0; c < spec_.channels; ++c)
             Derived::initial_state(settings_[c], state_.data() + c * Derived::state_size);
     }
-    /// Doubles of state per channel.
-    static constexpr std::size_t state_size() { return Derived::state_size; }
     /// Copies the state (channels × state_size doubles, channel-major) to `out`.
     void get_state(double* out) const {
         check();
