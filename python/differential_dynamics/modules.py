@@ -82,8 +82,10 @@ def as_audio(x: Any, name: str = "x") -> Tuple[torch.Tensor, int, bool]:
         raise ValueError(f"{name}: signal is empty (shape {tuple(x.shape)})")
     while x.dim() < 3:
         x = x.unsqueeze(0)
-    if not bool(torch.isfinite(x.detach()).all()):
-        raise ValueError(f"{name}: contains NaN or Inf")
+    # Block by block: torch.isfinite on the whole signal would allocate 1.75× its size.
+    for t0 in range(0, x.shape[-1], BLOCK_SAMPLES):
+        if not bool(torch.isfinite(x.detach()[..., t0:t0 + BLOCK_SAMPLES]).all()):
+            raise ValueError(f"{name}: contains NaN or Inf")
     return x, ndim, was_numpy
 
 
@@ -171,6 +173,25 @@ _EXP_RATIO = _Map(lambda r: 1 / (1 + torch.where(r < 0, -r, r)), lambda v: 1 / v
                   "value = 1 / (1 + |raw|)")
 
 
+def _exact_raw(mapping: _Map, value: float, dtype: torch.dtype) -> float:
+    """The raw value whose mapped value is closest to `value` (usually equal: the inverse's result
+    nudged by a few ulps), so that a knob reads back what was set and runs with exactly that value."""
+    raw = mapping.inverse(value)
+    best, best_err = raw, math.inf
+    candidate = raw
+    for direction in (math.inf, -math.inf):
+        candidate = raw
+        for _ in range(5):
+            with torch.no_grad():
+                err = abs(float(mapping.forward(torch.tensor(candidate, dtype=dtype))) - value)
+            if err < best_err:
+                best, best_err = candidate, err
+            if err == 0:
+                return candidate
+            candidate = math.nextafter(candidate, direction)
+    return best
+
+
 class _KnobAttr:
     """A module attribute in user units backed by the Parameter raw_<name> (None: the knob is off)."""
 
@@ -181,19 +202,25 @@ class _KnobAttr:
     def __get__(self, module, owner=None):
         if module is None:
             return self
-        p = module._parameters.get(self.param)
-        if p is None:
-            return None
         with torch.no_grad():
-            return float(self.mapping.forward(p.detach()))
+            value = self.tensor(module)
+        return None if value is None else float(value)
 
     def __set__(self, module, value):
         module._set_knob(self, value)
 
     def tensor(self, module) -> Optional[torch.Tensor]:
         """The knob's value as a differentiable tensor (None if off)."""
-        p = module._parameters.get(self.param)
-        return None if p is None else self.mapping.forward(p)
+        # getattr, not _parameters: functional_call substitutes parameters through attribute access.
+        p = getattr(module, self.param, None)
+        if p is None:
+            return None
+        value = self.mapping.forward(p)
+        exact = module._exact_values.get(self.param)
+        if exact is not None and float(p.detach()) == exact[0]:
+            # Unchanged since set: the value set exactly (its map may miss it by an ulp), same gradient.
+            value = value + (exact[1] - value.detach())
+        return value
 
     def checked(self, value: Any) -> float:
         if isinstance(value, torch.Tensor) and value.requires_grad:
@@ -221,6 +248,7 @@ class _AudioModule(torch.nn.Module):
         if dtype not in (torch.float32, torch.float64):
             raise TypeError(f"dtype: must be torch.float32 or torch.float64, got {dtype}")
         self._dtype = dtype
+        self._exact_values: Dict[str, Tuple[float, float]] = {}  # raw parameter → (raw when set, value set)
         self.sample_rate = sample_rate
         self.link = link
         self.lookahead_ms = lookahead_ms
@@ -232,8 +260,11 @@ class _AudioModule(torch.nn.Module):
     def _set_knob(self, knob: _KnobAttr, value) -> None:
         if value is None:
             self.register_parameter(knob.param, None)
+            self._exact_values.pop(knob.param, None)
             return
-        raw = knob.mapping.inverse(knob.checked(value))
+        value = knob.checked(value)
+        raw = _exact_raw(knob.mapping, value, self._dtype)
+        self._exact_values[knob.param] = (float(torch.tensor(raw, dtype=self._dtype)), value)
         p = self._parameters.get(knob.param)
         if p is None:
             self.register_parameter(knob.param, torch.nn.Parameter(torch.tensor(raw, dtype=self._dtype)))
@@ -363,6 +394,8 @@ class _Chain:
         self.detect, self.gain, self.detector_floor = detect, gain, detector_floor
         self.makeup_db, self.mix, self.link, self.link_amount, self.lookahead = (makeup_db, mix, link, link_amount,
                                                                                   lookahead)
+        # Fully wet without makeup: the output is the delayed input times the gain.
+        self.plain = bool((mix.detach() == 1).all()) and bool((makeup_db.detach() == 0).all())
 
 
 def _per_row(p: torch.Tensor, reps: int) -> torch.Tensor:
@@ -402,11 +435,15 @@ def _span(chain: _Chain, x: torch.Tensor, s: torch.Tensor, t0: int, t1: int, sta
     reps = level.shape[1]
     gain, gain_state = chain.gain(level.reshape(batch * reps, n), reps, gain_state)
     gain = gain.reshape(batch, reps, n)
-    xd = _delayed(x, chain.lookahead, t0, t1).to(torch.float64)
-    wet = _column(chain.mix, torch.float64)
-    makeup = torch.pow(10.0, _column(chain.makeup_db, torch.float64) / 20)
-    # In double, rounded once, as the C++ audio processors: wet·(x·g·m) + (1 − wet)·x.
-    y = (wet * (xd * gain.to(torch.float64) * makeup) + (1 - wet) * xd).to(x.dtype)
+    xd = _delayed(x, chain.lookahead, t0, t1)
+    if chain.plain and not torch.is_grad_enabled():
+        y = xd * gain  # = the formula below bit for bit when wet = 1 and the makeup is 0 dB
+    else:
+        xd = xd.to(torch.float64)
+        wet = _column(chain.mix, torch.float64)
+        makeup = torch.pow(10.0, _column(chain.makeup_db, torch.float64) / 20)
+        # In double, rounded once, as the C++ audio processors: wet·(x·g·m) + (1 − wet)·x.
+        y = (wet * (xd * gain.to(torch.float64) * makeup) + (1 - wet) * xd).to(x.dtype)
     return y, gain, (det_state, gain_state)
 
 
@@ -710,17 +747,11 @@ class Limiter(_AudioModule):
 # ------------------------------------------------------------------------------------------------
 # SSL bus compressor
 
-def _ssl_circuit_constants() -> Dict[str, float]:
-    """The capacitors, auto-release shunts and the bypassed slow branch, read from the C++ presets."""
-    auto = _core.ssl_preset(820.0, 0.0, 4.0, 44100.0)
-    fixed = _core.ssl_preset(820.0, 180e3, 4.0, 44100.0)
-    cap_fast = auto["T_attack_fast"] / 820.0
-    cap_slow = auto["T_attack_slow"] / 820.0
-    return {"cap_fast": cap_fast, "cap_slow": cap_slow, "T_shunt_fast_auto": auto["T_shunt_fast"],
-            "T_shunt_slow_auto": auto["T_shunt_slow"], "T_attack_slow_bypassed": fixed["T_attack_slow"]}
-
-
-_SSL = _ssl_circuit_constants()
+# The circuit (include/differential_dynamics/ssl.hpp): the capacitors (F), the auto release's shunts (Ω)
+# and the bypassed slow branch of a fixed release (s). A test holds them to the C++ presets.
+_CAP_FAST, _CAP_SLOW = 0.47e-6, 6.8e-6
+_AUTO_SHUNT_FAST, _AUTO_SHUNT_SLOW = 91e3, 750e3
+_BYPASSED_ATTACK_SLOW = _core.ssl_preset(820.0, 180e3, 4.0, 44100.0)["T_attack_slow"]
 _ATTACK_OHMS = tuple(_core.ssl_attack_ohms_positions)
 _RELEASE_OHMS = tuple(_core.ssl_release_ohms_positions)
 
@@ -756,20 +787,20 @@ def ssl_time_constants(attack_ms: KnobLike = 10.0, release_ms: Union[KnobLike, s
     a = _knob(attack_ms, "attack_ms", 1 if not isinstance(attack_ms, torch.Tensor) else max(attack_ms.numel(), 1))
     _check(a, "attack_ms", *_RULES["positive"])
     ra = _panel_resistor(a, SSL_ATTACK_MS, _ATTACK_OHMS)
-    out = {"T_attack_fast": ra * _SSL["cap_fast"]}
+    out = {"T_attack_fast": ra * _CAP_FAST}
     if isinstance(release_ms, str):
         if release_ms != "auto":
             raise ValueError(f'release_ms: must be a time in ms or "auto", got {release_ms!r}')
-        out["T_attack_slow"] = ra * _SSL["cap_slow"]
-        out["T_shunt_fast"] = torch.tensor(_SSL["T_shunt_fast_auto"], dtype=torch.float64)
-        out["T_shunt_slow"] = torch.tensor(_SSL["T_shunt_slow_auto"], dtype=torch.float64)
+        out["T_attack_slow"] = ra * _CAP_SLOW
+        out["T_shunt_fast"] = torch.tensor(_AUTO_SHUNT_FAST * _CAP_FAST, dtype=torch.float64)
+        out["T_shunt_slow"] = torch.tensor(_AUTO_SHUNT_SLOW * _CAP_SLOW, dtype=torch.float64)
     else:
         r = _knob(release_ms, "release_ms",
                   1 if not isinstance(release_ms, torch.Tensor) else max(release_ms.numel(), 1))
         _check(r, "release_ms", *_RULES["positive"])
         rr = _panel_resistor(r, SSL_RELEASE_MS, _RELEASE_OHMS)
-        out["T_attack_slow"] = torch.full_like(ra, _SSL["T_attack_slow_bypassed"])
-        out["T_shunt_fast"] = rr * _SSL["cap_fast"]
+        out["T_attack_slow"] = torch.full_like(ra, _BYPASSED_ATTACK_SLOW)
+        out["T_shunt_fast"] = rr * _CAP_FAST
         fs = number(sample_rate, "sample_rate")
         out["T_shunt_slow"] = torch.tensor(1.0 / fs, dtype=torch.float64)
     return out
