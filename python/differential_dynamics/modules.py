@@ -437,14 +437,57 @@ def _span(chain: _Chain, x: torch.Tensor, s: torch.Tensor, t0: int, t1: int, sta
     gain = gain.reshape(batch, reps, n)
     xd = _delayed(x, chain.lookahead, t0, t1)
     if chain.plain and not torch.is_grad_enabled():
-        y = xd * gain  # = the formula below bit for bit when wet = 1 and the makeup is 0 dB
+        y = xd * gain  # = _MixOutput's formula bit for bit when wet = 1 and the makeup is 0 dB
     else:
-        xd = xd.to(torch.float64)
         wet = _column(chain.mix, torch.float64)
         makeup = torch.pow(10.0, _column(chain.makeup_db, torch.float64) / 20)
-        # In double, rounded once, as the C++ audio processors: wet·(x·g·m) + (1 − wet)·x.
-        y = (wet * (xd * gain.to(torch.float64) * makeup) + (1 - wet) * xd).to(x.dtype)
+        y = _MixOutput.apply(xd, gain, wet, makeup)
     return y, gain, (det_state, gain_state)
+
+
+def _sum_to(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Sums t (batch, ·, time) to the shape of a 0-d or (batch, 1, 1) knob."""
+    return t.sum() if like.dim() == 0 else t.sum(dim=(1, 2), keepdim=True)
+
+
+class _MixOutput(torch.autograd.Function):
+    """y = wet·(x·g·m) + (1 − wet)·x in double, rounded once, as the C++ audio processors; x (batch,
+    channels, n), g (batch, 1 or channels, n), wet and m float64 (0-d or (batch, 1, 1)). Fused, and
+    in double a block at a time, so that memory holds x and g, not several double copies of them."""
+
+    @staticmethod
+    def forward(ctx, x, g, wet, m):
+        y = torch.empty_like(x)
+        for t0 in range(0, x.shape[-1], BLOCK_SAMPLES):
+            span = slice(t0, t0 + BLOCK_SAMPLES)
+            xd = x[..., span].to(torch.float64)  # x itself when x is float64: not modified below
+            wet_part = xd * g[..., span].to(torch.float64)
+            wet_part.mul_(m).mul_(wet)  # = wet·(x·g·m): products commute bit for bit
+            y[..., span] = wet_part.add_(xd * (1 - wet))
+        ctx.save_for_backward(x, g, wet, m)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, g, wet, m = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        gx = torch.empty_like(x) if needs[0] else None
+        gg = torch.empty_like(g) if needs[1] else None
+        gwet = torch.zeros_like(wet) if needs[2] else None
+        gm = torch.zeros_like(m) if needs[3] else None
+        for t0 in range(0, x.shape[-1], BLOCK_SAMPLES):
+            span = slice(t0, t0 + BLOCK_SAMPLES)
+            gy64, x64, g64 = (t[..., span].to(torch.float64) for t in (gy, x, g))
+            if gx is not None:
+                gx[..., span] = gy64 * (wet * m * g64 + (1 - wet))
+            gyx = gy64 * x64
+            if gg is not None:
+                gg[..., span] = (gyx.sum(dim=1, keepdim=True) if g.shape[1] < x.shape[1] else gyx) * (wet * m)
+            if gwet is not None:
+                gwet += _sum_to(gyx * (g64 * m - 1), wet)
+            if gm is not None:
+                gm += _sum_to(gyx * g64 * wet, m)
+        return gx, gg, gwet, gm
 
 
 def _run_chain(chain: _Chain, x: torch.Tensor, s: torch.Tensor, knobs, return_gain: bool):

@@ -245,6 +245,18 @@ def test_makeup_fixed_and_automatic():
     assert SSLCompressor(5.0, makeup_db="auto").makeup_db == 0.0  # threshold above full scale: no reduction
 
 
+def test_the_input_and_the_sidechain_are_left_unchanged():
+    for dtype in (torch.float64, torch.float32):
+        x, key = stereo(1, 3000, 15).to(dtype), stereo(1, 3000, 16).to(dtype)
+        x0, key0 = x.clone(), key.clone()
+        for module in (Compressor(-30.0, mix=0.5, makeup_db=3.0), Limiter(-6.0, mix=0.3, lookahead_ms=1.0),
+                       SSLCompressor(-20.0, makeup_db="auto", mix=0.8)):
+            module(x, key)
+            with torch.no_grad():
+                module(x, key)
+            assert torch.equal(x, x0) and torch.equal(key, key0)
+
+
 def test_mix_blends_dry_and_wet():
     x = stereo(1, 2000, 10)
     _, g = Compressor(-30.0, 4.0)(x, return_gain=True)
