@@ -8,6 +8,10 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -25,7 +29,7 @@ namespace ddyn {
 namespace {
 
 struct analyze_options {
-    std::string in, processed, reference, detector_time = "20ms", near_width = "3dB";
+    std::string in, processed, reference, gain, detector_time = "20ms", near_width = "3dB";
     std::optional<std::string> threshold, edge;
     bool json = false;
 };
@@ -34,10 +38,37 @@ struct analyze_options {
 std::vector<double> read_channel(const std::string& path, const std::string& role, std::size_t channel) {
     audio_reader file(path, role);
     std::vector<double> interleaved(4096 * file.channels()), x;
-    x.reserve(file.frames());
+    if (file.length_known()) x.reserve(file.frames());
     while (std::size_t n = file.read(interleaved.data(), 4096))
         for (std::size_t f = 0; f < n; ++f) x.push_back(interleaved[f * file.channels() + channel]);
     return x;
+}
+
+/// One channel of a gain trace in dB as `ddyn compress --gain-out` writes it: a WAV, or a CSV with
+/// the columns time_s, gain_db_1, gain_db_2, …
+std::vector<double> read_gain_trace(const std::string& path, std::size_t channel) {
+    std::string ext = std::filesystem::path(path).extension().string();
+    for (auto& ch : ext) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+    if (ext != ".csv") return read_channel(path, "--gain", channel);
+    std::ifstream csv(path);
+    if (!csv) throw file_error("--gain '" + path + "': cannot be read");
+    std::string line;
+    std::getline(csv, line);  // header
+    std::vector<double> gain;
+    for (std::size_t row = 2; std::getline(csv, line); ++row) {
+        std::istringstream fields(line);
+        std::string field;
+        for (std::size_t column = 0; column <= channel + 1; ++column)
+            if (!std::getline(fields, field, ','))
+                throw file_error("--gain '" + path + "': line " + std::to_string(row) + " has no column gain_db_" +
+                                 std::to_string(channel + 1));
+        char* end = nullptr;
+        const double v = std::strtod(field.c_str(), &end);
+        if (end == field.c_str() || !std::isfinite(v))
+            throw file_error("--gain '" + path + "': line " + std::to_string(row) + ": '" + field + "' is not a number");
+        gain.push_back(v);
+    }
+    return gain;
 }
 
 /// In place: x → 20·log10(max(avg(|x|, ms2coef(detector_ms)), 1e-7)), the classical compressor's detector.
@@ -94,10 +125,29 @@ template <class F> double metric_or_nan(F&& f) {
 }
 
 void check_pair(const audio_reader& a, const audio_reader& b, const std::string& role) {
-    if (a.rate() != b.rate() || a.channels() != b.channels() || a.frames() != b.frames())
-        throw usage_error(role + ": must have IN's sample rate, channel count and length (" + std::to_string(a.channels()) +
-                          " channels, " + std::to_string(a.frames()) + " frames at " + std::to_string(int(a.rate())) +
-                          " Hz); compress with ddyn, which keeps them, or trim it");
+    if (a.rate() != b.rate() || a.channels() != b.channels())
+        throw usage_error(role + ": must have IN's sample rate and channel count (" + std::to_string(a.channels()) +
+                          " channels at " + std::to_string(int(a.rate())) + " Hz)");
+}
+
+void check_length(const std::vector<double>& x, const std::vector<double>& other, const std::string& role) {
+    if (x.size() != other.size())
+        throw usage_error(role + ": has " + std::to_string(other.size()) + " frames, IN " + std::to_string(x.size()) +
+                          " (they must be equally long; ddyn compress keeps the length)");
+}
+
+/// Average and largest gain reduction over IN's active samples, and the rise time after `edge` (0: none).
+void gain_metrics(nlohmann::json& ch, const char* key, const std::vector<double>& gain_db,
+                  const std::vector<double>& level_db, double fs, std::size_t edge) {
+    double most = 0.0;
+    for (std::size_t t = 0; t < gain_db.size(); ++t)
+        if (level_db[t] > dd::active_floor_db) most = std::max(most, -gain_db[t]);
+    ch[key]["average_gain_reduction_db"] = number(
+        metric_or_nan([&] { return dd::average_gain_reduction_db(gain_db.data(), level_db.data(), gain_db.size()); }));
+    ch[key]["max_gain_reduction_db"] = most;
+    if (edge)
+        ch[key]["rise_time_63_ms"] =
+            number(1000.0 * metric_or_nan([&] { return dd::rise_time_63(gain_db.data(), gain_db.size(), edge, fs); }));
 }
 
 void run_analyze(const analyze_options& o) {
@@ -115,19 +165,24 @@ void run_analyze(const analyze_options& o) {
     const double near_width = parse_decibels(o.near_width, "--near-width");
     if (!(near_width >= 0)) throw usage_error("--near-width: must be >= 0 dB");
     if (o.edge) edge_s = parse_seconds(*o.edge, "--edge");
-    std::size_t edge = 0;
-    if (edge_s) {
-        if (!processed) throw usage_error("--edge: needs PROCESSED (the rise time is of the gain trace)");
-        edge = std::size_t(std::llround(*edge_s * fs));
-        if (!(*edge_s >= 0) || edge < 1 || edge + 1 >= in.frames()) throw usage_error("--edge: must lie inside IN");
+    if (edge_s && !processed && o.gain.empty())
+        throw usage_error("--edge: needs PROCESSED or --gain (the rise time is the gain's)");
+    if (!o.gain.empty()) {
+        const std::string ext = std::filesystem::path(o.gain).extension().string();
+        if (ext != ".csv" && audio_reader(o.gain, "--gain").channels() != in.channels())
+            throw usage_error("--gain: must have a channel per channel of IN");
     }
 
     nlohmann::json report;
-    report["in"] = {{"path", o.in}, {"channels", in.channels()}, {"rate", fs}, {"frames", in.frames()},
-                    {"seconds", double(in.frames()) / fs}, {"format", describe_format(in.format())}};
+    std::size_t frames = 0, edge = 0;
     for (std::size_t c = 0; c < in.channels(); ++c) {
         nlohmann::json ch;
         std::vector<double> x = read_channel(o.in, "IN", c);
+        frames = x.size();
+        if (edge_s) {
+            edge = std::size_t(std::llround(*edge_s * fs));
+            if (!(*edge_s >= 0) || edge < 1 || edge + 1 >= frames) throw usage_error("--edge: must lie inside IN");
+        }
         double peak = 0.0, energy = 0.0;
         std::size_t full_scale = 0;
         for (double v : x) {
@@ -144,10 +199,12 @@ void run_analyze(const analyze_options& o) {
         std::vector<double> y, r;
         if (processed) {
             y = read_channel(o.processed, "PROCESSED", c);
+            check_length(x, y, "PROCESSED");
             ch["esr_processed_vs_in"] = number(metric_or_nan([&] { return dd::esr(x.data(), y.data(), x.size()); }));
         }
         if (reference) {
             r = read_channel(o.reference, "--reference", c);
+            check_length(x, r, "--reference");
             ch["esr_processed_vs_reference"] = number(metric_or_nan([&] { return dd::esr(r.data(), y.data(), r.size()); }));
         }
         to_detector_db(x, detector_ms, fs);  // x is IN's detector level (dB) from here on
@@ -164,16 +221,13 @@ void run_analyze(const analyze_options& o) {
             // The gain, estimated as the difference of the detector levels (dB) of PROCESSED and IN.
             to_detector_db(y, detector_ms, fs);
             for (std::size_t t = 0; t < y.size(); ++t) y[t] -= x[t];
-            double most = 0.0;
-            for (std::size_t t = 0; t < y.size(); ++t)
-                if (x[t] > dd::active_floor_db) most = std::max(most, -y[t]);
-            ch["average_gain_reduction_db"] =
-                number(metric_or_nan([&] { return dd::average_gain_reduction_db(y.data(), x.data(), y.size()); }));
-            ch["max_gain_reduction_db"] = most;
-            ch["flip_rate_per_s"] = number(metric_or_nan([&] { return dd::flip_rate(y.data(), y.size(), fs); }));
-            if (edge_s)
-                ch["rise_time_63_ms"] =
-                    number(1000.0 * metric_or_nan([&] { return dd::rise_time_63(y.data(), y.size(), edge, fs); }));
+            gain_metrics(ch, "estimated_gain", y, x, fs, edge_s ? edge : 0);
+        }
+        if (!o.gain.empty()) {
+            const std::vector<double> g = read_gain_trace(o.gain, c);
+            check_length(x, g, "--gain");
+            gain_metrics(ch, "gain", g, x, fs, edge_s ? edge : 0);
+            ch["gain"]["flip_rate_per_s"] = number(metric_or_nan([&] { return dd::flip_rate(g.data(), g.size(), fs); }));
         }
         if (reference) {
             to_detector_db(r, detector_ms, fs);
@@ -183,7 +237,10 @@ void run_analyze(const analyze_options& o) {
         }
         report["channels"].push_back(ch);
     }
+    report["in"] = {{"path", o.in}, {"channels", in.channels()}, {"rate", fs}, {"frames", frames},
+                    {"seconds", double(frames) / fs}, {"format", describe_format(in.format())}};
     if (processed) report["processed"] = o.processed;
+    if (!o.gain.empty()) report["gain"] = o.gain;
     if (reference) report["reference"] = o.reference;
 
     if (o.json) {
@@ -192,9 +249,10 @@ void run_analyze(const analyze_options& o) {
     }
     // Text: one block of "name: value value …" lines, a value per channel.
     std::printf("IN '%s': %zu channel(s), %g Hz, %.3f s, %s\n", o.in.c_str(), in.channels(), fs,
-                double(in.frames()) / fs, describe_format(in.format()).c_str());
+                double(frames) / fs, describe_format(in.format()).c_str());
     auto row = [&](const char* label, const char* key, const char* sub = nullptr) {
-        if (!report["channels"][0].contains(key)) return;
+        const auto& first = report["channels"][0];
+        if (!first.contains(key) || (sub && !first[key].contains(sub))) return;
         std::printf("  %-34s", label);
         for (const auto& ch : report["channels"]) {
             const auto& v = sub ? ch[key][sub] : ch[key];
@@ -214,12 +272,19 @@ void run_analyze(const analyze_options& o) {
     row("detector level max (dB)", "level_db", "max");
     row("near-threshold occupancy", "near_threshold_occupancy");
     if (processed) {
-        std::printf("PROCESSED '%s' against IN (gain = difference of the detector levels):\n", o.processed.c_str());
-        row("average gain reduction (dB)", "average_gain_reduction_db");
-        row("max gain reduction (dB)", "max_gain_reduction_db");
-        row("attack/release flips per second", "flip_rate_per_s");
-        row("63 % rise time after --edge (ms)", "rise_time_63_ms");
+        std::printf("PROCESSED '%s' against IN (gain estimated as the difference of the detector levels):\n",
+                    o.processed.c_str());
+        row("average gain reduction (dB)", "estimated_gain", "average_gain_reduction_db");
+        row("max gain reduction (dB)", "estimated_gain", "max_gain_reduction_db");
+        row("63 % rise time after --edge (ms)", "estimated_gain", "rise_time_63_ms");
         row("ESR of PROCESSED against IN", "esr_processed_vs_in");
+    }
+    if (!o.gain.empty()) {
+        std::printf("--gain '%s' (a gain trace in dB, as ddyn compress --gain-out writes it):\n", o.gain.c_str());
+        row("average gain reduction (dB)", "gain", "average_gain_reduction_db");
+        row("max gain reduction (dB)", "gain", "max_gain_reduction_db");
+        row("attack/release flips per second", "gain", "flip_rate_per_s");
+        row("63 % rise time after --edge (ms)", "gain", "rise_time_63_ms");
     }
     if (reference) {
         std::printf("PROCESSED against --reference '%s':\n", o.reference.c_str());
@@ -237,10 +302,12 @@ void add_analyze_command(CLI::App& app) {
     cmd->add_option("PROCESSED", o->processed, "The same audio processed (same rate, channels and length)");
     cmd->add_option("--reference", o->reference, "A target rendering of IN (e.g. by another compressor): ESR and gain "
                                                   "RMSE of PROCESSED against it");
+    cmd->add_option("--gain", o->gain, "A gain trace in dB (ddyn compress --gain-out, .wav or .csv): its average and "
+                                       "largest reduction, flip rate and rise time");
     cmd->add_option("--threshold,-t", o->threshold, "Report the near-threshold occupancy of IN's detector level, dB");
     cmd->add_option("--near-width", o->near_width, "Half width of 'near' the threshold, dB")->capture_default_str();
-    cmd->add_option("--edge", o->edge, "A level step in IN at this time (s or with unit): report the 63 % rise time "
-                                       "of the gain after it");
+    cmd->add_option("--edge", o->edge, "A level step in IN at this time (s or with unit): the 63 % rise time of the "
+                                       "gain after it");
     cmd->add_option("--detector-time", o->detector_time, "The detector's averaging time (the classical compressor's)")
         ->capture_default_str();
     cmd->add_flag("--json", o->json, "Print JSON instead of text");

@@ -30,7 +30,7 @@ int container_for(const std::string& path) {
     if (ext == ".ogg" || ext == ".oga" || ext == ".opus") return SF_FORMAT_OGG;
     if (ext == ".caf") return SF_FORMAT_CAF;
     if (ext == ".w64") return SF_FORMAT_W64;
-    throw usage_error("'" + path + "': unknown output type '" + ext +
+    throw usage_error("OUT '" + path + "': unknown output type '" + ext +
                       "' (use .wav, .flac, .aif/.aiff, .ogg/.oga, .opus, .caf or .w64)");
 }
 
@@ -40,6 +40,25 @@ int default_subtype(int container, const std::string& path) {
         case SF_FORMAT_OGG: return extension_of(path) == ".opus" ? SF_FORMAT_OPUS : SF_FORMAT_VORBIS;
         default: return SF_FORMAT_FLOAT;
     }
+}
+
+/// Whether libsndfile's log says the audio chunk is shorter than its header announces (a truncated
+/// WAV or AIFF, which libsndfile reads as far as it goes). 0xFFFFFFFF is the placeholder of
+/// streaming writers, not a truncation. The log is text, so this reads its "data : N (should be M)"
+/// lines; no API reports it.
+bool truncated_per_log(SNDFILE* file) {
+    std::string log(16384, '\0');
+    sf_command(file, SFC_GET_LOG_INFO, log.data(), int(log.size()));
+    std::istringstream lines(log.c_str());
+    for (std::string line; std::getline(lines, line);) {
+        unsigned long long announced = 0, present = 0;
+        char chunk[8] = {};
+        if (std::sscanf(line.c_str(), " %4s : %llu (should be %llu)", chunk, &announced, &present) == 3 &&
+            (std::string(chunk) == "data" || std::string(chunk) == "SSND") && announced > present &&
+            announced != 0xFFFFFFFFULL)
+            return true;
+    }
+    return false;
 }
 
 }  // namespace
@@ -58,6 +77,8 @@ audio_reader::audio_reader(const std::string& path, const std::string& role) : p
         throw file_error(quoted(role, path) + ": not an audio file libsndfile can read (" + why + ")");
     }
     if (info_.frames <= 0) throw file_error(quoted(role, path) + ": contains no audio (0 frames)");
+    if (truncated_per_log(file_.get()))
+        throw file_error(quoted(role, path) + ": truncated or corrupt: its audio data is shorter than its header says");
     if (info_.samplerate <= 0 || info_.channels <= 0)
         throw file_error(quoted(role, path) + ": header gives no sample rate or channel count");
 }
@@ -80,8 +101,9 @@ template <class T> std::size_t audio_reader::read_checked(T* interleaved, std::s
     frames_read_ += n;
     if (n == 0 && frames > 0 && frames_read_ < this->frames()) {
         std::ostringstream s;
-        s << quoted(role_, path_) << ": truncated or corrupt: the header announces " << this->frames()
-          << " frames, only " << frames_read_ << " could be read";
+        s << quoted(role_, path_) << ": truncated or corrupt: ";
+        if (length_known()) s << "the header announces " << this->frames() << " frames, only " << frames_read_ << " could be read";
+        else s << "decoding stopped after " << frames_read_ << " frames";
         throw file_error(s.str());
     }
     return n;

@@ -28,7 +28,9 @@ public:
     audio_reader(const std::string& path, const std::string& role);
     double rate() const { return double(info_.samplerate); }
     std::size_t channels() const { return std::size_t(info_.channels); }
+    /// Frames the header announces; SF_COUNT_MAX for a stream of unknown length (length_known()).
     std::size_t frames() const { return std::size_t(info_.frames); }
+    bool length_known() const { return info_.frames != SF_COUNT_MAX; }
     int format() const { return info_.format; }
     const std::string& path() const { return path_; }
     /// Reads up to `frames` interleaved frames; returns how many (0 at the end). Throws file_error for

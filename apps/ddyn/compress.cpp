@@ -231,8 +231,10 @@ void run_compress(const compress_options& o, const typename Processor::settings_
     // flush the input's last samples out.
     std::size_t to_skip = processor.latency(), tail = processor.latency(), done = 0;
     bool side_ended = false;
-    progress_bar progress("compress", in.frames(), in.rate(),
-                          o.progress ? progress_mode::always : o.no_progress ? progress_mode::never : progress_mode::automatic);
+    const progress_mode mode = !in.length_known() || o.no_progress ? progress_mode::never
+                               : o.progress                     ? progress_mode::always
+                                                                : progress_mode::automatic;
+    progress_bar progress("compress", in.frames(), in.rate(), mode);
     for (;;) {
         std::size_t n = in.read(interleaved.data(), block);
         if (n == 0) {

@@ -33,6 +33,16 @@ int main(int argc, char** argv) {
     ddyn::add_compress_command(app);
     ddyn::add_probe_command(app);
     ddyn::add_analyze_command(app);
+    // CLI11 would call an unknown command an unexpected argument; say which commands there are.
+    if (argc < 2) return fail("a command is required: compress, probe or analyze (ddyn --help)", 2);
+    const std::string first = argv[1];
+    if (first.empty() || first[0] != '-') {
+        try {
+            app.get_subcommand(first);
+        } catch (const CLI::OptionNotFound&) {
+            return fail("no command '" + first + "' (the commands are compress, probe and analyze; ddyn --help)", 2);
+        }
+    }
     try {
         app.parse(argc, argv);
         return 0;
