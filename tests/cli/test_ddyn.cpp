@@ -338,7 +338,7 @@ TEST_F(Ddyn, BadArgumentsGiveOneErrorLine) {
         {"compress in.wav", "OUT"},
         {"compress", "IN"},
         {"frobnicate", "frobnicate"},
-        {"", "subcommand"},
+        {"", "a command is required"},
         {"probe nonsense out.wav", "nonsense"},
         {"probe tone out.wav --duration 0s", "--duration"},
         {"probe tone out.wav --rate -5", "--rate"},
