@@ -298,18 +298,18 @@ void run_analyze(const analyze_options& o) {
 void add_analyze_command(CLI::App& app) {
     auto o = std::make_shared<analyze_options>();
     CLI::App* cmd = app.add_subcommand("analyze", "Level statistics of a file, and the metrics of a processed pair");
-    cmd->add_option("IN", o->in, "Audio file (the input, for a pair)")->required();
-    cmd->add_option("PROCESSED", o->processed, "The same audio processed (same rate, channels and length)");
+    cmd->add_option("IN", o->in, "Audio file (the input, for a pair)")->required()->type_name("FILE");
+    cmd->add_option("PROCESSED", o->processed, "The same audio processed (same rate, channels and length)")->type_name("FILE");
     cmd->add_option("--reference", o->reference, "A target rendering of IN (e.g. by another compressor): ESR and gain "
-                                                  "RMSE of PROCESSED against it");
+                                                  "RMSE of PROCESSED against it")->type_name("FILE");
     cmd->add_option("--gain", o->gain, "A gain trace in dB (ddyn compress --gain-out, .wav or .csv): its average and "
-                                       "largest reduction, flip rate and rise time");
-    cmd->add_option("--threshold,-t", o->threshold, "Report the near-threshold occupancy of IN's detector level, dB");
-    cmd->add_option("--near-width", o->near_width, "Half width of 'near' the threshold, dB")->capture_default_str();
+                                       "largest reduction, flip rate and rise time")->type_name("FILE");
+    cmd->add_option("--threshold,-t", o->threshold, "Report the near-threshold occupancy of IN's detector level, dB")->type_name("DB");
+    cmd->add_option("--near-width", o->near_width, "Half width of 'near' the threshold, dB")->type_name("DB")->capture_default_str();
     cmd->add_option("--edge", o->edge, "A level step in IN at this time (s or with unit): the 63 % rise time of the "
-                                       "gain after it");
+                                       "gain after it")->type_name("TIME");
     cmd->add_option("--detector-time", o->detector_time, "The detector's averaging time (the classical compressor's)")
-        ->capture_default_str();
+        ->type_name("TIME")->capture_default_str();
     cmd->add_flag("--json", o->json, "Print JSON instead of text");
     cmd->callback([o] { run_analyze(*o); });
 }

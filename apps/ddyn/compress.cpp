@@ -292,38 +292,38 @@ void add_compress_command(CLI::App& app) {
     auto o = std::make_shared<compress_options>();
     CLI::App* cmd = app.add_subcommand("compress", "Compress an audio file with a classical compressor, a limiter or "
                                                    "the SSL-style bus compressor");
-    cmd->add_option("IN", o->in, "Input audio file (WAV, FLAC, AIFF, OGG, ...; any rate and channel count)")->required();
+    cmd->add_option("IN", o->in, "Input audio file (WAV, FLAC, AIFF, OGG, ...; any rate and channel count)")->required()->type_name("FILE");
     cmd->add_option("OUT", o->out, "Output file; the type follows the extension (.wav .flac .aif .aiff .ogg .opus .caf .w64)")
-        ->required();
+        ->required()->type_name("FILE");
     cmd->add_option("--model,-m", o->model, "classical | limiter | ssl")
         ->check(CLI::IsMember({"classical", "limiter", "ssl"}))->capture_default_str();
-    cmd->add_option("--threshold,-t", o->threshold, "Threshold, dB (default: classical -24, limiter -1, ssl -20)");
-    cmd->add_option("--ratio,-r", o->ratio, "Ratio, e.g. 4:1 (default 4; ssl: 2, 4, 10 or between)");
+    cmd->add_option("--threshold,-t", o->threshold, "Threshold, dB (default: classical -24, limiter -1, ssl -20)")->type_name("DB");
+    cmd->add_option("--ratio,-r", o->ratio, "Ratio, e.g. 4:1 (default 4; ssl: 2, 4, 10 or between)")->type_name("RATIO");
     cmd->add_option("--attack,-a", o->attack, "Attack time, ms or with unit (default: classical 10 ms, limiter "
-                                              "0.1 ms, ssl 10 ms; ssl takes 0.1-30 ms)");
+                                              "0.1 ms, ssl 10 ms; ssl takes 0.1-30 ms)")->type_name("TIME");
     cmd->add_option("--release", o->release, "Release time, ms or with unit, e.g. 1.2s; ssl also 'auto' (default: "
-                                             "classical 100 ms, limiter 50 ms, ssl auto; ssl takes 0.1-1.2 s)");
-    cmd->add_option("--knee,-k", o->knee, "Soft knee width, dB (default 0: hard knee)");
-    cmd->add_option("--makeup", o->makeup, "Makeup gain, dB, or 'auto' (half the static reduction at 0 dBFS)");
-    cmd->add_option("--mix", o->mix, "Dry/wet mix, 0-1 or percent: 1 = 100% = fully compressed (default)");
+                                             "classical 100 ms, limiter 50 ms, ssl auto; ssl takes 0.1-1.2 s)")->type_name("TIME|auto");
+    cmd->add_option("--knee,-k", o->knee, "Soft knee width, dB (default 0: hard knee)")->type_name("DB");
+    cmd->add_option("--makeup", o->makeup, "Makeup gain, dB, or 'auto' (half the static reduction at 0 dBFS)")->type_name("DB|auto");
+    cmd->add_option("--mix", o->mix, "Dry/wet mix, 0-1 or percent: 1 = 100% = fully compressed (default)")->type_name("FRACTION");
     cmd->add_option("--link", o->link, "Channel link: max | mean (one gain for all channels) | none")
         ->check(CLI::IsMember({"none", "max", "mean"}))->capture_default_str();
     cmd->add_option("--lookahead", o->lookahead, "Lookahead, ms or with unit (default 0); the output stays aligned "
-                                                 "with the input");
+                                                 "with the input")->type_name("TIME");
     cmd->add_option("--sidechain", o->sidechain, "Audio file whose level drives the gain (1 channel or as many as IN, "
-                                                 "same rate; silence after its end)");
-    cmd->add_option("--gain-out", o->gain_out, "Write the gain in dB (before makeup and mix) to a .wav (float) or .csv");
+                                                 "same rate; silence after its end)")->type_name("FILE");
+    cmd->add_option("--gain-out", o->gain_out, "Write the gain in dB (before makeup and mix) to a .wav (float) or .csv")->type_name("FILE");
     cmd->add_option("--detector", o->detector, "classical: rms (20 ms average of |x|) | peak")
         ->check(CLI::IsMember({"rms", "peak"}));
-    cmd->add_option("--detector-time", o->detector_time, "classical: the rms detector's averaging time (default 20 ms)");
-    cmd->add_option("--exp-threshold", o->exp_threshold, "classical: downward expander threshold, dB (default off)");
-    cmd->add_option("--exp-ratio", o->exp_ratio, "classical: expander ratio in (0, 1] (default 1: off)");
+    cmd->add_option("--detector-time", o->detector_time, "classical: the rms detector's averaging time (default 20 ms)")->type_name("TIME");
+    cmd->add_option("--exp-threshold", o->exp_threshold, "classical: downward expander threshold, dB (default off)")->type_name("DB");
+    cmd->add_option("--exp-ratio", o->exp_ratio, "classical: expander ratio in (0, 1] (default 1: off)")->type_name("RATIO");
     cmd->add_option("--gate", o->gate, "classical: attack/release decision, hard | sigmoid")
         ->check(CLI::IsMember({"hard", "sigmoid"}));
-    cmd->add_option("--sigmoid-k", o->sigmoid_k, "classical: the sigmoid gate's sharpness, 1/dB (default 1)");
-    cmd->add_option("--feedback", o->feedback, "ssl: feedback coefficient in [0, 1] (default 0)");
+    cmd->add_option("--sigmoid-k", o->sigmoid_k, "classical: the sigmoid gate's sharpness, 1/dB (default 1)")->type_name("PER_DB");
+    cmd->add_option("--feedback", o->feedback, "ssl: feedback coefficient in [0, 1] (default 0)")->type_name("FRACTION");
     cmd->add_option("--format", o->sample_format, "Output samples: float | double | pcm16 | pcm24 | pcm32 (default: "
-                                                  "as IN where OUT's type allows, else float, FLAC 24-bit)");
+                                                  "as IN where OUT's type allows, else float, FLAC 24-bit)")->type_name("FORMAT");
     cmd->add_option("--precision", o->precision, "Arithmetic: single | double")
         ->check(CLI::IsMember({"single", "double"}))->capture_default_str();
     cmd->add_option("--block", o->block, "Frames per processing block (the result does not depend on it)")

@@ -110,22 +110,22 @@ void run_probe(const probe_options& o) {
 void add_probe_command(CLI::App& app) {
     auto o = std::make_shared<probe_options>();
     CLI::App* cmd = app.add_subcommand("probe", "Write a seeded test signal or identification probe (ddyn probe --list)");
-    cmd->add_option("KIND", o->kind, "A name from --list, or 'mix' (identification probes one after another)");
-    cmd->add_option("OUT", o->out, "Output file (.wav .flac .aif .aiff .ogg .opus .caf .w64)");
+    cmd->add_option("KIND", o->kind, "A name from --list, or 'mix' (identification probes one after another)")->type_name("KIND");
+    cmd->add_option("OUT", o->out, "Output file (.wav .flac .aif .aiff .ogg .opus .caf .w64)")->type_name("FILE");
     cmd->add_flag("--list,-l", o->list, "List the kinds and exit");
     cmd->add_option("--seed,-s", o->seed, "Seed: the same seed gives the same samples; channel c uses seed + c")
         ->capture_default_str();
-    cmd->add_option("--rate", o->rate, "Sample rate, Hz")->capture_default_str();
-    cmd->add_option("--duration,-d", o->duration, "Length, s or with unit")->capture_default_str();
+    cmd->add_option("--rate", o->rate, "Sample rate, Hz")->type_name("HZ")->capture_default_str();
+    cmd->add_option("--duration,-d", o->duration, "Length, s or with unit")->type_name("DURATION")->capture_default_str();
     cmd->add_option("--channels,-c", o->channels, "Channels")->check(CLI::Range(1, 64))->capture_default_str();
-    cmd->add_option("--threshold,-t", o->threshold, "Where near-threshold probes aim, dB in [-80, 0]")->capture_default_str();
+    cmd->add_option("--threshold,-t", o->threshold, "Where near-threshold probes aim, dB in [-80, 0]")->type_name("DB")->capture_default_str();
     cmd->add_option("--carrier", o->carrier, "How envelopes become audio: sign-noise (random signs: |x| = envelope) | "
                                              "sine | none (the envelope itself)")
         ->check(CLI::IsMember({"sign-noise", "sine", "none"}))->capture_default_str();
-    cmd->add_option("--carrier-frequency", o->carrier_frequency, "The sine carrier's frequency")->capture_default_str();
-    cmd->add_option("--format", o->sample_format, "Output samples: float | double | pcm16 | pcm24 | pcm32");
+    cmd->add_option("--carrier-frequency", o->carrier_frequency, "The sine carrier's frequency")->type_name("HZ")->capture_default_str();
+    cmd->add_option("--format", o->sample_format, "Output samples: float | double | pcm16 | pcm24 | pcm32")->type_name("FORMAT");
     cmd->add_option("--segments", o->segments_out, "mix only: write the segments (kind, start, length, seed) of "
-                                                   "channel 1 to this CSV");
+                                                   "channel 1 to this CSV")->type_name("FILE");
     cmd->callback([o] { run_probe(*o); });
 }
 
