@@ -1,11 +1,14 @@
 // Umbrella header: the whole public C++ API of differential_dynamics (docs/reference/).
 #pragma once
+#include "audio.hpp"
 #include "compexp.hpp"
 #include "conversions.hpp"
 #include "core.hpp"
 #include "curve.hpp"
 #include "detectors.hpp"
 #include "limiter.hpp"
+#include "metrics.hpp"
+#include "probes.hpp"
 #include "processor.hpp"
 #include "smoother.hpp"
 #include "ssl.hpp"

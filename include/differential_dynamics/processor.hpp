@@ -68,6 +68,7 @@ public:
         check();
         for (std::size_t c = 0; c < spec_.channels; ++c)
             Derived::initial_state(settings_[c], state_.data() + c * Derived::state_size);
+        static_cast<Derived*>(this)->on_reset();
     }
     /// Doubles of state per channel.
     static constexpr std::size_t state_size() { return Derived::state_size; }
@@ -90,6 +91,7 @@ protected:
     void check() const { detail::check_prepared(prepared_, Derived::name); }
     void on_prepare() {}
     void on_settings() {}
+    void on_reset() {}  // state kept outside state_ (e.g. a delay line) goes back to its initial value
     process_spec spec_{};
     std::vector<Settings> settings_;
     std::vector<double> state_;
