@@ -30,11 +30,11 @@ import torch
 
 from . import _core
 from .functional import avg, compexp_gain_mode, gain_curve, limiter_gain
-from .ssl import ssl_comp_gain
+from .ssl import SSL_ATTACK_MS, SSL_ATTACK_OHMS, SSL_RELEASE_OHMS, SSL_RELEASE_S, ssl_comp_gain
 from ._validation import is_number, number
 
 __all__ = ["Compressor", "Limiter", "SSLCompressor", "compressor_audio", "limiter_audio", "ssl_audio",
-           "as_audio", "SSL_ATTACK_MS", "SSL_RELEASE_MS"]
+           "ssl_time_constants", "as_audio"]
 
 Number = Union[float, int]
 KnobLike = Union[torch.Tensor, Number]
@@ -44,9 +44,6 @@ BLOCK_SAMPLES = 1 << 16
 #: The detectors' amplitude floor (−140 dB), as the library's safe dB conversion.
 LEVEL_FLOOR = 1e-7
 
-#: The SSL front panel: attack positions (ms) and release positions (ms), in switch order.
-SSL_ATTACK_MS = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
-SSL_RELEASE_MS = (100.0, 300.0, 600.0, 1200.0)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -795,25 +792,28 @@ class Limiter(_AudioModule):
 _CAP_FAST, _CAP_SLOW = 0.47e-6, 6.8e-6
 _AUTO_SHUNT_FAST, _AUTO_SHUNT_SLOW = 91e3, 750e3
 _BYPASSED_ATTACK_SLOW = _core.ssl_preset(820.0, 180e3, 4.0, 44100.0)["T_attack_slow"]
-_ATTACK_OHMS = tuple(_core.ssl_attack_ohms_positions)
-_RELEASE_OHMS = tuple(_core.ssl_release_ohms_positions)
 
 
 def _panel_resistor(value: torch.Tensor, labels, ohms) -> torch.Tensor:
-    """log R piecewise linear in log(value) through the switch positions, continued by the end
-    segments' lines outside; a position gives its own resistor exactly (the slope there is the
-    segment above's)."""
-    lx = torch.tensor([math.log(v) for v in labels], dtype=torch.float64)
-    ly = torch.tensor([math.log(r) for r in ohms], dtype=torch.float64)
-    u = torch.log(value.to(torch.float64))
-    i = (torch.searchsorted(lx, u.detach().reshape(-1), right=True) - 1).clamp(0, len(labels) - 2).reshape(u.shape)
-    slope = (ly[i + 1] - ly[i]) / (lx[i + 1] - lx[i])
-    r = torch.exp(ly[i] + slope * (u - lx[i]))
-    # At a position, the C++ front panel's resistor bit for bit, with this segment's derivative.
+    """The resistor of a front-panel value, as the C++ front panel computes it: a position's own
+    resistor at a position (within 1e-9 relative); between positions i and i+1, w = log(v/label_i) /
+    log(label_{i+1}/label_i) and R = R_i·exp(w·log(R_{i+1}/R_i)) (log R linear in log v). Outside the
+    panel's range the end segment continues. Differentiable; at a position the slope is the segment
+    above's."""
+    v = value.to(torch.float64)
+    labels_t = torch.tensor(labels, dtype=torch.float64)
+    i = (torch.searchsorted(labels_t, v.detach().reshape(-1), right=True) - 1).clamp(0, len(labels) - 2)
+    i = i.reshape(v.shape)
+    lab = torch.tensor(labels, dtype=torch.float64)
+    res = torch.tensor(ohms, dtype=torch.float64)
+    span = torch.tensor([math.log(labels[j + 1] / labels[j]) for j in range(len(labels) - 1)], dtype=torch.float64)
+    rise = torch.tensor([math.log(ohms[j + 1] / ohms[j]) for j in range(len(ohms) - 1)], dtype=torch.float64)
+    w = torch.log(v / lab[i]) / span[i]
+    r = res[i] * torch.exp(w * rise[i])
     exact = torch.zeros_like(r)
     hit = torch.zeros_like(r, dtype=torch.bool)
     for label, ohm in zip(labels, ohms):
-        at_label = (value.detach().to(torch.float64) - label).abs() <= 1e-9 * label
+        at_label = (v.detach() - label).abs() <= 1e-9 * label
         exact = torch.where(at_label, torch.full_like(r, ohm), exact)
         hit |= at_label
     return torch.where(hit, r + (exact - r).detach(), r)
@@ -829,7 +829,7 @@ def ssl_time_constants(attack_ms: KnobLike = 10.0, release_ms: Union[KnobLike, s
     the hardware and the C++ front panel stop at the range)."""
     a = _knob(attack_ms, "attack_ms", 1 if not isinstance(attack_ms, torch.Tensor) else max(attack_ms.numel(), 1))
     _check(a, "attack_ms", *_RULES["positive"])
-    ra = _panel_resistor(a, SSL_ATTACK_MS, _ATTACK_OHMS)
+    ra = _panel_resistor(a, SSL_ATTACK_MS, SSL_ATTACK_OHMS)
     out = {"T_attack_fast": ra * _CAP_FAST}
     if isinstance(release_ms, str):
         if release_ms != "auto":
@@ -841,7 +841,7 @@ def ssl_time_constants(attack_ms: KnobLike = 10.0, release_ms: Union[KnobLike, s
         r = _knob(release_ms, "release_ms",
                   1 if not isinstance(release_ms, torch.Tensor) else max(release_ms.numel(), 1))
         _check(r, "release_ms", *_RULES["positive"])
-        rr = _panel_resistor(r, SSL_RELEASE_MS, _RELEASE_OHMS)
+        rr = _panel_resistor(r / 1000.0, SSL_RELEASE_S, SSL_RELEASE_OHMS)  # in seconds, as the C++ panel
         out["T_attack_slow"] = torch.full_like(ra, _BYPASSED_ATTACK_SLOW)
         out["T_shunt_fast"] = rr * _CAP_FAST
         fs = number(sample_rate, "sample_rate")
@@ -904,7 +904,8 @@ def ssl_audio(x, threshold_db: KnobLike = -20.0, ratio: KnobLike = 4.0, attack_m
         g_db, state = ssl_comp_gain(level_db, r(kn["threshold_db"]), r(kn["ratio"]),
                                     *(r(tc[n]) for n in _TIME_CONSTANTS), r(kn["feedback"]), fs,
                                     knee=r(kn["knee_db"]), zi=state, return_state=True)
-        return torch.pow(10.0, g_db.to(torch.float64) / 20).to(level.dtype), state
+        # exp(g·ln10/20), the C++ audio processor's db2amp, in double.
+        return torch.exp(g_db.to(torch.float64) * (math.log(10.0) / 20)).to(level.dtype), state
 
     chain = _Chain(detect, gain, False, makeup, mix_t, link, amount, lookahead)
     used = [mix_t, makeup, amount] + list(kn.values()) + list(tc.values())
