@@ -32,6 +32,7 @@ from . import _core
 from .functional import avg, compexp_gain_mode, gain_curve, limiter_gain
 from .ssl import SSL_ATTACK_MS, SSL_ATTACK_OHMS, SSL_RELEASE_OHMS, SSL_RELEASE_S, ssl_comp_gain
 from ._validation import is_number, number
+from .autograd import no_second_order
 
 __all__ = ["Compressor", "Limiter", "SSLCompressor", "compressor_audio", "limiter_audio", "ssl_audio",
            "ssl_time_constants", "as_audio"]
@@ -466,6 +467,7 @@ class _MixOutput(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, gy):
+        no_second_order("the audio modules' output mix")
         x, g, wet, m = ctx.saved_tensors
         needs = ctx.needs_input_grad
         gx = torch.empty_like(x) if needs[0] else None

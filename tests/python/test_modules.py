@@ -612,6 +612,13 @@ def test_ssl_time_constant_gradcheck_and_auto_makeup():
     assert {"raw_T_attack_fast", "raw_T_attack_slow", "raw_T_shunt_fast", "raw_T_shunt_slow"} <= set(names)
 
 
+def test_second_derivatives_raise():
+    x = stereo(1, 300, 29).requires_grad_()
+    y = Compressor(-25.0, 4.0, mix=0.5)(x)
+    with pytest.raises(RuntimeError, match="second derivatives .* not supported"):
+        torch.autograd.grad(y.pow(2).sum(), x, create_graph=True)
+
+
 def test_float32_audio_with_float64_knobs_gets_gradients():
     x = stereo(1, 3000, 28).float().requires_grad_()
     comp = Compressor(-25.0, 4.0, knee_db=3.0, makeup_db=1.0, mix=0.9)
