@@ -373,7 +373,9 @@ MEMORY_SCRIPT = textwrap.dedent("""
 
 
 def memory_growth(name: str, mode: str) -> float:
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+    # Large allocations straight from mmap and back (no dynamic threshold): the RSS then follows the
+    # memory in use, not what the C library keeps cached from earlier calls.
+    env = dict(os.environ, OMP_NUM_THREADS="1", MALLOC_MMAP_THRESHOLD_="65536", MALLOC_ARENA_MAX="2")
     out = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, name, mode], capture_output=True, text=True,
                          env=env, cwd=os.path.dirname(__file__), check=True)
     return float(out.stdout.strip().splitlines()[-1])
