@@ -982,6 +982,10 @@ class SSLCompressor(_AudioModule):
         else:
             self._set_knob(type(self).release_ms_knob, value)
 
+    def extra_repr(self) -> str:
+        text = super().extra_repr()
+        return text.replace(", mix=", ", release_ms='auto', mix=", 1) if self.release_ms == "auto" else text
+
     def time_constants(self) -> Dict[str, torch.Tensor]:
         """The four time constants (seconds) in effect, differentiable."""
         if not self.panel:

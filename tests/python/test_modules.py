@@ -414,6 +414,24 @@ def test_knobs_read_and_write_in_user_units_and_round_trip():
     assert other.ratio == pytest.approx(1000.0) and other.mix == 0.0
 
 
+def test_switching_makeup_and_release_modes_adds_and_removes_their_parameters():
+    ssl = SSLCompressor(-20.0, attack_ms=3.0)
+    assert ssl.release_ms == "auto" and "raw_release_ms" not in dict(ssl.named_parameters())
+    assert "release_ms='auto'" in repr(ssl)
+    x = stereo(1, 3000, 17)
+    y_auto = ssl(x)
+    ssl.release_ms = 600.0
+    assert ssl.release_ms == 600.0 and "raw_release_ms" in dict(ssl.named_parameters())
+    assert float(ssl.time_constants()["T_shunt_fast"]) == dd.ssl_preset(27e3, 560e3, 4)["T_shunt_fast"]
+    assert not torch.equal(ssl(x), y_auto)
+    ssl.release_ms = "auto"
+    assert torch.equal(ssl(x), y_auto)
+    comp = Compressor(makeup_db="auto")
+    comp.makeup_db = 2.0
+    comp.makeup_db = "auto"
+    assert comp.auto_makeup and "raw_makeup_db" not in dict(comp.named_parameters())
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_every_raw_value_gives_valid_knobs(seed):
     gen = torch.Generator().manual_seed(seed)
