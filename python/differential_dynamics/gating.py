@@ -114,7 +114,8 @@ def format_table(results: Sequence[GateComparison]) -> str:
     variants = list(results[0].gains_db)
     width = max(12, *(len(r.name) for r in results)) + 2
     lines = []
-    for title, table in (("gain RMSE vs hard gate (dB)", "rmse_db"), ("attack/release flips per second", "flips_per_s")):
+    tables = (("gain RMSE vs hard gate (dB)", "rmse_db"), ("attack/release flips per second", "flips_per_s"))
+    for title, table in tables:
         lines.append(title)
         lines.append("variant".ljust(14) + "".join(r.name.rjust(width) for r in results))
         for v in variants:
@@ -204,11 +205,13 @@ def _floats(text: str, name: str) -> List[float]:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m differential_dynamics.gating", description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(prog="python -m differential_dynamics.gating",
+                                     description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--file", help="a WAV/FLAC/… file instead of the standard signals")
     parser.add_argument("--signals", default=",".join(DEFAULT_SIGNALS),
-                        help=f"comma-separated signal names, or 'classic' for all of {', '.join(probes.CLASSIC_SIGNALS)}")
+                        help="comma-separated signal names, or 'classic' for all of "
+                        f"{', '.join(probes.CLASSIC_SIGNALS)}")
     parser.add_argument("--seconds", type=float, default=4.0, help="length of each signal (of the file: the first S s)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--sample-rate", type=float, default=44100.0, help="of the standard signals (Hz)")

@@ -105,7 +105,8 @@ def ref_compressor(x, threshold, ratio, attack_ms, release_ms, knee, makeup_db, 
             g_prev = 1.0
             for t in range(T):
                 L = 20 * math.log10(level[c, t])
-                g_db = min(ref_knee(L - threshold, 1 - 1 / ratio, knee), ref_knee(exp_threshold - L, 1 / exp_ratio - 1, knee))
+                g_db = min(ref_knee(L - threshold, 1 - 1 / ratio, knee),
+                           ref_knee(exp_threshold - L, 1 / exp_ratio - 1, knee))
                 f = 10 ** (g_db / 20)
                 beta = at if f < g_prev else rt
                 g_prev = (1 - beta) * g_prev + beta * f
@@ -625,7 +626,8 @@ def test_ssl_time_constant_gradcheck_and_auto_makeup():
     x = stereo(2, 150, 27).requires_grad_()
     # Levels around the threshold: the knee acts only where the gate attacks near it (a hammered gain
     # releases through the knee's region and the knee's derivative is 0).
-    ssl = SSLCompressor(-1.0, 3.0, feedback=0.3, knee_db=8.0, makeup_db="auto", mix=0.9, link="mean", sample_rate=8000.0,
+    ssl = SSLCompressor(-1.0, 3.0, feedback=0.3, knee_db=8.0, makeup_db="auto", mix=0.9, link="mean",
+                        sample_rate=8000.0,
                         time_constants=dict(T_attack_fast=4e-4, T_attack_slow=6e-3, T_shunt_fast=0.02,
                                             T_shunt_slow=0.4))
     names = gradcheck_module(ssl, x, min_changes=6)

@@ -3,7 +3,6 @@ kind deterministic per seed and different across seeds, in range; metrics agains
 numpy values; shapes and errors."""
 import math
 
-import numpy as np
 import pytest
 import torch
 
