@@ -7,6 +7,8 @@
 #include "curve.hpp"
 #include "detectors.hpp"
 #include "limiter.hpp"
+#include "metrics.hpp"
+#include "probes.hpp"
 #include "processor.hpp"
 #include "smoother.hpp"
 #include "ssl.hpp"

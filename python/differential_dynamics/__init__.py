@@ -15,10 +15,10 @@ __all__ = [
 
 from .ssl import (SSL_ATTACK_MS, SSL_ATTACK_OHMS, SSL_RATIOS, SSL_RELEASE_OHMS, SSL_RELEASE_S,  # noqa: E402
                   ssl_comp_gain, ssl_compress, ssl_preset)
-from . import audio, streaming  # noqa: E402
+from . import audio, metrics, modules, probes, streaming  # noqa: E402
 
 __all__ += ["ssl_comp_gain", "ssl_compress", "ssl_preset", "SSL_ATTACK_OHMS", "SSL_RELEASE_OHMS", "SSL_RATIOS",
-            "SSL_ATTACK_MS", "SSL_RELEASE_S", "audio", "streaming"]
+            "SSL_ATTACK_MS", "SSL_RELEASE_S", "audio", "metrics", "modules", "probes", "streaming"]
 
 
 def simd_level() -> str:
