@@ -267,7 +267,7 @@ public:
 
     void activate() {
         processor_.reset();
-        first_run_ = true;
+        first_run_ = starting_ = true;
     }
 
     void run(std::size_t n) noexcept {
@@ -278,8 +278,12 @@ public:
                 std::size_t m = std::min(n - t, max_block);
                 if (glide_done_ < glide_length_) m = advance_glide(std::min(m, glide_step));
                 if (settings_changed_) {
+                    // The first settings after activate() apply from the first sample: no ramp from
+                    // the ones the processor was prepared with.
+                    current_.glide = !starting_;
                     processor_.set_settings(current_);
-                    settings_changed_ = false;
+                    current_.glide = true;
+                    settings_changed_ = starting_ = false;
                 }
                 process(t, m);
                 t += m;
@@ -394,7 +398,7 @@ private:
     float raw_[control_count] = {};  // the control values last read, as the host sent them
     control_values values_{};
     settings current_{};
-    bool first_run_ = true, settings_changed_ = false;
+    bool first_run_ = true, starting_ = true, settings_changed_ = false;
     double glide_from_[glided_count] = {}, glide_to_[glided_count] = {};
     std::size_t glide_done_ = 0, glide_length_ = 1;
 };

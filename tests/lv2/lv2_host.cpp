@@ -1,7 +1,8 @@
 // A small LV2 host on lilv for the tests, for what lv2apply and lv2file cannot do: change a control
 // in the middle of a file (at an exact frame, as hosts with sample-accurate automation do), run
 // blocks of random lengths, process in place, leave optional side-chain ports unconnected, and
-// report the plugin's ports and its latency.
+// report the plugin's ports and its latency. It also checks that run() restores the host's
+// floating-point mode.
 //
 //     dd_lv2_host ports URI
 //     dd_lv2_host run URI IN.wav OUT.wav [--block N | --random-blocks SEED:MAX] [--set SYM=VALUE]...
@@ -22,6 +23,14 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+/// The floating-point mode (MXCSR): a plugin may change it inside run() but must restore it.
+unsigned floating_point_mode() { return _mm_getcsr(); }
+#else
+unsigned floating_point_mode() { return 0; }
+#endif
 
 namespace {
 
@@ -222,7 +231,9 @@ int run(const std::string& uri, const std::string& in_path, const std::string& o
             for (long k = 0; k < n; ++k)
                 buffers[file_channel_port[ch]][std::size_t(k)] =
                     in.samples[std::size_t(t + k) * std::size_t(in.channels) + ch];
+        const unsigned mode = floating_point_mode();
         lilv_instance_run(instance, uint32_t(n));
+        if (floating_point_mode() != mode) throw std::runtime_error("run() left the floating-point mode changed");
         for (std::size_t c = 0; c < audio_out.size(); ++c) {
             const std::vector<float>& b = buffers[in_place ? audio_in[c] : audio_out[c]];
             for (long k = 0; k < n; ++k) out.samples[std::size_t(t + k) * audio_out.size() + c] = b[std::size_t(k)];

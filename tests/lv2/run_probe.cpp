@@ -127,11 +127,16 @@ dlsym_function real_dlsym() {
 
 template <class F> F next(const char* name) { return reinterpret_cast<F>(real_dlsym()(RTLD_NEXT, name)); }
 
-/// The next definition of the wrapped function `name`, looked up at first use.
-#define DD_NEXT(type, name)                \
-    using name##_function = type;          \
-    static name##_function real_##name{};  \
-    if (!real_##name) real_##name = next<name##_function>(#name)
+// The next definitions of the functions wrapped below, looked up when the probe is loaded (a
+// lookup inside a run() would itself allocate and free), or at first use if that comes earlier.
+#define DD_WRAPPED(X)                                                                                           \
+    X(pthread_mutex_lock) X(pthread_mutex_trylock) X(pthread_rwlock_rdlock) X(pthread_rwlock_wrlock) X(open)  \
+    X(read) X(write) X(fopen) X(fwrite) X(fread) X(fputs) X(puts) X(vfprintf) X(fflush)
+#define DD_DECLARE(name) decltype(&::name) real_##name = nullptr;
+DD_WRAPPED(DD_DECLARE)
+#define DD_RESOLVE(name) \
+    if (!real_##name) real_##name = next<decltype(real_##name)>(#name);
+__attribute__((constructor)) void resolve_wrapped() { DD_WRAPPED(DD_RESOLVE) }
 
 void write_report() {
     const char* path = std::getenv("DD_RUN_PROBE_REPORT");
@@ -209,22 +214,22 @@ void* pvalloc(std::size_t n) {
 // Locks
 int pthread_mutex_lock(pthread_mutex_t* m) {
     count(locks);
-    DD_NEXT(int (*)(pthread_mutex_t*), pthread_mutex_lock);
+    DD_RESOLVE(pthread_mutex_lock)
     return real_pthread_mutex_lock(m);
 }
 int pthread_mutex_trylock(pthread_mutex_t* m) {
     count(locks);
-    DD_NEXT(int (*)(pthread_mutex_t*), pthread_mutex_trylock);
+    DD_RESOLVE(pthread_mutex_trylock)
     return real_pthread_mutex_trylock(m);
 }
 int pthread_rwlock_rdlock(pthread_rwlock_t* l) {
     count(locks);
-    DD_NEXT(int (*)(pthread_rwlock_t*), pthread_rwlock_rdlock);
+    DD_RESOLVE(pthread_rwlock_rdlock)
     return real_pthread_rwlock_rdlock(l);
 }
 int pthread_rwlock_wrlock(pthread_rwlock_t* l) {
     count(locks);
-    DD_NEXT(int (*)(pthread_rwlock_t*), pthread_rwlock_wrlock);
+    DD_RESOLVE(pthread_rwlock_wrlock)
     return real_pthread_rwlock_wrlock(l);
 }
 
@@ -238,47 +243,47 @@ int open(const char* path, int flags, ...) {
         mode = mode_t(va_arg(args, int));
         va_end(args);
     }
-    DD_NEXT(int (*)(const char*, int, ...), open);
+    DD_RESOLVE(open)
     return real_open(path, flags, mode);
 }
 ssize_t read(int fd, void* buffer, std::size_t n) {
     count(io);
-    DD_NEXT(ssize_t (*)(int, void*, std::size_t), read);
+    DD_RESOLVE(read)
     return real_read(fd, buffer, n);
 }
 ssize_t write(int fd, const void* buffer, std::size_t n) {
     count(io);
-    DD_NEXT(ssize_t (*)(int, const void*, std::size_t), write);
+    DD_RESOLVE(write)
     return real_write(fd, buffer, n);
 }
 std::FILE* fopen(const char* path, const char* mode) {
     count(io);
-    DD_NEXT(std::FILE* (*)(const char*, const char*), fopen);
+    DD_RESOLVE(fopen)
     return real_fopen(path, mode);
 }
 std::size_t fwrite(const void* buffer, std::size_t size, std::size_t n, std::FILE* file) {
     count(io);
-    DD_NEXT(std::size_t (*)(const void*, std::size_t, std::size_t, std::FILE*), fwrite);
+    DD_RESOLVE(fwrite)
     return real_fwrite(buffer, size, n, file);
 }
 std::size_t fread(void* buffer, std::size_t size, std::size_t n, std::FILE* file) {
     count(io);
-    DD_NEXT(std::size_t (*)(void*, std::size_t, std::size_t, std::FILE*), fread);
+    DD_RESOLVE(fread)
     return real_fread(buffer, size, n, file);
 }
 int fputs(const char* s, std::FILE* file) {
     count(io);
-    DD_NEXT(int (*)(const char*, std::FILE*), fputs);
+    DD_RESOLVE(fputs)
     return real_fputs(s, file);
 }
 int puts(const char* s) {
     count(io);
-    DD_NEXT(int (*)(const char*), puts);
+    DD_RESOLVE(puts)
     return real_puts(s);
 }
 int vfprintf(std::FILE* file, const char* format, va_list args) {
     count(io);
-    DD_NEXT(int (*)(std::FILE*, const char*, va_list), vfprintf);
+    DD_RESOLVE(vfprintf)
     return real_vfprintf(file, format, args);
 }
 int fprintf(std::FILE* file, const char* format, ...) {
@@ -297,7 +302,7 @@ int printf(const char* format, ...) {
 }
 int fflush(std::FILE* file) {
     count(io);
-    DD_NEXT(int (*)(std::FILE*), fflush);
+    DD_RESOLVE(fflush)
     return real_fflush(file);
 }
 

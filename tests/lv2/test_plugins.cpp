@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
-#include <memory>
 #include <mutex>
 
 namespace {
@@ -29,10 +28,12 @@ void run_null(LV2_Handle h, std::uint32_t n) {
     for (int c = 0; c < 2; ++c) std::copy_n(p->in[c], n, p->out[c]);
 }
 std::mutex run_mutex;
+float* volatile scratch = nullptr;  // volatile: the compiler may not elide the allocation
 void run_misbehaving(LV2_Handle h, std::uint32_t n) {
     const std::lock_guard<std::mutex> lock(run_mutex);
-    const std::unique_ptr<float[]> scratch(new float[n + 1]);
-    std::fputs("", stderr);
+    scratch = new float[n + 1];
+    delete[] scratch;
+    std::fflush(stderr);
     run_null(h, n);
 }
 void cleanup(LV2_Handle h) { delete static_cast<stereo_copy*>(h); }
