@@ -4,7 +4,9 @@ frames, random block lengths, in place, unconnected side-chain ports). Each outp
 the library's result for the same settings (differential_dynamics.audio), bit for bit in float32.
 
 Run by CTest (test lv2_hosts), which installs the bundle first and sets DD_LV2_PATH (the installed
-bundle's directory), DD_LV2_TEST_PATH (the test plugins), DD_LV2_HOST and DD_RUN_PROBE.
+bundle's directory), DD_LV2_TEST_PATH (the test plugins), DD_LV2_HOST and DD_RUN_PROBE. For a
+sanitizer build of the plugins, DD_LV2_HOST_PRELOAD names the sanitizer runtime the hosts preload
+(docs/reference/lv2.md); the run probe cannot share a process with it, so its tests are skipped then.
 Reference: docs/reference/lv2.md.
 """
 from __future__ import annotations
@@ -37,6 +39,9 @@ for _tool, _package in (("lv2apply", "lilv-utils"), ("lv2file", "lv2file")):
 FS = 44100
 URI = "urn:differential-dynamics:"
 HOST_ENV = dict(os.environ, LV2_PATH=os.environ["DD_LV2_PATH"] + os.pathsep + os.environ["DD_LV2_TEST_PATH"])
+SANITIZER_RUNTIME = os.environ.get("DD_LV2_HOST_PRELOAD", "")
+if SANITIZER_RUNTIME:
+    HOST_ENV.update(LD_PRELOAD=SANITIZER_RUNTIME, ASAN_OPTIONS="detect_leaks=0")
 GLIDE_MS = 20.0  # plugins/lv2/dd_lv2.cpp: glide_ms
 MAX_BLOCK = 1024  # plugins/lv2/dd_lv2.cpp: max_block (longer host blocks are processed in pieces)
 FLT_MIN = float(np.finfo(np.float32).tiny)
@@ -467,6 +472,8 @@ def test_parameter_step_glides(name, controls, symbol, start, end, kind, blocks,
 
 
 def probed(workdir) -> tuple:
+    if SANITIZER_RUNTIME:
+        pytest.skip("the run probe and the sanitizer runtime both replace malloc: run it in a normal build")
     report = workdir / "probe.json"
     env = dict(HOST_ENV, LD_PRELOAD=os.environ["DD_RUN_PROBE"], DD_RUN_PROBE_REPORT=str(report))
     return env, report
@@ -502,7 +509,7 @@ def test_run_does_not_allocate_lock_or_do_io(name, workdir):
         lv2file(name, x, controls, block, workdir, key=key, env=env)
         assert_real_time(probe_report(report), -(-T // block), T, f"lv2file -b {block}")
     # Controls changing while it runs: glides, new settings, a new lookahead, the key switched.
-    steps = [(2000, c, SETTINGS[plugin.model]["other"].get(c, 0.5)) for c in plugin.controls if c != "link"]
+    steps = [(2000, c, SETTINGS[plugin.model]["other"].get(c, 0)) for c in plugin.controls]
     steps += [(9000 + 10 * k, c, v) for k, (_, c, v) in enumerate(steps)] + [(15000, "makeup", -6)]
     dd_host(name, x, workdir, sets=controls, at=steps, random_blocks="5:700", in_place=True, key=key, env=env)
     assert_real_time(probe_report(report), None, T, "dd_lv2_host with control changes")
