@@ -1,5 +1,6 @@
 // Umbrella header: the whole public C++ API of differential_dynamics (docs/reference/).
 #pragma once
+#include "audio.hpp"
 #include "compexp.hpp"
 #include "conversions.hpp"
 #include "core.hpp"

@@ -69,6 +69,7 @@ public:
         check();
         for (std::size_t c = 0; c < spec_.channels; ++c)
             Derived::initial_state(settings_[c], state_.data() + c * Derived::state_size);
+        static_cast<Derived*>(this)->on_reset();
     }
     /// Copies the state (channels × state_size doubles, channel-major) to `out`.
     void get_state(double* out) const {
@@ -89,6 +90,7 @@ protected:
     void check() const { detail::check_prepared(prepared_, Derived::name); }
     void on_prepare() {}
     void on_settings() {}
+    void on_reset() {}  // state kept outside state_ (e.g. a delay line) goes back to its initial value
     process_spec spec_{};
     std::vector<Settings> settings_;
     std::vector<double> state_;

@@ -44,6 +44,18 @@ ssl_knob_params ssl_preset(double attack_ohms, double release_ohms, double ratio
 inline constexpr double ssl_attack_ms_positions[6] = {0.1, 0.3, 1.0, 3.0, 10.0, 30.0};
 inline constexpr double ssl_release_s_positions[4] = {0.1, 0.3, 0.6, 1.2};
 
+/// The attack resistor (Ω) of a front-panel attack time in [0.1, 30] ms: a position gives its resistor
+/// exactly; between two positions log(R) is linear in log(ms). Throws argument_error("attack_ms").
+double ssl_attack_ohms(double attack_ms);
+/// The release shunt (Ω) of a front-panel release time in [0.1, 1.2] s, interpolated alike. Throws
+/// argument_error("release_s").
+double ssl_release_ohms(double release_s);
+/// Parameter set of a front-panel setting: attack_ms and release_s (or ssl_release_auto) as in
+/// ssl_attack_ohms / ssl_release_ohms, ratio > 1 (the hardware's 2, 4, 10 or any value between for
+/// fitting). At the switch positions it is ssl_preset's, bit for bit. Throws argument_error
+/// ("attack_ms" | "release_s" | "ratio" | "fs").
+ssl_knob_params ssl_front_panel(double attack_ms, double release_s, double ratio, double fs = 44100.0);
+
 // ------------------------------------------------------------------------------------------------
 // Batch API (B, T), float and double. Parameters are scalars or one value per row; fs is one number.
 // State per row: (x1, x2), the fast and the slow capacitor's voltage (dB); y_{t−1} = x1 + x2.

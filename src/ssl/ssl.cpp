@@ -29,6 +29,46 @@ template <std::size_t N> std::string list_positions(const double (&positions)[N]
     for (std::size_t i = 0; i < N; ++i) s << (i ? ", " : "") << positions[i];
     return s.str();
 }
+std::string number_text(double v) {
+    std::ostringstream s;
+    s << v;
+    return s.str();
+}
+
+/// The circuit of an attack resistor and a release shunt (ssl_release_auto: the two auto shunts).
+ssl_knob_params circuit_params(double attack_ohms, double release_ohms, double ratio, double fs) {
+    ssl_knob_params k;
+    k.comp_ratio = ratio;
+    k.T_attack_fast = attack_ohms * ssl_cap_fast;
+    if (release_ohms == ssl_release_auto) {
+        k.T_attack_slow = attack_ohms * ssl_cap_slow;
+        k.T_shunt_fast = ssl_auto_shunt_fast * ssl_cap_fast;
+        k.T_shunt_slow = ssl_auto_shunt_slow * ssl_cap_slow;
+    } else {
+        // Single shunt on the fast capacitor; the slow capacitor is bypassed (never charged, and any
+        // charge leaves within a sample).
+        k.T_attack_slow = ssl_bypassed_attack_slow;
+        k.T_shunt_fast = release_ohms * ssl_cap_fast;
+        k.T_shunt_slow = 1.0 / fs;
+    }
+    return k;
+}
+
+/// The resistor at `value` on a front-panel scale: a position's own resistor at a position, else
+/// log(R) linear in log(value) between the two neighbouring positions.
+template <std::size_t N>
+double panel_resistor(double value, const double (&labels)[N], const double (&ohms)[N], const char* name,
+                      const char* unit) {
+    if (!std::isfinite(value) || value < labels[0] * (1 - 1e-9) || value > labels[N - 1] * (1 + 1e-9))
+        throw argument_error(name, "must be in [" + number_text(labels[0]) + ", " + number_text(labels[N - 1]) + "] " +
+                                       unit + ", the front panel's range (got " + number_text(value) + ")");
+    for (std::size_t i = 0; i < N; ++i)
+        if (std::fabs(value - labels[i]) <= 1e-9 * labels[i]) return ohms[i];
+    std::size_t i = 0;
+    while (value > labels[i + 1]) ++i;
+    const double w = std::log(value / labels[i]) / std::log(labels[i + 1] / labels[i]);
+    return ohms[i] * std::exp(w * std::log(ohms[i + 1] / ohms[i]));
+}
 }  // namespace
 
 ssl_knob_params ssl_preset(double attack_ohms, double release_ohms, double ratio, double fs) {
@@ -43,21 +83,23 @@ ssl_knob_params ssl_preset(double attack_ohms, double release_ohms, double ratio
     if (!is_position(ratio, ssl_ratio_positions))
         throw argument_error("ratio", "must be one of the ratio switch positions {" +
                                           list_positions(ssl_ratio_positions) + "}");
-    ssl_knob_params k;
-    k.comp_ratio = ratio;
-    k.T_attack_fast = attack_ohms * ssl_cap_fast;
-    if (is_auto) {
-        k.T_attack_slow = attack_ohms * ssl_cap_slow;
-        k.T_shunt_fast = ssl_auto_shunt_fast * ssl_cap_fast;
-        k.T_shunt_slow = ssl_auto_shunt_slow * ssl_cap_slow;
-    } else {
-        // Single shunt on the fast capacitor; the slow capacitor is bypassed (never charged, and any
-        // charge leaves within a sample).
-        k.T_attack_slow = ssl_bypassed_attack_slow;
-        k.T_shunt_fast = release_ohms * ssl_cap_fast;
-        k.T_shunt_slow = 1.0 / fs;
-    }
-    return k;
+    return circuit_params(attack_ohms, release_ohms, ratio, fs);
+}
+
+double ssl_attack_ohms(double attack_ms) {
+    return panel_resistor(attack_ms, ssl_attack_ms_positions, ssl_attack_ohms_positions, "attack_ms", "ms");
+}
+double ssl_release_ohms(double release_s) {
+    return panel_resistor(release_s, ssl_release_s_positions, ssl_release_ohms_positions, "release_s", "s");
+}
+
+ssl_knob_params ssl_front_panel(double attack_ms, double release_s, double ratio, double fs) {
+    if (!std::isfinite(fs) || !(fs > 0)) throw argument_error("fs", "sample rate must be a finite number > 0");
+    const double attack = ssl_attack_ohms(attack_ms);
+    const double release = release_s == ssl_release_auto ? ssl_release_auto : ssl_release_ohms(release_s);
+    if (!std::isfinite(ratio) || !(ratio > 1))
+        throw argument_error("ratio", "must be a finite number > 1 (got " + number_text(ratio) + ")");
+    return circuit_params(attack, release, ratio, fs);
 }
 
 // ------------------------------------------------------------------------------------------------
