@@ -13,11 +13,12 @@ __all__ = [
     "limiter_gain", "gain_curve", "sigmoid_core", "set_num_threads", "get_num_threads", "simd_level",
 ]
 
-from .ssl import SSL_ATTACK_OHMS, SSL_RATIOS, SSL_RELEASE_OHMS, ssl_comp_gain, ssl_compress, ssl_preset  # noqa: E402
-from . import streaming  # noqa: E402
+from .ssl import (SSL_ATTACK_MS, SSL_ATTACK_OHMS, SSL_RATIOS, SSL_RELEASE_OHMS, SSL_RELEASE_S,  # noqa: E402
+                  ssl_comp_gain, ssl_compress, ssl_preset)
+from . import audio, streaming  # noqa: E402
 
 __all__ += ["ssl_comp_gain", "ssl_compress", "ssl_preset", "SSL_ATTACK_OHMS", "SSL_RELEASE_OHMS", "SSL_RATIOS",
-            "streaming"]
+            "SSL_ATTACK_MS", "SSL_RELEASE_S", "audio", "streaming"]
 
 
 def simd_level() -> str:

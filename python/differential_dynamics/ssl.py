@@ -6,6 +6,7 @@ Reference: docs/reference/ssl.md; derivations: docs/derivations/ssl.md.
                             T_shunt_fast, T_shunt_slow, feedback_coeff, fs=44100)
     gain_db, y = ssl_compress(x, **ssl_preset(attack_ohms=820, release="auto", ratio=4,
                                               comp_thresh=-20))
+    gain_db, y = ssl_compress(x, **ssl_preset(attack_ms=0.1, release_s=0.6, ratio=4))   # front panel
 
 Signals are (B, T) (or (T,)); parameters are numbers, 1-element tensors or one value per row (B,);
 time constants are in seconds. numpy in gives numpy out (no gradients). The state per row is the two
@@ -19,7 +20,7 @@ that the backward is a single reverse sweep, without re-running the forward.
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Tuple, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -32,12 +33,16 @@ Number = Union[float, int]
 ParamLike = Union[torch.Tensor, np.ndarray, Number]
 SignalLike = Union[torch.Tensor, np.ndarray]
 
-__all__ = ["ssl_comp_gain", "ssl_compress", "ssl_preset", "SSL_ATTACK_OHMS", "SSL_RELEASE_OHMS", "SSL_RATIOS"]
+__all__ = ["ssl_comp_gain", "ssl_compress", "ssl_preset", "SSL_ATTACK_OHMS", "SSL_RELEASE_OHMS", "SSL_RATIOS",
+           "SSL_ATTACK_MS", "SSL_RELEASE_S"]
 
 #: Switch positions of the hardware.
 SSL_ATTACK_OHMS = tuple(_core.ssl_attack_ohms_positions)
 SSL_RELEASE_OHMS = tuple(_core.ssl_release_ohms_positions)
 SSL_RATIOS = tuple(_core.ssl_ratio_positions)
+#: The front panel's labels of the same positions, in order: attack (ms) and release (s).
+SSL_ATTACK_MS = tuple(_core.ssl_attack_ms_positions)
+SSL_RELEASE_S = tuple(_core.ssl_release_s_positions)
 
 _PARAM_NAMES = ["comp_thresh", "comp_ratio", "T_attack_fast", "T_attack_slow", "T_shunt_fast", "T_shunt_slow",
                 "feedback_coeff", "knee"]
@@ -190,18 +195,49 @@ def ssl_compress(x: SignalLike, comp_thresh: ParamLike, comp_ratio: ParamLike, T
     return (*out, finish(final, squeeze, numpy_out)) if return_state else out
 
 
-def ssl_preset(attack_ohms: Number = 820.0, release: Union[str, Number] = "auto", ratio: Number = 4,
-               *, comp_thresh: float = -20.0, feedback_coeff: float = 0.0, fs: Number = 44100) -> Dict[str, float]:
-    """Parameter set of a hardware switch setting, as keyword arguments of ssl_comp_gain /
-    ssl_compress: ``ssl_comp_gain(x_db, **ssl_preset(820, "auto", 4, comp_thresh=-18))``.
+def _knob_number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
+    return float(value)
 
-    attack_ohms ∈ SSL_ATTACK_OHMS (820 … 270k Ω: T_af = Ra·0.47 µF, T_as = Ra·6.8 µF); release "auto"
-    (Rf = 91 kΩ, Rs = 750 kΩ: T_sf ≈ 42.8 ms, T_ss = 5.1 s) or a fixed single shunt in SSL_RELEASE_OHMS
-    on the fast capacitor (T_sf = R·0.47 µF; the slow capacitor is bypassed: T_as = 1e4 s, T_ss = one
-    sample at fs); ratio ∈ {2, 4, 10}. The threshold and feedback are continuous controls (with
-    feedback_coeff = 1 the effective static ratio is 1 + (1 − 1/ratio)).
-    Raises ValueError naming the argument for any other position."""
+
+def _panel_label(ohms: Any, name: str, positions, labels, unit: str) -> float:
+    """The front-panel label of a switch position given in ohms."""
+    v = _knob_number(ohms, name)
+    for position, label in zip(positions, labels):
+        if abs(v - position) <= 1e-9 * position:
+            return label
+    raise ValueError(f"{name}: must be one of the switch positions {positions} ohms, got {ohms!r} (or give the "
+                     f"front panel's {unit})")
+
+
+def ssl_preset(attack_ohms: Optional[Number] = None, release: Union[str, Number, None] = None, ratio: Number = 4,
+               *, attack_ms: Optional[Number] = None, release_s: Union[str, Number, None] = None,
+               comp_thresh: float = -20.0, feedback_coeff: float = 0.0, fs: Number = 44100) -> Dict[str, float]:
+    """Parameter set of a hardware setting, as keyword arguments of ssl_comp_gain / ssl_compress:
+    ``ssl_comp_gain(x_db, **ssl_preset(attack_ms=3, release_s="auto", ratio=4, comp_thresh=-18))``.
+
+    Circuit form (switch positions in ohms): attack_ohms ∈ SSL_ATTACK_OHMS (default 820 Ω: T_af = Ra·0.47 µF,
+    T_as = Ra·6.8 µF); release "auto" (default; Rf = 91 kΩ, Rs = 750 kΩ: T_sf ≈ 42.8 ms, T_ss = 5.1 s) or a
+    fixed single shunt in SSL_RELEASE_OHMS on the fast capacitor (T_sf = R·0.47 µF; the slow capacitor is
+    bypassed: T_as = 1e4 s, T_ss = one sample at fs); ratio ∈ {2, 4, 10}.
+
+    Front-panel form (attack_ms and/or release_s given): attack_ms in [0.1, 30] (SSL_ATTACK_MS: 0.1, 0.3,
+    1, 3, 10, 30 ms are the six resistors), release_s in [0.1, 1.2] (SSL_RELEASE_S: 0.1, 0.3, 0.6, 1.2 s
+    are the four shunts) or "auto", ratio any number > 1 (2, 4, 10 on the hardware). Between positions
+    the resistor is interpolated: log(R) linear in log(time). At the positions the result is the circuit
+    form's. The other knob may be given in either form.
+
+    The threshold and feedback are continuous controls (with feedback_coeff = 1 the effective static
+    ratio is 1 + (1 − 1/ratio)). Raises ValueError naming the argument for values off the switch or the
+    panel."""
     fs = _sample_rate(fs)
+    if attack_ms is not None and attack_ohms is not None:
+        raise TypeError("attack_ms: give attack_ms (front panel) or attack_ohms (switch position), not both")
+    if release_s is not None and release is not None:
+        raise TypeError("release_s: give release_s (front panel) or release (switch position), not both")
+    attack_ohms = 820.0 if attack_ohms is None else attack_ohms
+    release = "auto" if release is None else release
     if isinstance(release, str):
         if release.lower() != "auto":
             raise ValueError(f'release: must be "auto" or a resistor value in ohms {SSL_RELEASE_OHMS}, got {release!r}')
@@ -212,22 +248,38 @@ def ssl_preset(attack_ohms: Number = 820.0, release: Union[str, Number] = "auto"
         release_ohms = float(release)
         if release_ohms == 0.0:
             raise ValueError(f'release: must be "auto" or one of {SSL_RELEASE_OHMS} ohms, got 0')
-    for name, v in (("attack_ohms", attack_ohms), ("ratio", ratio)):
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
-            raise TypeError(f"{name}: expected a number, got {type(v).__name__}")
+    ratio_value = _knob_number(ratio, "ratio")
     for name, v in (("comp_thresh", comp_thresh), ("feedback_coeff", feedback_coeff)):
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
-            raise TypeError(f"{name}: expected a number, got {type(v).__name__}")
-        if not math.isfinite(float(v)):
+        if not math.isfinite(_knob_number(v, name)):
             raise ValueError(f"{name}: must be finite, got {v}")
     if not 0.0 <= float(feedback_coeff) <= 1.0:
         raise ValueError(f"feedback_coeff: must be in [0, 1], got {feedback_coeff}")
-    try:
-        knobs = _core.ssl_preset(float(attack_ohms), release_ohms, float(ratio), fs)
-    except ValueError as e:  # the C++ layer's name for the argument is release_ohms
-        message = str(e)
-        if message.startswith("release_ohms"):
-            raise ValueError(f'release: must be "auto" or one of the release switch positions {SSL_RELEASE_OHMS} '
-                             f"ohms, got {release!r}") from None
-        raise
-    return {"comp_thresh": float(comp_thresh), **knobs, "feedback_coeff": float(feedback_coeff), "fs": fs}
+    common = {"comp_thresh": float(comp_thresh), "feedback_coeff": float(feedback_coeff), "fs": fs}
+
+    if attack_ms is None and release_s is None:
+        try:
+            knobs = _core.ssl_preset(_knob_number(attack_ohms, "attack_ohms"), release_ohms, ratio_value, fs)
+        except ValueError as e:  # the C++ layer's name for the argument is release_ohms
+            if str(e).startswith("release_ohms"):
+                raise ValueError(f'release: must be "auto" or one of the release switch positions '
+                                 f"{SSL_RELEASE_OHMS} ohms, got {release!r}") from None
+            raise
+        return {"comp_thresh": common["comp_thresh"], **knobs, "feedback_coeff": common["feedback_coeff"], "fs": fs}
+
+    if attack_ms is None:
+        attack = _panel_label(attack_ohms, "attack_ohms", SSL_ATTACK_OHMS, SSL_ATTACK_MS, "attack_ms")
+    else:
+        attack = _knob_number(attack_ms, "attack_ms")
+    if release_s is None:
+        release_value = 0.0 if release_ohms == 0.0 else _panel_label(release_ohms, "release", SSL_RELEASE_OHMS,
+                                                                      SSL_RELEASE_S, "release_s")
+    elif isinstance(release_s, str):
+        if release_s.lower() != "auto":
+            raise ValueError(f'release_s: must be "auto" or a time in [0.1, 1.2] s, got {release_s!r}')
+        release_value = 0.0
+    else:
+        release_value = _knob_number(release_s, "release_s")
+        if release_value == 0.0:
+            raise ValueError('release_s: must be "auto" or a time in [0.1, 1.2] s, got 0')
+    knobs = _core.ssl_front_panel(attack, release_value, ratio_value, fs)
+    return {"comp_thresh": common["comp_thresh"], **knobs, "feedback_coeff": common["feedback_coeff"], "fs": fs}

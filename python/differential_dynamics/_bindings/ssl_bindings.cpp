@@ -155,6 +155,16 @@ template <class T> void bind_dtype(py::module_& m) {
 
 #undef DD_SSL_PARAM_ARGS
 
+py::dict knob_dict(const dd::ssl_knob_params& k) {
+    py::dict d;
+    d["comp_ratio"] = k.comp_ratio;
+    d["T_attack_fast"] = k.T_attack_fast;
+    d["T_attack_slow"] = k.T_attack_slow;
+    d["T_shunt_fast"] = k.T_shunt_fast;
+    d["T_shunt_slow"] = k.T_shunt_slow;
+    return d;
+}
+
 py::dict zoh_dict(const dd::ssl_zoh& z, const dd::ssl_zoh_derivatives& d) {
     py::dict out;
     out["Ad"] = py::make_tuple(py::make_tuple(z.Ad.m11, z.Ad.m12), py::make_tuple(z.Ad.m21, z.Ad.m22));
@@ -177,16 +187,16 @@ void bind_ssl(py::module_& m) {
 
     m.def("ssl_preset",
           [](double attack_ohms, double release_ohms, double ratio, double fs) {
-              const dd::ssl_knob_params k = dd::ssl_preset(attack_ohms, release_ohms, ratio, fs);
-              py::dict d;
-              d["comp_ratio"] = k.comp_ratio;
-              d["T_attack_fast"] = k.T_attack_fast;
-              d["T_attack_slow"] = k.T_attack_slow;
-              d["T_shunt_fast"] = k.T_shunt_fast;
-              d["T_shunt_slow"] = k.T_shunt_slow;
-              return d;
+              return knob_dict(dd::ssl_preset(attack_ohms, release_ohms, ratio, fs));
           },
           py::arg("attack_ohms"), py::arg("release_ohms"), py::arg("ratio"), py::arg("fs"));
+    m.def("ssl_front_panel",
+          [](double attack_ms, double release_s, double ratio, double fs) {
+              return knob_dict(dd::ssl_front_panel(attack_ms, release_s, ratio, fs));
+          },
+          py::arg("attack_ms"), py::arg("release_s"), py::arg("ratio"), py::arg("fs"));
+    m.def("ssl_attack_ohms", &dd::ssl_attack_ohms, py::arg("attack_ms"));
+    m.def("ssl_release_ohms", &dd::ssl_release_ohms, py::arg("release_s"));
 
     // The ZOH operators of both modes and their derivatives with respect to the rates
     // (R_af, R_as, R_sf, R_ss) = 1/T, for inspection and tests.
@@ -213,4 +223,6 @@ void bind_ssl(py::module_& m) {
     m.attr("ssl_attack_ohms_positions") = as_tuple(dd::ssl_attack_ohms_positions);
     m.attr("ssl_release_ohms_positions") = as_tuple(dd::ssl_release_ohms_positions);
     m.attr("ssl_ratio_positions") = as_tuple(dd::ssl_ratio_positions);
+    m.attr("ssl_attack_ms_positions") = as_tuple(dd::ssl_attack_ms_positions);
+    m.attr("ssl_release_s_positions") = as_tuple(dd::ssl_release_s_positions);
 }
