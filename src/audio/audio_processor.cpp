@@ -56,7 +56,7 @@ template <class SC> void audio_processor<SC>::check_settings(const settings_type
 
 template <class SC> void audio_processor<SC>::check_state(const double* state) { SC::check_state(state); }
 
-template <class SC> void audio_processor<SC>::check_at_rate(const settings_type& s, double fs) const {
+template <class SC> void audio_processor<SC>::check_at_rate(const settings_type& s, double fs) {
     SC::check_at_rate(s, fs);
     delay_samples(s.lookahead_ms, fs, "lookahead_ms");
     delay_samples(s.max_lookahead_ms, fs, "max_lookahead_ms");
