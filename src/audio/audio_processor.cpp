@@ -104,8 +104,7 @@ template <class SC> void audio_processor<SC>::on_prepare() {
     const auto gain_settings = SC::gain_settings(s, spec.fs);
     channel_gain_.prepare(spec, gain_settings);
     linked_gain_.prepare(process_spec{spec.fs, 1, block}, gain_settings);
-    on_settings();
-}
+}  // the base calls on_settings() next
 
 template <class SC> void audio_processor<SC>::on_settings() {
     const settings_type& s = this->settings_[0];
