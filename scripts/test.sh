@@ -1,9 +1,20 @@
 #!/usr/bin/env bash
-# The full test suite: set-up (idempotent), C++ tests (CTest/GoogleTest), Python tests (pytest).
+# The full test suite: set-up (idempotent), then the C++ tests (CTest/GoogleTest) and the Python tests
+# (pytest) once at every SIMD level this CPU runs (DD_SIMD=baseline, avx2, avx512): one build carries
+# kernels for each, and every one of them must pass everything.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 ./scripts/setup.sh
 build_dir=${DD_BUILD_DIR:-build}
-ctest --test-dir "$build_dir" --output-on-failure -j2
-.venv/bin/python -m pytest tests/python -q
+levels=()
+for level in avx512 avx2 baseline; do
+  if "$build_dir/tests/cpp/dd_cpu_supports" "$level" >/dev/null; then levels+=("$level"); fi
+done
+echo "test: SIMD levels on this CPU: ${levels[*]}"
+for level in "${levels[@]}"; do
+  echo "== C++ tests, DD_SIMD=$level"
+  DD_SIMD=$level ctest --test-dir "$build_dir" --output-on-failure -j2
+  echo "== Python tests, DD_SIMD=$level"
+  DD_SIMD=$level .venv/bin/python -m pytest tests/python -q
+done

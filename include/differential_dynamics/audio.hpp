@@ -237,7 +237,7 @@ private:
     void on_prepare();
     void on_settings();
     void on_reset();
-    void check_at_rate(const settings_type& s, double fs) const;
+    static void check_at_rate(const settings_type& s, double fs);
     void load_state();
     void save_state();
     void link_levels(std::size_t n);

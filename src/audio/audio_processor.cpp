@@ -56,7 +56,7 @@ template <class SC> void audio_processor<SC>::check_settings(const settings_type
 
 template <class SC> void audio_processor<SC>::check_state(const double* state) { SC::check_state(state); }
 
-template <class SC> void audio_processor<SC>::check_at_rate(const settings_type& s, double fs) const {
+template <class SC> void audio_processor<SC>::check_at_rate(const settings_type& s, double fs) {
     SC::check_at_rate(s, fs);
     delay_samples(s.lookahead_ms, fs, "lookahead_ms");
     delay_samples(s.max_lookahead_ms, fs, "max_lookahead_ms");
@@ -104,8 +104,7 @@ template <class SC> void audio_processor<SC>::on_prepare() {
     const auto gain_settings = SC::gain_settings(s, spec.fs);
     channel_gain_.prepare(spec, gain_settings);
     linked_gain_.prepare(process_spec{spec.fs, 1, block}, gain_settings);
-    on_settings();
-}
+}  // the base calls on_settings() next
 
 template <class SC> void audio_processor<SC>::on_settings() {
     const settings_type& s = this->settings_[0];
