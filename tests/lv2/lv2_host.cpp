@@ -19,6 +19,7 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <memory>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -47,27 +48,29 @@ std::string literal(LilvNode* node) {
     return text;
 }
 
+using world_ptr = std::unique_ptr<LilvWorld, decltype(&lilv_world_free)>;
+using instance_ptr = std::unique_ptr<LilvInstance, decltype(&lilv_instance_free)>;
+
 struct plugin_ports {
-    LilvWorld* world = nullptr;
+    world_ptr world{nullptr, lilv_world_free};
     const LilvPlugin* plugin = nullptr;
     std::vector<port_info> ports;
 };
 
 plugin_ports load(const std::string& uri) {
     plugin_ports p;
-    p.world = lilv_world_new();
-    lilv_world_load_all(p.world);
-    LilvNode* uri_node = lilv_new_uri(p.world, uri.c_str());
-    p.plugin = lilv_plugins_get_by_uri(lilv_world_get_all_plugins(p.world), uri_node);
+    p.world.reset(lilv_world_new());
+    lilv_world_load_all(p.world.get());
+    LilvNode* uri_node = lilv_new_uri(p.world.get(), uri.c_str());
+    p.plugin = lilv_plugins_get_by_uri(lilv_world_get_all_plugins(p.world.get()), uri_node);
     lilv_node_free(uri_node);
     if (!p.plugin) throw std::runtime_error("plugin <" + uri + "> not found (LV2_PATH?)");
     const uint32_t n = lilv_plugin_get_num_ports(p.plugin);
     std::vector<float> minimum(n), maximum(n), fallback(n);
     lilv_plugin_get_port_ranges_float(p.plugin, minimum.data(), maximum.data(), fallback.data());
-    LilvNode* audio = lilv_new_uri(p.world, LV2_CORE__AudioPort);
-    LilvNode* input = lilv_new_uri(p.world, LV2_CORE__InputPort);
-    LilvNode* side_chain = lilv_new_uri(p.world, LV2_CORE_PREFIX "isSideChain");
-    LilvNode* latency = lilv_new_uri(p.world, LV2_CORE__latency);
+    LilvNode* audio = lilv_new_uri(p.world.get(), LV2_CORE__AudioPort);
+    LilvNode* input = lilv_new_uri(p.world.get(), LV2_CORE__InputPort);
+    LilvNode* side_chain = lilv_new_uri(p.world.get(), LV2_CORE_PREFIX "isSideChain");
     const uint32_t latency_port = lilv_plugin_has_latency(p.plugin) ? lilv_plugin_get_latency_port_index(p.plugin) : n;
     for (uint32_t i = 0; i < n; ++i) {
         const LilvPort* port = lilv_plugin_get_port_by_index(p.plugin, i);
@@ -83,7 +86,7 @@ plugin_ports load(const std::string& uri) {
         info.minimum_text = literal(low), info.maximum_text = literal(high), info.fallback_text = literal(fallback_node);
         p.ports.push_back(info);
     }
-    for (LilvNode* node : {audio, input, side_chain, latency}) lilv_node_free(node);
+    for (LilvNode* node : {audio, input, side_chain}) lilv_node_free(node);
     return p;
 }
 
@@ -195,7 +198,8 @@ int run(const std::string& uri, const std::string& in_path, const std::string& o
     }
     if (max_block < 1) throw std::runtime_error("block sizes must be >= 1");
 
-    LilvInstance* instance = lilv_plugin_instantiate(p.plugin, in.rate, nullptr);
+    const instance_ptr owned(lilv_plugin_instantiate(p.plugin, in.rate, nullptr), lilv_instance_free);
+    LilvInstance* instance = owned.get();
     if (!instance) throw std::runtime_error("the plugin refused to instantiate at " + std::to_string(in.rate) + " Hz");
     std::vector<std::vector<float>> buffers(p.ports.size());
     for (std::size_t i = 0; i < p.ports.size(); ++i) {
@@ -243,8 +247,6 @@ int run(const std::string& uri, const std::string& in_path, const std::string& o
     lilv_instance_deactivate(instance);
     for (std::size_t i = 0; i < p.ports.size(); ++i)
         if (p.ports[i].latency) std::printf("latency %.0f\n", double(control[i]));
-    lilv_instance_free(instance);
-    lilv_world_free(p.world);
     write_file(out_path, out);
     return 0;
 }
@@ -272,9 +274,7 @@ int main(int argc, char** argv) {
     CLI11_PARSE(app, argc, argv);
     try {
         if (*ports) {
-            plugin_ports p = load(uri);
-            print_ports(p);
-            lilv_world_free(p.world);
+            print_ports(load(uri));
             return 0;
         }
         return run(uri, in_path, out_path, block, random_blocks, sets, ats, in_place);
