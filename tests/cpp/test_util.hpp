@@ -1,12 +1,17 @@
 // Shared helpers of the C++ tests: seeded test signals, finite differences, and straightforward
-// reference implementations of SPEC §2.1–2.4 that share no code with the library's kernels.
+// reference implementations of the static curve, the smoothers, compexp_gain and the limiter
+// (docs/reference/) that share no code with the library's kernels.
 #pragma once
 #include <gtest/gtest.h>
+
+#include "differential_dynamics/core.hpp"
 
 #include <cmath>
 #include <cstddef>
 #include <functional>
+#include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
 namespace ddtest {
@@ -103,7 +108,7 @@ inline void expect_directional_gradient(std::vector<double>& x, const std::vecto
 }
 
 // ------------------------------------------------------------------------------------------------
-// Reference implementations (straightforward transcriptions of SPEC §2.1–2.4)
+// Reference implementations (straightforward transcriptions of the definitions in docs/reference/)
 
 inline double ref_hard_curve(double level, double ct, double cr, double et, double er) {
     return std::min({0.0, (1 - 1 / cr) * (ct - level), (1 - 1 / er) * (et - level)});
@@ -147,6 +152,48 @@ inline std::size_t count_decision_flips(const std::vector<double>& f, const std:
         last = attack;
     }
     return flips;
+}
+
+// ------------------------------------------------------------------------------------------------
+// The shapes and parameters most tests use, and views of std::vector<double>.
+
+constexpr std::size_t B = 3, T = 400;
+inline const std::vector<double> AT = {0.3, 0.1, 0.02}, RT = {0.01, 0.05, 0.2};
+
+inline dd::signal_view<double> view(const std::vector<double>& v, std::size_t rows, std::size_t cols) {
+    return {v.data(), rows, cols};
+}
+inline dd::signal_span<double> span(std::vector<double>& v, std::size_t rows, std::size_t cols) {
+    return {v.data(), rows, cols};
+}
+inline dd::row_param<double> per_row(const std::vector<double>& v) { return {v.data(), v.size()}; }
+
+/// A hard smoother state as the row's output: rounded toward +∞ to float32 for float32 rows
+/// (docs/reference/numerics.md), written with nextafter.
+inline float output_of(double state, float) {
+    const float t = float(state);
+    return double(t) < state ? std::nextafter(t, std::numeric_limits<float>::infinity()) : t;
+}
+inline double output_of(double state, double) { return state; }
+
+/// The hard smoother's step as the kernels must take it, written out plainly (the state in double for
+/// float32 rows too): the decision on the output the row sees (output_of y_{t−1}); coefficients 1 − β
+/// rounded once and β taken back as 1 − (1 − β); one rounding in double.
+template <class Row> double compexp_reference_step(Row f, double y_prev, Row at, Row rt) {
+    const bool attack = double(f) < double(output_of(y_prev, Row()));
+    const double keep = 1.0 - double(attack ? at : rt), beta = 1.0 - keep;
+    return std::fma(keep, y_prev, beta * double(f));
+}
+
+/// f() must throw argument_error naming `name`.
+template <class F> inline void expect_argument_error(F&& f, const std::string& name) {
+    try {
+        f();
+        ADD_FAILURE() << "no error for " << name;
+    } catch (const dd::argument_error& e) {
+        EXPECT_EQ(e.argument(), name) << e.what();
+        EXPECT_NE(std::string(e.what()).find(name), std::string::npos);
+    }
 }
 
 }  // namespace ddtest

@@ -1,5 +1,5 @@
-// SSL bus compressor (SPEC §2.7, §3): operators against finite differences and the continuous-time
-// RC ladder, the forward against an independent transcription of the SPEC, every gradient against
+// SSL bus compressor: operators against finite differences and the continuous-time
+// RC ladder, the forward against an independent transcription of its definition (docs/reference/ssl.md), every gradient against
 // float64 finite differences of the forward on programs with many attack/release flips, presets,
 // float32, threads, streaming steps, and errors.
 #include <gtest/gtest.h>
@@ -71,7 +71,7 @@ struct ref_params {
     double ct, cr, taf, tas, tsf, tss, fb;
 };
 
-/// SPEC §2.7 transcribed directly, with its own operators (shares no code with the library).
+/// The definition (docs/reference/ssl.md) transcribed directly, with its own operators (shares no code with the library).
 std::vector<double> ref_ssl(const std::vector<double>& xdb, const ref_params& p, double fs) {
     const double h = 1 / fs;
     const M2 A = attack_matrix(p.taf, p.tas, p.tsf, p.tss);
@@ -480,7 +480,7 @@ TEST(SslZoh, StepResponseOfEachModeEqualsContinuousTimeRcLadder) {
             const double v1x = eg.V.a11, v1y = eg.V.a21, v2x = eg.V.a12, v2y = eg.V.a22;
             const double vd = v1x * v2y - v2x * v1y;
             const double c1 = (-xs1 * v2y + v2x * xs2) / vd, c2 = (v1x * (-xs2) - (-xs1) * v1y) / vd;
-            // DC gain K/(1+K), K = R_af/R_sf + R_as/R_ss (SPEC §2.7).
+            // DC gain K/(1+K), K = R_af/R_sf + R_as/R_ss.
             const double K = a / c + b / d;
             EXPECT_NEAR((xs1 + xs2) / input, K / (1 + K), 1e-12);
             const dd::ssl_zoh z = dd::ssl_attack_zoh(r, Ts);
@@ -584,7 +584,7 @@ TEST(SslForward, SustainedCompressionStaysInAttackAndReachesStaticCurve) {
         const double K = a / c + b / d, G = K / (1 + K), s = 0.75;
         const double y_ss = G * s * (-20 + 2) / (1 + G * s * fb);
         EXPECT_NEAR(y.back(), y_ss, 1e-9);
-        // With fb = 1 the effective ratio is 1 + s (SPEC §2.7), up to the DC gain G ≈ 1.
+        // With fb = 1 the effective ratio is 1 + s, up to the DC gain G ≈ 1.
         if (fb == 1.0) {
             EXPECT_NEAR(y.back(), -18 * s / (1 + s), 0.05);
         }
