@@ -1,0 +1,26 @@
+# Validates a bundle's Turtle against the LV2 specification's schemas with sord_validate (Debian
+# sordi): -DSORD_VALIDATE=… -DSCHEMA_DIR=<dir holding core.lv2, units.lv2, …> -DBUNDLE=<dir>.
+# Only the specification's own bundles are read as schemas (SCHEMA_DIR may also hold plugins).
+set(spec_bundles atom buf-size core data-access dynmanifest event instance-access log midi morph options
+    parameters patch port-groups port-props presets resize-port schemas state time ui units uri-map urid worker)
+if(NOT SORD_VALIDATE)
+  message(FATAL_ERROR "sord_validate not found (Debian: apt-get install sordi)")
+endif()
+if(NOT EXISTS ${SCHEMA_DIR}/core.lv2/lv2core.ttl)
+  message(FATAL_ERROR "the LV2 schemas are not in '${SCHEMA_DIR}' (Debian: apt-get install lv2-dev)")
+endif()
+set(schemas)
+foreach(spec ${spec_bundles})
+  file(GLOB ttl ${SCHEMA_DIR}/${spec}.lv2/*.ttl)
+  list(APPEND schemas ${ttl})
+endforeach()
+file(GLOB bundle_ttl ${BUNDLE}/*.ttl)
+list(LENGTH bundle_ttl count)
+if(count LESS 2)
+  message(FATAL_ERROR "no bundle to validate in '${BUNDLE}' (manifest.ttl and the plugins' .ttl)")
+endif()
+execute_process(COMMAND ${SORD_VALIDATE} ${schemas} ${bundle_ttl} RESULT_VARIABLE status OUTPUT_VARIABLE out ERROR_VARIABLE err)
+message("${out}${err}")
+if(NOT status EQUAL 0 OR NOT "${out}${err}" MATCHES "Found 0 errors")
+  message(FATAL_ERROR "sord_validate found errors in ${BUNDLE}")
+endif()
