@@ -126,7 +126,7 @@ def summarize(cxx_path, py_path=None, meta_path=None):
     L.append("")
     rows = []
     for dt in DTYPES:
-        for s in shapes:
+        for s in SHAPES:
             v = paired.get(("reference_vs_compexp_gain", dt, s))
             if not v:
                 continue

@@ -91,3 +91,9 @@ def test_python_table(tmp_path, summarize):
         {"impl": "dd", "mode": "fwdbwd", "dtype": "f32", "shape": "8x480000", "threads": 1, "ns_per_sample": 2.4}]}))
     md = summarize.summarize(write_run(tmp_path, [iteration(DD1, ns_per_sample=2.0)]), str(py))
     assert row(md, "8×480000 | f32 | fwdbwd") == ["8×480000", "f32", "fwdbwd", "2.40", "2.00", "1.20×"]
+
+
+def test_the_paired_ratio_is_reported_when_its_shape_has_no_other_benchmark(tmp_path, summarize):
+    md = summarize.summarize(write_run(tmp_path, [iteration("dd/avg/fwd/f32/1x480000/threads:1/real_time", ns_per_sample=0.5),
+                                                  *paired("f32", "8x480000", [11.0])]))
+    assert row(md, "f32 | 8×480000")[2:] == ["11.00×", "11.00–11.00×", "1", "pass (≥ 10×)"]
