@@ -12,9 +12,13 @@ for level in avx512 avx2 baseline; do
   if "$build_dir/tests/cpp/dd_cpu_supports" "$level" >/dev/null; then levels+=("$level"); fi
 done
 echo "test: SIMD levels on this CPU: ${levels[*]}"
+# The packaging tests (label "package": projects that build against the installed package and
+# through add_subdirectory) build libraries of their own: once is enough.
+echo "== packaging tests"
+ctest --test-dir "$build_dir" --output-on-failure -j2 -L package
 for level in "${levels[@]}"; do
   echo "== C++ tests, DD_SIMD=$level"
-  DD_SIMD=$level ctest --test-dir "$build_dir" --output-on-failure -j2
+  DD_SIMD=$level ctest --test-dir "$build_dir" --output-on-failure -j2 -LE package
   echo "== Python tests, DD_SIMD=$level"
   DD_SIMD=$level .venv/bin/python -m pytest tests/python -q
 done

@@ -5,8 +5,21 @@ import numpy as np
 import pytest
 import torch
 
-# Run from a checkout without the .venv's .pth too (the package as assembled in the build tree).
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", os.environ.get("DD_BUILD_DIR", "build"), "python"))
+REPO = os.path.realpath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+# The package under test: by default the one assembled in the build tree (build/python, or
+# $DD_BUILD_DIR/python), so that a checkout runs without the .venv's .pth too. With
+# DD_TEST_INSTALLED=1, the installed package (pip install .), which must not come from the checkout.
+TEST_INSTALLED = os.environ.get("DD_TEST_INSTALLED", "0") not in ("", "0")
+if not TEST_INSTALLED:
+    sys.path.insert(0, os.path.join(REPO, os.environ.get("DD_BUILD_DIR", "build"), "python"))
+else:
+    import differential_dynamics as _installed
+
+    _where = os.path.realpath(os.path.dirname(_installed.__file__))
+    if os.path.commonpath([_where, REPO]) == REPO:
+        raise RuntimeError(f"DD_TEST_INSTALLED=1 but differential_dynamics was imported from the checkout "
+                           f"({_where}), not from an installed package")
 
 
 def switching_level(rows: int, cols: int, seed: int, lo_db: float = -45.0, hi_db: float = -5.0) -> torch.Tensor:
