@@ -46,7 +46,11 @@ void run_probe(const probe_options& o) {
     if (!(rate >= 1.0 && rate <= 1e6 && rate == std::round(rate))) throw usage_error("--rate: must be a whole number of Hz in [1, 1000000]");
     const double seconds = parse_seconds(o.duration, "--duration");
     const double frames_wanted = std::round(seconds * rate);
-    if (!(frames_wanted >= 1.0 && frames_wanted <= 1e10)) throw usage_error("--duration: must give at least one sample");
+    if (!(frames_wanted >= 1.0)) throw usage_error("--duration: must give at least one sample");
+    // Probes are made whole in memory (8 bytes a sample): a limit instead of the out-of-memory killer.
+    constexpr double max_samples = double(1u << 28);
+    if (frames_wanted * double(o.channels) > max_samples)
+        throw usage_error("--duration: too long: at most 2^28 samples over all channels (50 min of stereo at 44.1 kHz)");
     const std::size_t frames = std::size_t(frames_wanted);
     dd::probe_options options;
     options.threshold_db = parse_decibels(o.threshold, "--threshold");

@@ -341,6 +341,7 @@ TEST_F(Ddyn, BadArgumentsGiveOneErrorLine) {
         {"", "a command is required"},
         {"probe nonsense out.wav", "nonsense"},
         {"probe tone out.wav --duration 0s", "--duration"},
+        {"probe tone out.wav --duration 100000min", "--duration"},
         {"probe tone out.wav --rate -5", "--rate"},
         {"probe tone out.wav --threshold -90", "--threshold"},
         {"probe tone out.wav --carrier sine --carrier-frequency 30kHz", "--carrier-frequency"},
