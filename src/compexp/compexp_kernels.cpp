@@ -837,12 +837,67 @@ bool compexp_backward(const dd::detail::compexp_backward_args<T>& a, std::size_t
     return rc.knee ? run(no{}, yes{}) : run(no{}, no{});
 }
 
+/// Forward mode of one row (either gate), decisions held fixed, in double: per chunk the targets f
+/// with the forward's bits (row_curve::targets, so the hard gate's decisions f_t < y_{t−1} are the
+/// forward's), their tangent ḟ = f·(ln10/20)·(∂g/∂L·(20/(ln10·x))·ẋ + Σ_θ ∂g/∂θ·θ̇) from the curve's
+/// partials at the level, and the smoother's tangent step: hard ẏ = (1 − β)ẏ_{t−1} + β·ḟ + β̇·(f − y_{t−1}),
+/// sigmoid ẏ = F_y·ẏ_{t−1} + F_g·ḟ + F_aa·α̇_a + F_ar·α̇_r + F_k·k̇ (sigmoid_second_partials).
+template <class T>
+bool compexp_jvp(const dd::detail::compexp_jvp_args<T>& a, std::size_t b, void* work, double& final_tangent) {
+    const compexp_curve<T> c = a.curve.row(b);
+    const row_curve<T> rc(c);
+    const prepared_curve<double> pc = prepared_curve<double>::from(compexp_curve<double>{
+        double(c.comp_thresh), double(c.comp_ratio), double(c.exp_thresh), double(c.exp_ratio), double(c.knee)});
+    const double zi = a.zi ? a.zi[b] : 1.0;
+    const T zi_out = a.sigmoid ? T(zi) : smoother_output<T>(zi);  // the first decision's y_{−1}, as the backward's
+    const std::size_t cols = a.x.cols;
+    const T* x = a.x.row(b);
+    const T* y = a.y.row(b);
+    const T* dx = a.tangent_x ? a.tangent_x + b * cols : nullptr;
+    T* dy = a.tangent_y + b * cols;
+    const compexp_param_tangents<T>& tc = a.tangent_curve;
+    const double t_ct = double(tc.comp_thresh[b]), t_cr = double(tc.comp_ratio[b]), t_et = double(tc.exp_thresh[b]),
+                 t_er = double(tc.exp_ratio[b]), t_knee = double(tc.knee[b]);
+    const double t_at = double(a.tangent_at[b]), t_rt = double(a.tangent_rt[b]), t_k = double(a.tangent_k[b]);
+    const ar_coeffs<T> hard(a.at[b], a.rt[b]);
+    T* const f_buf = static_cast<T*>(work);
+    double yd = a.tangent_zi ? a.tangent_zi[b] : 0.0;
+    bool ok = true;
+    for (std::size_t t0 = 0; t0 < cols; t0 += chunk) {
+        const std::size_t n = std::min(chunk, cols - t0);
+        ok &= rc.targets(x + t0, n, f_buf);
+        for (std::size_t i = 0; i < n; ++i) {
+            const std::size_t t = t0 + i;
+            const double xv = double(x[t]), f = double(f_buf[i]);
+            curve_partials<double> p;
+            compexp_gain_db<true>(pc, amp2db_raw(xv), p);
+            const double g_dot = (dx ? p.level * db_per_neper<double> / xv * double(dx[t]) : 0.0) + p.comp_thresh * t_ct +
+                                 p.comp_ratio * t_cr + p.exp_thresh * t_et + p.exp_ratio * t_er + p.knee * t_knee;
+            const double f_dot = f * ln10_over_20<double>::value * g_dot;
+            const T yp = t ? y[t - 1] : zi_out;
+            if (a.sigmoid) {
+                yd = sigmoid_second_partials(f, double(yp), double(a.at[b]), double(a.rt[b]), double(a.k[b]), yd, f_dot,
+                                             t_at, t_rt, t_k)
+                         .y_dot;
+            } else {
+                const bool attack = f_buf[i] < yp;
+                const double beta = double(attack ? hard.at : hard.rt), keep = double(attack ? hard.keep_at : hard.keep_rt);
+                yd = keep * yd + beta * f_dot + (attack ? t_at : t_rt) * (f - double(yp));
+            }
+            dy[t] = T(yd);
+        }
+    }
+    final_tangent = yd;
+    return ok;
+}
+
 template <class T> void fill_compexp_kernels(dd::detail::kernel_set<T>& k) {
     k.compexp_group_rows = group_rows<T>;
     k.compexp_work_size = &compexp_work_size<T>;
     k.compexp_forward = &compexp_forward<T>;
     k.compexp_backward = &compexp_backward<T>;
     k.compexp_backward_work_size = &compexp_backward_work_size<T>;
+    k.compexp_jvp = &compexp_jvp<T>;
 }
 template void fill_compexp_kernels<float>(dd::detail::kernel_set<float>&);
 template void fill_compexp_kernels<double>(dd::detail::kernel_set<double>&);
