@@ -392,3 +392,53 @@ def test_ssl_soft_gate_streaming_equals_batch():
                                       **dict(zip(SSL_NAMES, values)), gate_k=2.5)
     pieces = [proc.process(x[:, lo:hi]) for lo, hi in ((0, 1), (1, 700), (700, 701), (701, 3000))]
     assert torch.equal(torch.cat(pieces, dim=1), batch)
+
+
+# ------------------------------------------------------------------------------------------------
+# The operators' second derivatives against mpmath at 40 digits
+
+def test_operator_second_derivatives_against_high_precision():
+    mpmath = pytest.importorskip("mpmath")
+    from differential_dynamics import _core
+    mp = mpmath.mp
+    mp.dps = 40
+
+    def operators(rates, Ts):
+        a, b, c, d = [mp.mpf(r) for r in rates]
+        aug = mp.matrix([[-(a + c), -a, a], [-b, -(b + d), b], [0, 0, 0]])
+        E = mp.expm(aug * mp.mpf(Ts))
+        return [E[0, 0], E[0, 1], E[1, 0], E[1, 1], E[0, 2], E[1, 2]]
+
+    cases = []
+    for fs in (22050.0, 96000.0):
+        for ra in (820, 27e3, 270e3):
+            for rel in ("auto", 180e3):
+                p = dd.ssl_preset(ra, rel, 4, fs=fs)
+                cases.append(((1 / p["T_attack_fast"], 1 / p["T_attack_slow"], 1 / p["T_shunt_fast"],
+                               1 / p["T_shunt_slow"]), 1 / fs))
+    # Nearly equal eigenvalues (series in δ²) and both sides of the series/eigenvalue switch at δ·Ts = 1.
+    cases += [((1.0, 1.0, 20.0, 20.0), 1 / 44100), ((4.4e4, 4.4e4, 30.0, 30.0), 1 / 44100),
+              ((4.5e4, 4.5e4, 30.0, 30.0), 1 / 44100), ((5e4, 3e3, 1e3, 2e5), 1 / 22050)]
+    for rates, Ts in cases:
+        d2 = _core.ssl_operator_second_derivatives(*rates, Ts)
+        for q in range(4):
+            for r in range(q, 4):
+                # Second differences at 40 digits with steps 1e−9 of the scale the operators vary on,
+                # max(R, 1/Ts) (the closed form is analytic in the rates, so a step beyond a small rate
+                # is fine): truncation ~1e−18, rounding ~1e−40/h² relative.
+                hq = mp.mpf(max(rates[q], 1 / Ts)) * mp.mpf("1e-9")
+                hr = mp.mpf(max(rates[r], 1 / Ts)) * mp.mpf("1e-9")
+
+                def at(sq, sr):
+                    v = [mp.mpf(x) for x in rates]
+                    v[q] += sq * hq
+                    v[r] += sr * hr
+                    return operators(v, Ts)
+                pp, pm, mp_, mm = at(1, 1), at(1, -1), at(-1, 1), at(-1, -1)
+                fd = [float((a - b - c + d) / (4 * hq * hr)) for a, b, c, d in zip(pp, pm, mp_, mm)]
+                an = [d2["d2Ad"][q][r][0][0], d2["d2Ad"][q][r][0][1], d2["d2Ad"][q][r][1][0], d2["d2Ad"][q][r][1][1],
+                      d2["d2Bd"][q][r][0], d2["d2Bd"][q][r][1]]
+                scale = max(abs(v) for v in fd)
+                assert scale > 0
+                for i, (g, e) in enumerate(zip(an, fd)):
+                    assert abs(g - e) <= 1e-8 * abs(e) + 1e-11 * scale, (rates, Ts, q, r, i, g, e)
