@@ -40,6 +40,17 @@ void compexp_gain_mode_backward(signal_view<T> x_rms, const compexp_params<T>& c
                                 T* grad_alpha_a, T* grad_alpha_r, T* grad_k, state_in zi = {},
                                 const double* grad_final_state = nullptr, double* grad_zi = nullptr);
 
+/// Forward mode of compexp_gain_mode (either gate), decisions held fixed: the tangent of the gain
+/// (B, T) and of the final state (nullable) along the tangents of x_rms (nullable: zero), the curve
+/// parameters, the coefficients, k (sigmoid gate) and zi (B doubles, nullable). `gain` is the forward's.
+template <class T>
+void compexp_gain_mode_jvp(signal_view<T> x_rms, const compexp_params<T>& curve, row_param<T> alpha_a,
+                           row_param<T> alpha_r, ar_mode mode, row_param<T> k, signal_view<T> gain,
+                           const T* tangent_x_rms, const compexp_param_tangents<T>& tangent_curve,
+                           row_param<T> tangent_alpha_a, row_param<T> tangent_alpha_r, row_param<T> tangent_k,
+                           signal_span<T> tangent_gain, state_in zi = {}, const double* tangent_zi = nullptr,
+                           double* tangent_final_state = nullptr);
+
 struct compexp_settings {
     double comp_thresh = -24.0, comp_ratio = 4.0, exp_thresh = -1000.0, exp_ratio = 1.0, knee = 0.0;
     double at = 0.05, rt = 0.005;  // coefficients in (0, 1): α_a, α_r of the sigmoid gate

@@ -29,6 +29,11 @@ template <class T> struct compexp_param_grads {
       *knee = nullptr;
 };
 
+/// Tangents of the curve parameters (forward mode): each a scalar or one value per row; 0 by default.
+template <class T> struct compexp_param_tangents {
+    row_param<T> comp_thresh = T(0), comp_ratio = T(0), exp_thresh = T(0), exp_ratio = T(0), knee = T(0);
+};
+
 /// gain_db[b, t] = g_dB(level_db[b, t]) for a level in dB (B, T). Throws argument_error naming
 /// "level_db", "gain_db" or the parameter (CR > 1, 0 < ER ≤ 1, knee ≥ 0, all finite).
 template <class T> void gain_curve(signal_view<T> level_db, const compexp_params<T>& p, signal_span<T> gain_db);

@@ -41,7 +41,7 @@ public:
         state_.assign(spec.channels * Derived::state_size, 0.0);
         prepared_ = true;
         static_cast<Derived*>(this)->on_prepare();
-        static_cast<Derived*>(this)->on_settings();
+        static_cast<Derived*>(this)->on_settings();  // what the settings derive (e.g. the SSL models)
         reset();
     }
     /// New settings for every channel, from the next sample on (the state is kept).

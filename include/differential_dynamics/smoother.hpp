@@ -75,6 +75,24 @@ void sigmoid_smoother_backward(signal_view<T> g, row_param<double> zi, row_param
                                row_param<T> k, signal_view<T> y, signal_view<T> grad_y, T* grad_g,
                                const sigmoid_param_grads<T>& grads, const double* grad_final_state = nullptr);
 
+/// Forward mode: the tangent of y (B, T) and of the final state (nullable) along tangent_g (nullable:
+/// zero) and the tangents of zi, α_a, α_r, k (per row; scalars or B values).
+template <class T>
+void sigmoid_smoother_jvp(signal_view<T> g, row_param<double> zi, row_param<T> alpha_a, row_param<T> alpha_r,
+                          row_param<T> k, signal_view<T> y, const T* tangent_g, row_param<double> tangent_zi,
+                          row_param<T> tangent_alpha_a, row_param<T> tangent_alpha_r, row_param<T> tangent_k,
+                          signal_span<T> tangent_y, double* tangent_final_state = nullptr);
+/// Second order: for cotangents v (v_g: (B, T) or null; v_zi, v_alpha_a, v_alpha_r, v_k per row) of the
+/// backward's outputs (∂g, ∂zi, ∂α_a, ∂α_r, ∂k), the gradient of ⟨v, backward(grad_y, grad_final)⟩
+/// with respect to grad_y (dgy), grad_final_state (d_grad_final_state), g (dg) and the per-row inputs
+/// (grads). Every output nullable.
+template <class T>
+void sigmoid_smoother_backward_backward(signal_view<T> g, row_param<double> zi, row_param<T> alpha_a,
+                                        row_param<T> alpha_r, row_param<T> k, signal_view<T> y, signal_view<T> grad_y,
+                                        const double* grad_final_state, const T* v_g, row_param<double> v_zi,
+                                        row_param<T> v_alpha_a, row_param<T> v_alpha_r, row_param<T> v_k, T* dgy,
+                                        double* d_grad_final_state, T* dg, const sigmoid_param_grads<T>& grads);
+
 // ------------------------------------------------------------------------------------------------
 // Linear recurrence y_t = a_t·y_{t−1} + x_t (reverse: y_t = a_t·y_{t+1} + x_t), y0 the state before
 // the first step. Its adjoint is the same recurrence run the other way (used for second derivatives).

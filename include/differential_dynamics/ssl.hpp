@@ -6,6 +6,7 @@
 // processors. Reference: docs/reference/ssl.md; derivations: docs/derivations/ssl.md.
 #pragma once
 #include <cstddef>
+#include <limits>
 #include <vector>
 
 #include "core.hpp"
@@ -61,27 +62,45 @@ ssl_knob_params ssl_front_panel(double attack_ms, double release_s, double ratio
 // State per row: (x1, x2), the fast and the slow capacitor's voltage (dB); y_{t−1} = x1 + x2.
 // Default initial state (0, 0).
 
+/// The hard attack/release gate (attack_t = a_t < y_{t−1}) is the soft gate's limit k → ∞, and
+/// gate_k = ∞ (the default) selects it.
+inline constexpr double ssl_hard_gate = std::numeric_limits<double>::infinity();
+
 /// One row's parameters in double (time constants in seconds).
 struct ssl_row_params {
     double comp_thresh, comp_ratio, T_attack_fast, T_attack_slow, T_shunt_fast, T_shunt_slow, feedback_coeff,
-        knee = 0.0;
+        knee = 0.0, gate_k = ssl_hard_gate;
 };
 
+/// gate_k (1/dB, > 0, or ∞ = the hard gate): the soft gate's sharpness (SPEC §2.7 "Soft gate"):
+/// s_t = σ(k·(a_t − y_{t−1})) scales the series rates R_af, R_as by (1 − s_t), and the operators are
+/// discretised again at every sample (closed form, double).
 template <class T> struct ssl_params {
     row_param<T> comp_thresh, comp_ratio, T_attack_fast, T_attack_slow, T_shunt_fast, T_shunt_slow,
         feedback_coeff;
     double fs = 44100.0;
     row_param<T> knee = T(0);
+    row_param<T> gate_k = std::numeric_limits<T>::infinity();
     ssl_row_params row(std::size_t b) const {
         return {double(comp_thresh[b]),  double(comp_ratio[b]),   double(T_attack_fast[b]), double(T_attack_slow[b]),
-                double(T_shunt_fast[b]), double(T_shunt_slow[b]), double(feedback_coeff[b]), double(knee[b])};
+                double(T_shunt_fast[b]), double(T_shunt_slow[b]), double(feedback_coeff[b]), double(knee[b]),
+                double(gate_k[b])};
     }
 };
 
-/// Per-row gradient outputs (nullable = not wanted).
+/// Per-row gradient outputs (nullable = not wanted). gate_k's is 0 on hard-gate rows.
 template <class T> struct ssl_param_grads {
     T *comp_thresh = nullptr, *comp_ratio = nullptr, *T_attack_fast = nullptr, *T_attack_slow = nullptr,
-      *T_shunt_fast = nullptr, *T_shunt_slow = nullptr, *feedback_coeff = nullptr, *knee = nullptr;
+      *T_shunt_fast = nullptr, *T_shunt_slow = nullptr, *feedback_coeff = nullptr, *knee = nullptr,
+      *gate_k = nullptr;
+};
+
+/// Per-row tangents (forward mode) or cotangents (second order) of the parameters: B values each, or
+/// null for zero.
+template <class T> struct ssl_param_tangents {
+    const T *comp_thresh = nullptr, *comp_ratio = nullptr, *T_attack_fast = nullptr, *T_attack_slow = nullptr,
+            *T_shunt_fast = nullptr, *T_shunt_slow = nullptr, *feedback_coeff = nullptr, *knee = nullptr,
+            *gate_k = nullptr;
 };
 
 /// Validates the parameters (CR > 1, T_q > 0, fb ∈ [0, 1], fs > 0, knee ≥ 0, all finite, counts) for
@@ -102,6 +121,28 @@ void ssl_comp_gain_backward(signal_view<T> x_peak_db, const ssl_params<T>& p, co
                             signal_view<T> grad_gain, T* grad_x_peak_db, const ssl_param_grads<T>& grads,
                             state_in zi = {}, const double* grad_final_state = nullptr, double* grad_zi = nullptr);
 
+/// Forward mode (Jacobian-vector product), decisions held fixed: the tangent of the gain (B, T) and
+/// of the final state (B×2, nullable) along the tangents of the level (nullable = 0), the parameters
+/// and zi (B×2, nullable = 0). `tape` is the forward's (null: the forward is run again).
+template <class T>
+void ssl_comp_gain_jvp(signal_view<T> x_peak_db, const ssl_params<T>& p, const double* tape, const T* tangent_x_peak_db,
+                       const ssl_param_tangents<T>& tangents, signal_span<T> tangent_gain, state_in zi = {},
+                       const double* tangent_zi = nullptr, double* tangent_final_state = nullptr);
+
+/// Second order (the backward differentiated once more), decisions held fixed. The backward maps
+/// (grad_gain, grad_final_state) to the gradients g of the level, the parameters and zi. For
+/// cotangents v of g (v_x: (B, T) or null, v_params, v_zi: B×2 or null) this returns the gradient of
+/// ⟨v, g⟩ with respect to grad_gain (d_grad_gain, (B, T)), grad_final_state (d_grad_final_state, B×2),
+/// the level (d_x), the parameters (d_params) and zi (d_zi); every output nullable.
+/// Soft-gate rows (finite gate_k) have no second derivatives: argument_error("gate_k").
+template <class T>
+void ssl_comp_gain_backward_backward(signal_view<T> x_peak_db, const ssl_params<T>& p, const double* tape,
+                                     signal_view<T> grad_gain, const T* v_x_peak_db, const ssl_param_tangents<T>& v_params,
+                                     T* d_grad_gain, T* d_x_peak_db, const ssl_param_grads<T>& d_params,
+                                     state_in zi = {}, const double* grad_final_state = nullptr,
+                                     const double* v_zi = nullptr, double* d_grad_final_state = nullptr,
+                                     double* d_zi = nullptr);
+
 /// Audio in: level = 20·log10(max(|x|, 1e-7)) (an instantaneous peak detector); gain_db (B, T) and
 /// the processed audio y = 10^(gain_db/20)·x, both computed in double and rounded once.
 template <class T>
@@ -114,6 +155,24 @@ void ssl_compress_backward(signal_view<T> x, const ssl_params<T>& p, const doubl
                            const T* grad_y, T* grad_x, const ssl_param_grads<T>& grads, state_in zi = {},
                            const double* grad_final_state = nullptr, double* grad_zi = nullptr);
 
+/// Forward mode of ssl_compress: tangents of the gain and of the processed audio (each (B, T) or null)
+/// and of the final state, along tangent_x (nullable), the parameters and zi.
+template <class T>
+void ssl_compress_jvp(signal_view<T> x, const ssl_params<T>& p, const double* tape, const T* tangent_x,
+                      const ssl_param_tangents<T>& tangents, T* tangent_gain, T* tangent_y, state_in zi = {},
+                      const double* tangent_zi = nullptr, double* tangent_final_state = nullptr);
+
+/// Second order of ssl_compress (as ssl_comp_gain_backward_backward): for cotangents v of the
+/// backward's outputs (grad_x, parameters, zi), the gradient of ⟨v, backward⟩ with respect to
+/// grad_gain, grad_y (d_grad_gain, d_grad_y: (B, T)), grad_final_state, x, the parameters and zi.
+template <class T>
+void ssl_compress_backward_backward(signal_view<T> x, const ssl_params<T>& p, const double* tape, const T* grad_gain,
+                                    const T* grad_y, const T* v_x, const ssl_param_tangents<T>& v_params,
+                                    T* d_grad_gain, T* d_grad_y, T* d_x, const ssl_param_grads<T>& d_params,
+                                    state_in zi = {}, const double* grad_final_state = nullptr,
+                                    const double* v_zi = nullptr, double* d_grad_final_state = nullptr,
+                                    double* d_zi = nullptr);
+
 // ------------------------------------------------------------------------------------------------
 // Streaming
 
@@ -123,6 +182,7 @@ struct ssl_settings {
     double T_attack_fast = 820.0 * ssl_cap_fast, T_attack_slow = 820.0 * ssl_cap_slow;
     double T_shunt_fast = ssl_auto_shunt_fast * ssl_cap_fast, T_shunt_slow = ssl_auto_shunt_slow * ssl_cap_slow;
     double feedback_coeff = 0.0, knee = 0.0;
+    double gate_k = ssl_hard_gate;  // 1/dB; ∞ = the hard gate
 };
 
 /// ssl_comp_gain on blocks: process(level_db, gain_db, n); bit for bit the batch result over any

@@ -67,7 +67,13 @@ class _Processor:
 
     @staticmethod
     def _settings(settings: dict) -> dict:
-        return {k: (v if isinstance(v, str) else number(v, k)) for k, v in settings.items()}
+        def value(k, v):
+            if isinstance(v, str):
+                return v
+            if k == "gate_k" and (v is None or (isinstance(v, (float, np.floating)) and v == float("inf"))):
+                return float("inf")  # the SSL soft gate's limit: the hard gate
+            return number(v, k)
+        return {k: value(k, v) for k, v in settings.items()}
 
     def set_settings(self, channel: Optional[int] = None, **settings) -> None:
         """New settings from the next sample on, for every channel or one."""
@@ -126,7 +132,8 @@ class LimiterProcessor(_Processor):
 
 class SSLGainProcessor(_Processor):
     """ssl_comp_gain on blocks of levels in dB: returns the gain in dB. Settings: comp_thresh, comp_ratio,
-    T_attack_fast, T_attack_slow, T_shunt_fast, T_shunt_slow, feedback_coeff, knee."""
+    T_attack_fast, T_attack_slow, T_shunt_fast, T_shunt_slow, feedback_coeff, knee,
+    gate_k (the soft gate's sharpness in 1/dB; inf, the default, is the hard gate)."""
     _name = "SSLGainProcessor"
 
 

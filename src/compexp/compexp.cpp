@@ -157,6 +157,40 @@ void compexp_gain_mode_backward(signal_view<T> x_rms, const compexp_params<T>& c
                       x_rms);
 }
 
+template <class T>
+void compexp_gain_mode_jvp(signal_view<T> x_rms, const compexp_params<T>& curve, row_param<T> alpha_a,
+                           row_param<T> alpha_r, ar_mode mode, row_param<T> k, signal_view<T> gain,
+                           const T* tangent_x_rms, const compexp_param_tangents<T>& tangent_curve,
+                           row_param<T> tangent_alpha_a, row_param<T> tangent_alpha_r, row_param<T> tangent_k,
+                           signal_span<T> tangent_gain, state_in zi, const double* tangent_zi,
+                           double* tangent_final_state) {
+    check_compexp_args(x_rms, curve, alpha_a, alpha_r, mode, k, zi, "alpha_a", "alpha_r");
+    check_same_shape(gain, x_rms, "gain");
+    check_output(tangent_gain, x_rms, "tangent_gain");
+    if (tangent_x_rms) check_signal(signal_view<T>{tangent_x_rms, x_rms.rows, x_rms.cols}, "tangent_x_rms");
+    check_finite_param(tangent_curve.comp_thresh, x_rms.rows, "tangent_comp_thresh");
+    check_finite_param(tangent_curve.comp_ratio, x_rms.rows, "tangent_comp_ratio");
+    check_finite_param(tangent_curve.exp_thresh, x_rms.rows, "tangent_exp_thresh");
+    check_finite_param(tangent_curve.exp_ratio, x_rms.rows, "tangent_exp_ratio");
+    check_finite_param(tangent_curve.knee, x_rms.rows, "tangent_knee");
+    check_finite_param(tangent_alpha_a, x_rms.rows, "tangent_alpha_a");
+    check_finite_param(tangent_alpha_r, x_rms.rows, "tangent_alpha_r");
+    check_finite_param(tangent_k, x_rms.rows, "tangent_k");
+    check_state(tangent_zi, x_rms.rows, 1, "tangent_zi", [](double, std::size_t) { return true; }, "finite");
+    const auto& kern = detail::kernels_for<T>();
+    const detail::compexp_jvp_args<T> args{x_rms,           gain,           curve,      alpha_a,        alpha_r,
+                                           k,               mode == ar_mode::sigmoid,   zi.data,        tangent_x_rms,
+                                           tangent_curve,   tangent_alpha_a, tangent_alpha_r, tangent_k, tangent_zi,
+                                           tangent_gain.data};
+    std::vector<unsigned char> ok(x_rms.rows);
+    detail::parallel_for(x_rms.rows, [&](std::size_t b) {
+        double last = 0;
+        ok[b] = kern.compexp_jvp(args, b, detail::thread_work_memory(kern.compexp_backward_work_size()), last);
+        if (tangent_final_state) tangent_final_state[b] = last;
+    });
+    check_fused_x_rms(std::all_of(ok.begin(), ok.end(), [](unsigned char v) { return v != 0; }), x_rms);
+}
+
 // ------------------------------------------------------------------------------------------------
 // Streaming
 
@@ -251,6 +285,10 @@ template <class T> void compexp_processor<T>::process(const T* const* x_rms, T* 
                                                 row_param<T>, ar_mode, row_param<T>, signal_view<T>, strided_arg<T>, \
                                                 T*, const compexp_param_grads<T>&, T*, T*, T*, state_in,            \
                                                 const double*, double*);                                            \
+    template void compexp_gain_mode_jvp<T>(signal_view<T>, const compexp_params<T>&, row_param<T>, row_param<T>,    \
+                                           ar_mode, row_param<T>, signal_view<T>, const T*,                         \
+                                           const compexp_param_tangents<T>&, row_param<T>, row_param<T>,            \
+                                           row_param<T>, signal_span<T>, state_in, const double*, double*);         \
     template class compexp_processor<T>;
 DD_INSTANTIATE(float)
 DD_INSTANTIATE(double)

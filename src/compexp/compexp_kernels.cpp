@@ -187,6 +187,10 @@ template <class T> struct group_lanes {
     }
 };
 
+/// The sigmoid gate's one-row stretches (compexp_forward_single_stretches) need at least this many
+/// chunks per stretch: shorter, and the re-runs until the stretches merge outweigh the lanes' gain.
+constexpr std::size_t sigmoid_stretch_min_chunks = 4;
+
 /// A rows-in-lanes group holds up to this many vectors of rows ("chains"): their recursions are
 /// independent latency-bound chains, which one loop steps side by side, so a second chain costs
 /// little more than the first.
@@ -541,19 +545,146 @@ bool group_chunks(rows_of<const T> x, const group_context<T>& ctx, const row_gro
 template <class T> constexpr std::size_t group_work_size =
     std::max<std::size_t>(4 * chunk, 2 * group_rows<T> * f_row_stride<T> + lanes_recursion<false, T>::work_size(group_rows<T>));
 template <class T> constexpr std::size_t context_bytes = (sizeof(group_context<T>) + 63) / 64 * 64;
+/// After those, the sigmoid gate's one-row stretches keep a chunk of re-run outputs per stretch and a
+/// second context (one chain).
+template <class T> constexpr std::size_t stretch_work_size = group_rows<T> * chunk + context_bytes<T> / sizeof(T);
+
+/// One long row of the sigmoid gate in lanes stretches (float and double, one row, any thread count).
+/// A one-row recursion is a single latency-bound chain (the sigmoid step has an exp, a division and a
+/// log on it), while rows in lanes take one step for a whole vector of rows. So the row is cut into
+/// S = group_rows stretches of L samples (whole chunks), seen as S rows and run by the group code
+/// (group_chunks), then made exact:
+///   pass 1: every stretch from a guess (stretch 0 from the row's state, stretch s > 0 from its first
+///           target: the gain the smoother heads for);
+///   pass 2: every stretch s > 0 again, in lanes, from the state pass 1 left at the end of stretch
+///           s − 1, a chunk at a time into scratch, until its output equals pass 1's at some sample:
+///           the state is the output (sdb(y) is a function of y), so from there on both runs took the
+///           same steps and pass 1's values stand; before it the re-run's values are copied in.
+///           Stretches leave the lanes as they merge;
+///   check:  stretch s's pass 2 started from pass 1's end of stretch s − 1, which is the exact state if
+///           stretch s − 1 is exact up to its end: by induction from stretch 0 (exact), unless a re-run
+///           never merged and ended in a different state; then the row goes on from there on the
+///           one-row path (exact, as slow as before). The samples after the S stretches, too.
+/// Every step is sigmoid_smoother_step on the same targets, in lanes or on a broadcast vector alike, so
+/// the bits are those of the one-row path (CompexpGain.SigmoidOneRowStretchesGiveTheBitsOfShortPieces).
+/// A run merges when the smoother is driven hard (an attack after a loud onset); pass 2 costs the
+/// longest time any stretch's guess needs for that. Returns false if some x is not finite and > 0;
+/// leaves the final state in y_state.
+template <bool Knee, class T>
+bool compexp_forward_single_stretches(const T* x, std::size_t cols, const group_context<T>& ctx,
+                                      const group_context<T>& ctx_one_chain, T* y, double& y_state, T* bufs,
+                                      T* scratch) {
+    constexpr std::size_t S = group_rows<T>, W = simd::lanes<T>, WW = simd::wide_lanes<T>;
+    const std::size_t L = cols / chunk / S * chunk;  // whole chunks per stretch
+    const row_curve<T>& rc = ctx.curves[0];
+    bool ok = true;
+    // Runs `rows` stretches (at xs, into ys) over n samples from the states `from`, leaving the states
+    // after them in `to`. group_chunks steps the context's number of chains (every lane holds this
+    // row's coefficients).
+    auto run = [&](const T* const* xs, T* const* ys, std::size_t rows, std::size_t n, const double* from,
+                   double* to) {
+        const row_group g{0, rows};
+        const std::size_t chains = (rows + W - 1) / W;
+        gate_state<T> states[max_chains];
+        for (std::size_t c = 0; c < chains; ++c) {
+            double lanes[W];
+            for (std::size_t i = 0; i < W; ++i) lanes[i] = from[std::min(c * W + i, rows - 1)];
+            states[c] = gate_state<T>::lanes(lanes);
+        }
+        ok &= group_chunks<true>(rows_of<const T>{xs, rows, n}, chains > 1 ? ctx : ctx_one_chain, g,
+                                 rows_of<T>{ys, rows, n}, states, bufs);
+        for (std::size_t r = 0; r < rows; ++r) to[r] = states[r / W].lane(r % W, true);
+    };
+    // Pass 1.
+    const T* x_ptr[S];
+    T* y_ptr[S];
+    double start[S], end[S];
+    alignas(64) T first_target[WW];
+    for (std::size_t r = 0; r < S; ++r) {
+        x_ptr[r] = x + r * L;
+        y_ptr[r] = y + r * L;
+        ok &= rc.targets(x + r * L, 1, first_target);
+        start[r] = r ? double(first_target[0]) : y_state;
+    }
+    run(x_ptr, y_ptr, S, L, start, end);
+    // Pass 2: stretches 1 … S − 1 from pass 1's ends of their predecessors, until they merge.
+    std::size_t active[S], count = 0;
+    double state[S], pass2_start[S];
+    for (std::size_t r = 1; r < S; ++r) {
+        active[count++] = r;
+        state[r] = pass2_start[r] = end[r - 1];
+    }
+    for (std::size_t t0 = 0; t0 < L && count > 0; t0 += chunk) {
+        const std::size_t n = std::min(chunk, L - t0);
+        const T* xs[S];
+        T* ys[S];
+        double from[S], to[S];
+        for (std::size_t i = 0; i < count; ++i) {
+            xs[i] = x + active[i] * L + t0;
+            ys[i] = scratch + i * chunk;
+            from[i] = state[active[i]];
+        }
+        run(xs, ys, count, n, from, to);
+        std::size_t still = 0;
+        for (std::size_t i = 0; i < count; ++i) {
+            const std::size_t r = active[i];
+            T* const out = y + r * L + t0;
+            const T* const again = scratch + i * chunk;
+            std::size_t j = 0;
+            while (j < n && again[j] != out[j]) ++j;
+            std::copy(again, again + j, out);
+            if (j == n) {  // not merged yet: the re-run goes on from its state
+                state[r] = to[i];
+                active[still++] = r;
+            }  // else equal states from sample j on: pass 1's values stand
+        }
+        count = still;
+    }
+    // Check, and go on from the first stretch whose re-run started from a wrong state.
+    std::size_t done = S * L;
+    for (std::size_t r = 1; r < S; ++r) {
+        if (pass2_start[r] != double(y[r * L - 1])) {
+            done = r * L;
+            break;
+        }
+    }
+    y_state = double(y[done - 1]);
+    if (done < cols)
+        ok &= compexp_forward_single<true, Knee>(x + done, cols - done, rc, ctx, y + done, y_state, bufs);
+    return ok;
+}
 
 /// The forward of rows [first, first + count) (one group) on the calling thread, from the states
 /// a.zi (1 where null), writing the final states if a.final_state is set. `work` is aligned to 64
 /// bytes and holds work_size() bytes. Returns false if some x is not finite and > 0.
 template <bool Sigmoid, class T>
 bool compexp_forward_group(const dd::detail::compexp_forward_args<T>& a, std::size_t first, std::size_t count, void* work) {
-    const row_group g{first, count};
-    const group_context<T>& ctx = *new (work) group_context<T>(a.curve, a.at, a.rt, a.k, g);
     T* const buffers = reinterpret_cast<T*>(static_cast<unsigned char*>(work) + context_bytes<T>);
     auto initial = [&](std::size_t row) { return a.zi ? a.zi[row] : 1.0; };
     const rows_of<const T> x{a.x, first + count, a.cols};
     const rows_of<T> y{a.y, first + count, a.cols};
     bool ok;
+    if (Sigmoid && count == 1 && a.cols / chunk >= group_rows<T> * sigmoid_stretch_min_chunks) {
+        // One long row of the sigmoid gate: stretches in lanes, with contexts whose every row is this row.
+        const compexp_curve<T> c = a.curve.row(first);
+        const compexp_params<T> one{c.comp_thresh, c.comp_ratio, c.exp_thresh, c.exp_ratio, c.knee};
+        const group_context<T>& sctx =
+            *new (work) group_context<T>(one, a.at[first], a.rt[first], a.k[first], row_group{0, group_rows<T>});
+        T* const scratch = buffers + group_work_size<T>;
+        const group_context<T>& sctx1 = *new (scratch + group_rows<T> * chunk)
+            group_context<T>(one, a.at[first], a.rt[first], a.k[first], row_group{0, simd::lanes<T>});
+        double state = initial(first);
+        ok = sctx.curves[0].knee ? compexp_forward_single_stretches<true>(x.row(first), a.cols, sctx, sctx1, y.row(first),
+                                                                          state, buffers, scratch)
+                                 : compexp_forward_single_stretches<false>(x.row(first), a.cols, sctx, sctx1, y.row(first),
+                                                                           state, buffers, scratch);
+        if (a.final_state) a.final_state[first] = state;
+        sctx.~group_context<T>();
+        sctx1.~group_context<T>();
+        return ok;
+    }
+    const row_group g{first, count};
+    const group_context<T>& ctx = *new (work) group_context<T>(a.curve, a.at, a.rt, a.k, g);
     if (count == 1) {
         const row_curve<T>& rc = ctx.curves[0];
         double state = initial(first);
@@ -807,7 +938,7 @@ bool compexp_backward_row(const row_curve<T>& rc, T at, T rt, T k, T zi, T grad_
 }  // namespace
 
 template <class T> std::size_t compexp_work_size(std::size_t) {
-    return context_bytes<T> + group_work_size<T> * sizeof(T);
+    return context_bytes<T> + (group_work_size<T> + stretch_work_size<T>) * sizeof(T);
 }
 template <class T> std::size_t compexp_backward_work_size() { return (3 * chunk + simd::wide_lanes<T>) * sizeof(T); }
 
@@ -837,12 +968,67 @@ bool compexp_backward(const dd::detail::compexp_backward_args<T>& a, std::size_t
     return rc.knee ? run(no{}, yes{}) : run(no{}, no{});
 }
 
+/// Forward mode of one row (either gate), decisions held fixed, in double: per chunk the targets f
+/// with the forward's bits (row_curve::targets, so the hard gate's decisions f_t < y_{t−1} are the
+/// forward's), their tangent ḟ = f·(ln10/20)·(∂g/∂L·(20/(ln10·x))·ẋ + Σ_θ ∂g/∂θ·θ̇) from the curve's
+/// partials at the level, and the smoother's tangent step: hard ẏ = (1 − β)ẏ_{t−1} + β·ḟ + β̇·(f − y_{t−1}),
+/// sigmoid ẏ = F_y·ẏ_{t−1} + F_g·ḟ + F_aa·α̇_a + F_ar·α̇_r + F_k·k̇ (sigmoid_second_partials).
+template <class T>
+bool compexp_jvp(const dd::detail::compexp_jvp_args<T>& a, std::size_t b, void* work, double& final_tangent) {
+    const compexp_curve<T> c = a.curve.row(b);
+    const row_curve<T> rc(c);
+    const prepared_curve<double> pc = prepared_curve<double>::from(compexp_curve<double>{
+        double(c.comp_thresh), double(c.comp_ratio), double(c.exp_thresh), double(c.exp_ratio), double(c.knee)});
+    const double zi = a.zi ? a.zi[b] : 1.0;
+    const T zi_out = a.sigmoid ? T(zi) : smoother_output<T>(zi);  // the first decision's y_{−1}, as the backward's
+    const std::size_t cols = a.x.cols;
+    const T* x = a.x.row(b);
+    const T* y = a.y.row(b);
+    const T* dx = a.tangent_x ? a.tangent_x + b * cols : nullptr;
+    T* dy = a.tangent_y + b * cols;
+    const compexp_param_tangents<T>& tc = a.tangent_curve;
+    const double t_ct = double(tc.comp_thresh[b]), t_cr = double(tc.comp_ratio[b]), t_et = double(tc.exp_thresh[b]),
+                 t_er = double(tc.exp_ratio[b]), t_knee = double(tc.knee[b]);
+    const double t_at = double(a.tangent_at[b]), t_rt = double(a.tangent_rt[b]), t_k = double(a.tangent_k[b]);
+    const ar_coeffs<T> hard(a.at[b], a.rt[b]);
+    T* const f_buf = static_cast<T*>(work);
+    double yd = a.tangent_zi ? a.tangent_zi[b] : 0.0;
+    bool ok = true;
+    for (std::size_t t0 = 0; t0 < cols; t0 += chunk) {
+        const std::size_t n = std::min(chunk, cols - t0);
+        ok &= rc.targets(x + t0, n, f_buf);
+        for (std::size_t i = 0; i < n; ++i) {
+            const std::size_t t = t0 + i;
+            const double xv = double(x[t]), f = double(f_buf[i]);
+            curve_partials<double> p;
+            compexp_gain_db<true>(pc, amp2db_raw(xv), p);
+            const double g_dot = (dx ? p.level * db_per_neper<double> / xv * double(dx[t]) : 0.0) + p.comp_thresh * t_ct +
+                                 p.comp_ratio * t_cr + p.exp_thresh * t_et + p.exp_ratio * t_er + p.knee * t_knee;
+            const double f_dot = f * ln10_over_20<double>::value * g_dot;
+            const T yp = t ? y[t - 1] : zi_out;
+            if (a.sigmoid) {
+                yd = sigmoid_second_partials(f, double(yp), double(a.at[b]), double(a.rt[b]), double(a.k[b]), yd, f_dot,
+                                             t_at, t_rt, t_k)
+                         .y_dot;
+            } else {
+                const bool attack = f_buf[i] < yp;
+                const double beta = double(attack ? hard.at : hard.rt), keep = double(attack ? hard.keep_at : hard.keep_rt);
+                yd = keep * yd + beta * f_dot + (attack ? t_at : t_rt) * (f - double(yp));
+            }
+            dy[t] = T(yd);
+        }
+    }
+    final_tangent = yd;
+    return ok;
+}
+
 template <class T> void fill_compexp_kernels(dd::detail::kernel_set<T>& k) {
     k.compexp_group_rows = group_rows<T>;
     k.compexp_work_size = &compexp_work_size<T>;
     k.compexp_forward = &compexp_forward<T>;
     k.compexp_backward = &compexp_backward<T>;
     k.compexp_backward_work_size = &compexp_backward_work_size<T>;
+    k.compexp_jvp = &compexp_jvp<T>;
 }
 template void fill_compexp_kernels<float>(dd::detail::kernel_set<float>&);
 template void fill_compexp_kernels<double>(dd::detail::kernel_set<double>&);

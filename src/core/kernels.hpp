@@ -18,6 +18,11 @@ struct smoother_sums {
 struct sigmoid_sums {
     double zi = 0, alpha_a = 0, alpha_r = 0, k = 0;
 };
+/// The sigmoid gate's second order per row: gradients of the scalar inputs and ẏ_{n−1} (the
+/// gradient with respect to the backward's grad_final).
+struct sigmoid_second_order_sums {
+    double zi = 0, alpha_a = 0, alpha_r = 0, k = 0, final_tangent = 0;
+};
 
 /// compexp_gain's forward over a group of rows: row r of the call reads x[r], writes y[r] (row
 /// pointers, so that a batch's rows and a streaming processor's channels are read alike); parameters
@@ -44,6 +49,19 @@ template <class T> struct compexp_backward_args {
     const double* grad_final;  // one per row, or null: 0
     T* grad_x;                 // (B, T) or null
 };
+/// compexp_gain's forward mode of one row b (batch only).
+template <class T> struct compexp_jvp_args {
+    signal_view<T> x, y;
+    compexp_params<T> curve;
+    row_param<T> at, rt, k;
+    bool sigmoid;
+    const double* zi;  // one per row, or null: 1
+    const T* tangent_x;  // (B, T) or null
+    compexp_param_tangents<T> tangent_curve;
+    row_param<T> tangent_at, tangent_rt, tangent_k;
+    const double* tangent_zi;  // one per row, or null: 0
+    T* tangent_y;              // (B, T)
+};
 /// A compexp backward row's parameter sums: ∂CT, ∂CR, ∂ET, ∂ER, ∂knee, ∂at, ∂rt, ∂k, ∂zi.
 struct compexp_sums {
     double v[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
@@ -68,6 +86,14 @@ template <class T> struct kernel_set {
     double (*sigmoid_forward)(const T* g, std::size_t n, double zi, T alpha_a, T alpha_r, T k, T* y);
     sigmoid_sums (*sigmoid_adjoint)(const T* g, std::size_t n, double zi, T alpha_a, T alpha_r, T k, const T* y,
                                     const T* grad_y, double grad_final, T* grad_g);
+    /// Tangent (dg nullable: zero); returns the final state's tangent.
+    double (*sigmoid_jvp)(const T* g, const T* dg, std::size_t n, double zi, T alpha_a, T alpha_r, T k, const T* y,
+                          double dzi, double daa, double dar, double dk, T* dy);
+    /// Second order (smoother_math.hpp); v_g, dgy, dg nullable; work holds n doubles.
+    sigmoid_second_order_sums (*sigmoid_second_order)(const T* g, const T* v_g, std::size_t n, double zi, T alpha_a,
+                                                      T alpha_r, T k, const T* y, const T* grad_y, double grad_final,
+                                                      double v_zi, double v_aa, double v_ar, double v_k, T* dgy,
+                                                      T* dg, double* work);
     // Averaging detector (one row): the hard smoother with at = rt = coef; the adjoint's sums hold
     // ∂zi in .zi and ∂coef in .at.
     double (*avg_forward)(const T* x, std::size_t n, double zi, T coef, T* y);
@@ -87,6 +113,9 @@ template <class T> struct kernel_set {
     bool (*compexp_forward)(const compexp_forward_args<T>& a, std::size_t first, std::size_t count, void* work);
     std::size_t (*compexp_backward_work_size)();
     bool (*compexp_backward)(const compexp_backward_args<T>& a, std::size_t b, void* work, compexp_sums& sums);
+    /// Forward mode of row b; returns false if some x is not finite and > 0. `work` holds
+    /// compexp_backward_work_size() bytes. final_tangent receives the final state's tangent.
+    bool (*compexp_jvp)(const compexp_jvp_args<T>& a, std::size_t b, void* work, double& final_tangent);
     // Limiter (one row): state (peak, gain); peak receives the peak envelope.
     void (*limiter_forward)(const T* x, std::size_t n, const double* zi, T threshold_db, T at, T rt, T* gain, T* peak,
                             double* final_state);

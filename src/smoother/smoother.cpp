@@ -151,6 +151,59 @@ void sigmoid_smoother_backward(signal_view<T> g, row_param<double> zi, row_param
 }
 
 template <class T>
+void sigmoid_smoother_jvp(signal_view<T> g, row_param<double> zi, row_param<T> alpha_a, row_param<T> alpha_r,
+                          row_param<T> k, signal_view<T> y, const T* tangent_g, row_param<double> tangent_zi,
+                          row_param<T> tangent_alpha_a, row_param<T> tangent_alpha_r, row_param<T> tangent_k,
+                          signal_span<T> tangent_y, double* tangent_final_state) {
+    check_sigmoid_args(g, zi, alpha_a, alpha_r, k);
+    check_same_shape(y, g, "y");
+    check_output(tangent_y, g, "tangent_y");
+    if (tangent_g) check_signal(signal_view<T>{tangent_g, g.rows, g.cols}, "tangent_g");
+    check_finite_param(tangent_zi, g.rows, "tangent_zi");
+    check_finite_param(tangent_alpha_a, g.rows, "tangent_alpha_a");
+    check_finite_param(tangent_alpha_r, g.rows, "tangent_alpha_r");
+    check_finite_param(tangent_k, g.rows, "tangent_k");
+    const auto& kern = detail::kernels_for<T>();
+    detail::parallel_for(g.rows, [&](std::size_t b) {
+        const double last = kern.sigmoid_jvp(g.row(b), tangent_g ? tangent_g + b * g.cols : nullptr, g.cols, zi[b],
+                                             alpha_a[b], alpha_r[b], k[b], y.row(b), tangent_zi[b],
+                                             double(tangent_alpha_a[b]), double(tangent_alpha_r[b]),
+                                             double(tangent_k[b]), tangent_y.row(b));
+        if (tangent_final_state) tangent_final_state[b] = last;
+    });
+}
+
+template <class T>
+void sigmoid_smoother_backward_backward(signal_view<T> g, row_param<double> zi, row_param<T> alpha_a,
+                                        row_param<T> alpha_r, row_param<T> k, signal_view<T> y, signal_view<T> grad_y,
+                                        const double* grad_final_state, const T* v_g, row_param<double> v_zi,
+                                        row_param<T> v_alpha_a, row_param<T> v_alpha_r, row_param<T> v_k, T* dgy,
+                                        double* d_grad_final_state, T* dg, const sigmoid_param_grads<T>& grads) {
+    check_sigmoid_args(g, zi, alpha_a, alpha_r, k);
+    check_same_shape(y, g, "y");
+    check_same_shape(grad_y, g, "grad_y");
+    if (v_g) check_signal(signal_view<T>{v_g, g.rows, g.cols}, "v_g");
+    check_finite_param(v_zi, g.rows, "v_zi");
+    check_finite_param(v_alpha_a, g.rows, "v_alpha_a");
+    check_finite_param(v_alpha_r, g.rows, "v_alpha_r");
+    check_finite_param(v_k, g.rows, "v_k");
+    const auto& kern = detail::kernels_for<T>();
+    detail::parallel_for(g.rows, [&](std::size_t b) {
+        std::vector<double> work(g.cols);
+        const std::size_t o = b * g.cols;
+        const detail::sigmoid_second_order_sums s = kern.sigmoid_second_order(
+            g.row(b), v_g ? v_g + o : nullptr, g.cols, zi[b], alpha_a[b], alpha_r[b], k[b], y.row(b), grad_y.row(b),
+            grad_final_of(grad_final_state, b), v_zi[b], double(v_alpha_a[b]), double(v_alpha_r[b]), double(v_k[b]),
+            dgy ? dgy + o : nullptr, dg ? dg + o : nullptr, work.data());
+        if (grads.zi) grads.zi[b] = s.zi;
+        store_row(grads.alpha_a, b, s.alpha_a);
+        store_row(grads.alpha_r, b, s.alpha_r);
+        store_row(grads.k, b, s.k);
+        if (d_grad_final_state) d_grad_final_state[b] = s.final_tangent;
+    });
+}
+
+template <class T>
 void linear_recurrence(signal_view<T> x, signal_view<T> a, row_param<T> y0, bool reverse, signal_span<T> y) {
     check_signal(x, "x");
     check_signal(a, "a");
@@ -221,6 +274,13 @@ template <class T> void sigmoid_smoother_processor<T>::process(const T* const* g
     template void sigmoid_smoother_backward<T>(signal_view<T>, row_param<double>, row_param<T>, row_param<T>,       \
                                                row_param<T>, signal_view<T>, signal_view<T>, T*,                   \
                                                const sigmoid_param_grads<T>&, const double*);                      \
+    template void sigmoid_smoother_jvp<T>(signal_view<T>, row_param<double>, row_param<T>, row_param<T>,           \
+                                          row_param<T>, signal_view<T>, const T*, row_param<double>, row_param<T>,  \
+                                          row_param<T>, row_param<T>, signal_span<T>, double*);                     \
+    template void sigmoid_smoother_backward_backward<T>(                                                            \
+        signal_view<T>, row_param<double>, row_param<T>, row_param<T>, row_param<T>, signal_view<T>, signal_view<T>, \
+        const double*, const T*, row_param<double>, row_param<T>, row_param<T>, row_param<T>, T*, double*, T*,      \
+        const sigmoid_param_grads<T>&);                                                                             \
     template void linear_recurrence<T>(signal_view<T>, signal_view<T>, row_param<T>, bool, signal_span<T>);         \
     template class hard_smoother_processor<T>;                                                                     \
     template class sigmoid_smoother_processor<T>;

@@ -44,6 +44,27 @@ dd::detail::smoother_sums hard_second_order(const T* f, const T* v_f, std::size_
     return {g.zi, g.at, g.rt};
 }
 
+template <class T>
+double sigmoid_jvp(const T* g, const T* dg, std::size_t n, double zi, T alpha_a, T alpha_r, T k, const T* y, double dzi,
+                   double daa, double dar, double dk, T* dy) {
+    return sigmoid_smoother_jvp_row(g, [dg](std::size_t t) { return dg ? double(dg[t]) : 0.0; }, n, T(zi), alpha_a,
+                                    alpha_r, k, y, dzi, daa, dar, dk, dy);
+}
+
+template <class T>
+dd::detail::sigmoid_second_order_sums sigmoid_second_order(const T* g, const T* v_g, std::size_t n, double zi,
+                                                           T alpha_a, T alpha_r, T k, const T* y, const T* grad_y,
+                                                           double grad_final, double v_zi, double v_aa, double v_ar,
+                                                           double v_k, T* dgy, T* dg, double* work) {
+    const sigmoid_second_sums r = sigmoid_smoother_second_order_row(
+        g, [v_g](std::size_t t) { return v_g ? double(v_g[t]) : 0.0; },
+        [dg](std::size_t t, double v) {
+            if (dg) dg[t] = T(v);
+        },
+        n, T(zi), alpha_a, alpha_r, k, y, grad_y, grad_final, v_zi, v_aa, v_ar, v_k, dgy, work);
+    return {r.zi, r.alpha_a, r.alpha_r, r.k, r.final_tangent};
+}
+
 template <class T> double sigmoid_forward(const T* g, std::size_t n, double zi, T alpha_a, T alpha_r, T k, T* y) {
     return double(sigmoid_smoother_forward_row(array_target<T>{g, nullptr}, n, T(zi), alpha_a, alpha_r, k, y));
 }
@@ -112,6 +133,8 @@ template <class T> void fill_smoother_kernels(dd::detail::kernel_set<T>& k) {
     k.hard_second_order = &hard_second_order<T>;
     k.sigmoid_forward = &sigmoid_forward<T>;
     k.sigmoid_adjoint = &sigmoid_adjoint<T>;
+    k.sigmoid_jvp = &sigmoid_jvp<T>;
+    k.sigmoid_second_order = &sigmoid_second_order<T>;
     k.avg_forward = &avg_forward<T>;
     k.avg_adjoint = &avg_adjoint<T>;
     k.linear_recurrence = &linear_recurrence<T>;

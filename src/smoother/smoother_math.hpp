@@ -465,6 +465,129 @@ inline sigmoid_row_grads sigmoid_smoother_adjoint_row(Target& target, std::size_
 }
 
 // ------------------------------------------------------------------------------------------------
+// Sigmoid gate: forward mode and second order (docs/derivations/sigmoid_second_order.md), in double.
+
+/// sdb and its first two derivatives (0 under the floor, where sdb is constant).
+struct safe_db_point {
+    double value, d1, d2;
+};
+inline safe_db_point safe_db_derivatives(double v) {
+    const double floor = safe_amp_floor<double>;
+    if (v < floor) return {amp2db_raw(floor), 0.0, 0.0};
+    return {amp2db_raw(v), db_per_neper<double> / v, -db_per_neper<double> / (v * v)};
+}
+
+/// One step's local quantities: the partials F_· of y_t = F(y_{t−1}, g_t, α_a, α_r, k) and, for a
+/// direction ż = (ẏ_{t−1}, ġ_t, α̇_a, α̇_r, k̇), the tangent ẏ_t = F_z·ż and the directional derivatives
+/// H_· = (∂²F/∂z∂·)·ż of the partials (the Hessian of the step times ż).
+struct sigmoid_second_point {
+    double F_y, F_g, F_aa, F_ar, F_k;  // partials
+    double y_dot;                      // F_z·ż
+    double H_y, H_g, H_aa, H_ar, H_k;  // (∇²F)·ż
+};
+/// With Δ = sdb(g) − sdb(y_p), s = σ(kΔ), σ' = s(1 − s), σ'' = σ'(1 − 2s), D = α_r − α_a, α = α_a + s·D,
+/// e = g − y_p, q = D·σ'·e:  F_y = 1 − α − q·k·sdb'(y_p), F_g = α + q·k·sdb'(g), F_aa = (1 − s)·e,
+/// F_ar = s·e, F_k = q·Δ; their derivatives along ż follow from Δ̇ = sdb'(g)ġ − sdb'(y_p)ẏ_p,
+/// ż_σ = k̇Δ + kΔ̇, ṡ = σ'ż_σ, σ̇' = σ''ż_σ, Ḋ = α̇_r − α̇_a, α̇ = α̇_a + ṡD + sḊ, ė = ġ − ẏ_p, q̇ = Ḋσ'e + Dσ̇'e + Dσ'ė.
+inline sigmoid_second_point sigmoid_second_partials(double g, double y_prev, double alpha_a, double alpha_r, double k,
+                                                    double yp_dot, double g_dot, double aa_dot, double ar_dot,
+                                                    double k_dot) {
+    const safe_db_point lg = safe_db_derivatives(g), ly = safe_db_derivatives(y_prev);
+    const double delta = lg.value - ly.value;
+    const double s = 1.0 / (1.0 + std::exp(-k * delta));
+    const double s1 = s * (1.0 - s), s2 = s1 * (1.0 - 2.0 * s);
+    const double D = alpha_r - alpha_a, alpha = alpha_a + s * D, e = g - y_prev, q = D * s1 * e;
+    sigmoid_second_point r;
+    r.F_y = 1.0 - alpha - q * k * ly.d1;
+    r.F_g = alpha + q * k * lg.d1;
+    r.F_aa = (1.0 - s) * e;
+    r.F_ar = s * e;
+    r.F_k = q * delta;
+    r.y_dot = r.F_y * yp_dot + r.F_g * g_dot + r.F_aa * aa_dot + r.F_ar * ar_dot + r.F_k * k_dot;
+    const double delta_dot = lg.d1 * g_dot - ly.d1 * yp_dot;
+    const double z_dot = k_dot * delta + k * delta_dot;
+    const double s_dot = s1 * z_dot, s1_dot = s2 * z_dot;
+    const double D_dot = ar_dot - aa_dot;
+    const double alpha_dot = aa_dot + s_dot * D + s * D_dot;
+    const double e_dot = g_dot - yp_dot;
+    const double q_dot = D_dot * s1 * e + D * s1_dot * e + D * s1 * e_dot;
+    r.H_y = -alpha_dot - (q_dot * k * ly.d1 + q * k_dot * ly.d1 + q * k * ly.d2 * yp_dot);
+    r.H_g = alpha_dot + q_dot * k * lg.d1 + q * k_dot * lg.d1 + q * k * lg.d2 * g_dot;
+    r.H_aa = -s_dot * e + (1.0 - s) * e_dot;
+    r.H_ar = s_dot * e + s * e_dot;
+    r.H_k = q_dot * delta + q * delta_dot;
+    return r;
+}
+
+/// Tangent (forward mode): ẏ_t = F_y·ẏ_{t−1} + F_g·ġ_t + F_aa·α̇_a + F_ar·α̇_r + F_k·k̇, ẏ_{−1} = żi.
+/// `tangent_target(t)` gives ġ_t; returns ẏ_{n−1} (żi for n = 0).
+template <class T, class TangentTarget>
+inline double sigmoid_smoother_jvp_row(const T* g, const TangentTarget& tangent_target, std::size_t n, T zi,
+                                       T alpha_a, T alpha_r, T k, const T* y, double dzi, double daa, double dar,
+                                       double dk, T* dy) {
+    double yd = dzi;
+    for (std::size_t t = 0; t < n; ++t) {
+        const double yp = double(t ? y[t - 1] : zi);
+        yd = sigmoid_second_partials(double(g[t]), yp, double(alpha_a), double(alpha_r), double(k), yd,
+                                     tangent_target(t), daa, dar, dk)
+                 .y_dot;
+        if (dy) dy[t] = T(yd);
+    }
+    return yd;
+}
+
+/// Second order: the backward maps ḡ = (gy, grad_final) to Jᵀḡ (∂g, ∂zi, ∂α_a, ∂α_r, ∂k). For
+/// cotangents v of those, ℓ₂ = ⟨v, Jᵀḡ⟩ = Σ_t gy_t·ẏ_t + grad_final·ẏ_{n−1} with ẏ the tangent along v,
+/// so ∂ℓ₂/∂gy = ẏ (dgy) and ∂ℓ₂/∂grad_final = ẏ_{n−1} (returned in .final); for the primal inputs
+/// the adjoint of the pair (y, ẏ): w (of ẏ) is the first-order adjoint, p (of y) runs
+/// p_t = w_{t+1}·H_y(t+1) + F_y(t+1)·p_{t+1} from p_{n−1} = 0, and
+///   ∂g_t = w_t·H_g(t) + p_t·F_g(t),  ∂θ = Σ_t w_t·H_θ(t) + p_t·F_θ(t),  ∂zi = w_0·H_y(0) + F_y(0)·p_0.
+/// `tangent_target(t)` gives v_g,t; `pull(t, ∂g_t)`; `work` holds n doubles.
+struct sigmoid_second_sums {
+    double zi = 0, alpha_a = 0, alpha_r = 0, k = 0, final_tangent = 0;
+};
+template <class T, class TangentTarget, class Pull>
+inline sigmoid_second_sums sigmoid_smoother_second_order_row(const T* g, const TangentTarget& tangent_target,
+                                                             Pull&& pull, std::size_t n, T zi, T alpha_a, T alpha_r,
+                                                             T k, const T* y, const T* grad_y, double grad_final,
+                                                             double v_zi, double v_aa, double v_ar, double v_k,
+                                                             T* dgy, double* work) {
+    sigmoid_second_sums r;
+    // Pass 1: ẏ along v.
+    double yd = v_zi;
+    for (std::size_t t = 0; t < n; ++t) {
+        const double yp = double(t ? y[t - 1] : zi);
+        yd = sigmoid_second_partials(double(g[t]), yp, double(alpha_a), double(alpha_r), double(k), yd,
+                                     tangent_target(t), v_aa, v_ar, v_k)
+                 .y_dot;
+        work[t] = yd;
+        if (dgy) dgy[t] = T(yd);
+    }
+    r.final_tangent = n ? work[n - 1] : v_zi;
+    // Pass 2, backwards: w (first order) and p.
+    double w_next = 0, p_next = 0, Fy_next = 0, Hy_next = 0;  // of step t + 1
+    for (std::size_t t = n; t-- > 0;) {
+        const double yp = double(t ? y[t - 1] : zi);
+        const double yp_dot = t ? work[t - 1] : v_zi;
+        const sigmoid_second_point d = sigmoid_second_partials(double(g[t]), yp, double(alpha_a), double(alpha_r),
+                                                               double(k), yp_dot, tangent_target(t), v_aa, v_ar, v_k);
+        const double gy = double(grad_y[t]) + (t + 1 == n ? grad_final : 0.0);
+        const double w = gy + Fy_next * w_next;
+        const double p = w_next * Hy_next + Fy_next * p_next;
+        pull(t, w * d.H_g + p * d.F_g);
+        r.alpha_a += w * d.H_aa + p * d.F_aa;
+        r.alpha_r += w * d.H_ar + p * d.F_ar;
+        r.k += w * d.H_k + p * d.F_k;
+        w_next = w;
+        p_next = p;
+        Fy_next = d.F_y;
+        Hy_next = d.H_y;
+    }
+    r.zi = n ? w_next * Hy_next + Fy_next * p_next : 0.0;
+    return r;
+}
+
+// ------------------------------------------------------------------------------------------------
 // Time-varying first-order linear recurrence, y_t = a_t·y_{t−1} + x_t (or backwards in time with
 // y_t = a_t·y_{t+1} + x_t). Its adjoint is the same recurrence run the other way, which is how the
 // Python package differentiates the smoother's adjoint a second time (gradgrad) without unrolling.

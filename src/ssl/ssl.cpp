@@ -11,6 +11,7 @@
 
 #include "core/parallel.hpp"
 #include "core/validate.hpp"
+#include "ssl/ssl_derivatives.hpp"
 #include "ssl/ssl_model.hpp"
 
 namespace dd {
@@ -120,6 +121,15 @@ template <class T> void check_ssl_params(const ssl_params<T>& p, std::size_t row
     check_param(p.T_shunt_slow, rows, "T_shunt_slow", positive_time, requirement);
     check_param(p.feedback_coeff, rows, "feedback_coeff", [](T v) { return v >= T(0) && v <= T(1); }, "in [0, 1]");
     check_param(p.knee, rows, "knee", [](T v) { return v >= T(0); }, ">= 0 dB");
+    // gate_k: > 0 (1/dB), or +∞ for the hard gate (its limit).
+    const basic_row_param<T>& k = p.gate_k;
+    if (k.per_row() && k.count() != rows)
+        throw argument_error("gate_k", "has " + std::to_string(k.count()) + " values but the signal has " +
+                                           std::to_string(rows) + " rows (need 1 or one per row)");
+    for (std::size_t b = 0; b < (k.per_row() ? rows : 1); ++b)
+        if (!(k[b] > T(0)))  // NaN fails too
+            throw argument_error("gate_k", "must be > 0 (1/dB), or infinity for the hard gate " +
+                                               validation::describe(k[b], b, "row"));
 }
 
 namespace {
@@ -151,6 +161,88 @@ template <class T> void store_grads(const ssl_param_grads<T>& grads, std::size_t
     store_row(grads.T_shunt_slow, b, g.T_shunt_slow);
     store_row(grads.feedback_coeff, b, g.feedback_coeff);
     store_row(grads.knee, b, g.knee);
+    store_row(grads.gate_k, b, g.gate_k);
+}
+
+/// A row's gradients from the hard gate's adjoint or the soft gate's.
+template <class Level, class GradOut, class Pull>
+ssl_row_grads row_adjoint(const ssl_model& m, const ssl_zoh_derivatives& da, const ssl_zoh_derivatives& dr,
+                          const Level& level, const GradOut& grad_out, Pull&& pull, std::size_t n, const double* states,
+                          const ssl_state& initial, const double* grad_final, double* grad_initial) {
+    if (ssl_is_hard_gate(m))
+        return ssl_adjoint_row(m, da, dr, level, grad_out, pull, n, states, initial, grad_final, grad_initial);
+    double gk = 0;
+    ssl_row_grads g = ssl_soft_adjoint_row(m, level, grad_out, pull, n, states, initial, grad_final, grad_initial, gk);
+    g.gate_k = gk;
+    return g;
+}
+
+/// One row's tangents (or cotangents) in the model's coordinates: ṡ = ĊR/CR², Ṙ_q = −R_q²·Ṫ_q.
+template <class T> ssl_row_tangents model_tangents(const ssl_param_tangents<T>& v, std::size_t b, const ssl_model& m) {
+    auto at = [b](const T* p) { return p ? double(p[b]) : 0.0; };
+    ssl_row_tangents r;
+    r.ct = at(v.comp_thresh);
+    r.slope = at(v.comp_ratio) / (m.comp_ratio * m.comp_ratio);
+    r.knee = at(v.knee);
+    r.fb = at(v.feedback_coeff);
+    const double rates[4] = {m.rates.af, m.rates.as, m.rates.sf, m.rates.ss};
+    const T* tangents[4] = {v.T_attack_fast, v.T_attack_slow, v.T_shunt_fast, v.T_shunt_slow};
+    for (int q = 0; q < 4; ++q) r.rates[q] = -rates[q] * rates[q] * at(tangents[q]);
+    r.gate_k = at(v.gate_k);
+    return r;
+}
+
+/// The second order's user-coordinate gradients: the model's, chained, plus the derivatives of the
+/// chain factors themselves (d(1/CR²)/dCR = −2/CR³, d(−R²)/dT = 2R³) times the first-order sums.
+template <class T>
+void store_second_order(const ssl_param_grads<T>& out, std::size_t b, const ssl_model& m, const ssl_param_tangents<T>& v,
+                        const ssl_row_second& r) {
+    auto at = [b](const T* p) { return p ? double(p[b]) : 0.0; };
+    const double cr = m.comp_ratio;
+    store_row(out.comp_thresh, b, r.ct);
+    store_row(out.comp_ratio, b, r.slope / (cr * cr) - 2.0 * at(v.comp_ratio) * r.first_slope / (cr * cr * cr));
+    store_row(out.knee, b, r.knee);
+    store_row(out.feedback_coeff, b, r.fb);
+    store_row(out.gate_k, b, 0.0);
+    const double rates[4] = {m.rates.af, m.rates.as, m.rates.sf, m.rates.ss};
+    const T* tangents[4] = {v.T_attack_fast, v.T_attack_slow, v.T_shunt_fast, v.T_shunt_slow};
+    T* grads[4] = {out.T_attack_fast, out.T_attack_slow, out.T_shunt_fast, out.T_shunt_slow};
+    for (int q = 0; q < 4; ++q) {
+        const double R = rates[q];
+        store_row(grads[q], b, -R * R * r.rates[q] + at(tangents[q]) * 2.0 * R * R * R * r.first_rates[q]);
+    }
+}
+
+/// ssl_second_order_row_curve for the row's curve.
+template <class... Args> ssl_row_second second_order_row(const ssl_model& m, Args&&... args) {
+    if (m.knee == 0.0) return ssl_second_order_row_curve<true>(m, std::forward<Args>(args)...);
+    return ssl_second_order_row_curve<false>(m, std::forward<Args>(args)...);
+}
+
+/// Second derivatives exist for the hard gate only.
+template <class T> void check_no_soft_gate(const ssl_params<T>& p, std::size_t rows) {
+    for (std::size_t b = 0; b < (p.gate_k.per_row() ? rows : 1); ++b)
+        if (!std::isinf(double(p.gate_k[b])))
+            throw argument_error("gate_k", "second derivatives of the soft gate are not supported (first-order "
+                                           "gradients and forward mode are); use the hard gate (gate_k = inf)");
+}
+
+template <class T> void check_tangents(const ssl_param_tangents<T>& v, std::size_t rows, const char* what) {
+    const T* ptrs[9] = {v.comp_thresh,  v.comp_ratio,     v.T_attack_fast, v.T_attack_slow, v.T_shunt_fast,
+                        v.T_shunt_slow, v.feedback_coeff, v.knee,          v.gate_k};
+    static const char* names[9] = {"comp_thresh",  "comp_ratio",     "T_attack_fast", "T_attack_slow", "T_shunt_fast",
+                                   "T_shunt_slow", "feedback_coeff", "knee",          "gate_k"};
+    for (int i = 0; i < 9; ++i) {
+        if (!ptrs[i]) continue;
+        for (std::size_t b = 0; b < rows; ++b)
+            if (!std::isfinite(ptrs[i][b]))
+                throw argument_error(names[i], std::string(what) + " is NaN or Inf " + validation::describe(ptrs[i][b], b, "row"));
+    }
+}
+void check_state_values(const double* v, std::size_t rows, const char* name) {
+    if (!v) return;
+    for (std::size_t i = 0; i < 2 * rows; ++i)
+        if (!std::isfinite(v[i])) throw argument_error(name, "is NaN or Inf " + validation::describe(v[i], i, "flat index"));
 }
 
 void store_state(const state_out& out, std::size_t b, const ssl_state& s) {
@@ -214,7 +306,7 @@ void ssl_comp_gain_backward(signal_view<T> x_peak_db, const ssl_params<T>& p, co
         const ssl_state initial(row_state(zi, b));
         std::vector<double> scratch;
         const double* row = row_tape(m, level, n, tape, b, initial, scratch);
-        const ssl_row_grads g = ssl_adjoint_row(
+        const ssl_row_grads g = row_adjoint(
             m, da, dr, level, [gy](std::size_t t) { return double(gy[t]); },
             [gx](std::size_t t, double v) {
                 if (gx) gx[t] = T(v);
@@ -273,10 +365,220 @@ void ssl_compress_backward(signal_view<T> x, const ssl_params<T>& p, const doubl
             if (gyr) v += double(gyr[t]) * db2amp_raw(gain_at(t));
             gx[t] = T(v);
         };
-        const ssl_row_grads g = ssl_adjoint_row(m, da, dr, level, grad_out, pull, n, row, initial,
+        const ssl_row_grads g = row_adjoint(m, da, dr, level, grad_out, pull, n, row, initial,
                                                 grad_final_state ? grad_final_state + 2 * b : nullptr,
                                                 grad_zi ? grad_zi + 2 * b : nullptr);
         store_grads(grads, b, g);
+    });
+}
+
+// ------------------------------------------------------------------------------------------------
+// Forward mode and second order
+
+namespace {
+constexpr double kappa = ln10<double> / 20.0;  // d db2amp(g)/dg = κ·db2amp(g)
+struct zero_level_tangent {
+    double operator()(std::size_t) const { return 0.0; }
+};
+}  // namespace
+
+template <class T>
+void ssl_comp_gain_jvp(signal_view<T> x_peak_db, const ssl_params<T>& p, const double* tape, const T* tangent_x,
+                       const ssl_param_tangents<T>& tangents, signal_span<T> tangent_gain, state_in zi,
+                       const double* tangent_zi, double* tangent_final_state) {
+    check_signal(x_peak_db, "x_peak_dB");
+    check_ssl_params(p, x_peak_db.rows);
+    check_output(tangent_gain, x_peak_db, "tangent_gain");
+    check_ssl_state(zi, x_peak_db.rows);
+    if (tangent_x) check_signal(signal_view<T>{tangent_x, x_peak_db.rows, x_peak_db.cols}, "tangent_x_peak_dB");
+    check_tangents(tangents, x_peak_db.rows, "tangent");
+    check_state_values(tangent_zi, x_peak_db.rows, "tangent_zi");
+    const std::size_t n = x_peak_db.cols;
+    detail::parallel_for(x_peak_db.rows, [&](std::size_t b) {
+        ssl_zoh_derivatives da, dr;
+        const ssl_model m = make_ssl_model(p.row(b), p.fs, &da, &dr);
+        const T* x = x_peak_db.row(b);
+        auto level = [x](std::size_t t) { return double(x[t]); };
+        const ssl_state initial(row_state(zi, b));
+        std::vector<double> scratch;
+        const double* row = row_tape(m, level, n, tape, b, initial, scratch);
+        double tx[2] = {tangent_zi ? tangent_zi[2 * b] : 0.0, tangent_zi ? tangent_zi[2 * b + 1] : 0.0};
+        T* out = tangent_gain.row(b);
+        auto write = [out](std::size_t t, double a, double c) { out[t] = T(a + c); };
+        const ssl_row_tangents v = model_tangents(tangents, b, m);
+        if (tangent_x) {
+            const T* dx = tangent_x + n * b;
+            ssl_jvp_row(m, da, dr, level, [dx](std::size_t t) { return double(dx[t]); }, n, row, initial, v, tx, write);
+        } else {
+            ssl_jvp_row(m, da, dr, level, zero_level_tangent{}, n, row, initial, v, tx, write);
+        }
+        if (tangent_final_state) {
+            tangent_final_state[2 * b] = tx[0];
+            tangent_final_state[2 * b + 1] = tx[1];
+        }
+    });
+}
+
+template <class T>
+void ssl_compress_jvp(signal_view<T> x, const ssl_params<T>& p, const double* tape, const T* tangent_x,
+                      const ssl_param_tangents<T>& tangents, T* tangent_gain, T* tangent_y, state_in zi,
+                      const double* tangent_zi, double* tangent_final_state) {
+    check_signal(x, "x");
+    check_ssl_params(p, x.rows);
+    check_ssl_state(zi, x.rows);
+    if (tangent_x) check_signal(signal_view<T>{tangent_x, x.rows, x.cols}, "tangent_x");
+    check_tangents(tangents, x.rows, "tangent");
+    check_state_values(tangent_zi, x.rows, "tangent_zi");
+    const std::size_t n = x.cols;
+    detail::parallel_for(x.rows, [&](std::size_t b) {
+        ssl_zoh_derivatives da, dr;
+        const ssl_model m = make_ssl_model(p.row(b), p.fs, &da, &dr);
+        const T* xr = x.row(b);
+        const T* dx = tangent_x ? tangent_x + n * b : nullptr;
+        auto level = [xr](std::size_t t) { return ssl_audio_level(xr[t]); };
+        auto level_tangent = [xr, dx](std::size_t t) {
+            return dx ? ssl_audio_level_derivative(xr[t]) * double(dx[t]) : 0.0;
+        };
+        const ssl_state initial(row_state(zi, b));
+        std::vector<double> scratch;
+        const double* row = row_tape(m, level, n, tape, b, initial, scratch);
+        double tx[2] = {tangent_zi ? tangent_zi[2 * b] : 0.0, tangent_zi ? tangent_zi[2 * b + 1] : 0.0};
+        T* tg = tangent_gain ? tangent_gain + n * b : nullptr;
+        T* ty = tangent_y ? tangent_y + n * b : nullptr;
+        // z_t = db2amp(g_t)·x_t:  ż = db2amp(g_t)·(ẋ_t + κ·x_t·ġ_t)
+        auto write = [&](std::size_t t, double a, double c) {
+            const double gd = a + c;
+            if (tg) tg[t] = T(gd);
+            if (ty) {
+                const double amp = db2amp_raw(row[2 * t] + row[2 * t + 1]);
+                ty[t] = T(amp * ((dx ? double(dx[t]) : 0.0) + kappa * double(xr[t]) * gd));
+            }
+        };
+        ssl_jvp_row(m, da, dr, level, level_tangent, n, row, initial, model_tangents(tangents, b, m), tx, write);
+        if (tangent_final_state) {
+            tangent_final_state[2 * b] = tx[0];
+            tangent_final_state[2 * b + 1] = tx[1];
+        }
+    });
+}
+
+template <class T>
+void ssl_comp_gain_backward_backward(signal_view<T> x_peak_db, const ssl_params<T>& p, const double* tape,
+                                     signal_view<T> grad_gain, const T* v_x_peak_db,
+                                     const ssl_param_tangents<T>& v_params, T* d_grad_gain, T* d_x_peak_db,
+                                     const ssl_param_grads<T>& d_params, state_in zi, const double* grad_final_state,
+                                     const double* v_zi, double* d_grad_final_state, double* d_zi) {
+    check_signal(x_peak_db, "x_peak_dB");
+    check_ssl_params(p, x_peak_db.rows);
+    check_no_soft_gate(p, x_peak_db.rows);
+    check_same_shape(grad_gain, x_peak_db, "grad_gain");
+    check_ssl_state(zi, x_peak_db.rows);
+    if (v_x_peak_db) check_signal(signal_view<T>{v_x_peak_db, x_peak_db.rows, x_peak_db.cols}, "v_x_peak_dB");
+    check_tangents(v_params, x_peak_db.rows, "cotangent");
+    check_state_values(v_zi, x_peak_db.rows, "v_zi");
+    check_state_values(grad_final_state, x_peak_db.rows, "grad_final_state");
+    const std::size_t n = x_peak_db.cols;
+    detail::parallel_for(x_peak_db.rows, [&](std::size_t b) {
+        ssl_zoh_derivatives da, dr;
+        const ssl_model m = make_ssl_model(p.row(b), p.fs, &da, &dr);
+        ssl_zoh_second_derivatives da2, dr2;
+        ssl_attack_zoh_second(m.rates, m.Ts, da2);
+        ssl_release_zoh_second(m.rates, m.Ts, dr2);
+        const T* x = x_peak_db.row(b);
+        const T* gy = grad_gain.row(b);
+        const T* vx = v_x_peak_db ? v_x_peak_db + n * b : nullptr;
+        T* dgy = d_grad_gain ? d_grad_gain + n * b : nullptr;
+        T* dx = d_x_peak_db ? d_x_peak_db + n * b : nullptr;
+        auto level = [x](std::size_t t) { return double(x[t]); };
+        auto level_tangent = [vx](std::size_t t) { return vx ? double(vx[t]) : 0.0; };
+        const ssl_state initial(row_state(zi, b));
+        std::vector<double> scratch;
+        const double* row = row_tape(m, level, n, tape, b, initial, scratch);
+        std::vector<double> work(2 * n);
+        const ssl_row_tangents v = model_tangents(v_params, b, m);
+        const ssl_row_second r = second_order_row(
+            m, da, dr, da2, dr2, level, level_tangent, [gy](std::size_t t) { return double(gy[t]); },
+            [](std::size_t, double) { return 0.0; },
+            [dgy](std::size_t t, double a, double c) {
+                if (dgy) dgy[t] = T(a + c);
+            },
+            [dx](std::size_t t, double g, double) {
+                if (dx) dx[t] = T(g);
+            },
+            n, row, initial, grad_final_state ? grad_final_state + 2 * b : nullptr, v, v_zi ? v_zi + 2 * b : nullptr,
+            work.data(), d_grad_final_state ? d_grad_final_state + 2 * b : nullptr, d_zi ? d_zi + 2 * b : nullptr);
+        store_second_order(d_params, b, m, v_params, r);
+    });
+}
+
+template <class T>
+void ssl_compress_backward_backward(signal_view<T> x, const ssl_params<T>& p, const double* tape, const T* grad_gain,
+                                    const T* grad_y, const T* v_x, const ssl_param_tangents<T>& v_params,
+                                    T* d_grad_gain, T* d_grad_y, T* d_x, const ssl_param_grads<T>& d_params,
+                                    state_in zi, const double* grad_final_state, const double* v_zi,
+                                    double* d_grad_final_state, double* d_zi) {
+    check_signal(x, "x");
+    check_ssl_params(p, x.rows);
+    check_no_soft_gate(p, x.rows);
+    check_ssl_state(zi, x.rows);
+    if (v_x) check_signal(signal_view<T>{v_x, x.rows, x.cols}, "v_x");
+    check_tangents(v_params, x.rows, "cotangent");
+    check_state_values(v_zi, x.rows, "v_zi");
+    check_state_values(grad_final_state, x.rows, "grad_final_state");
+    const std::size_t n = x.cols;
+    detail::parallel_for(x.rows, [&](std::size_t b) {
+        ssl_zoh_derivatives da, dr;
+        const ssl_model m = make_ssl_model(p.row(b), p.fs, &da, &dr);
+        ssl_zoh_second_derivatives da2, dr2;
+        ssl_attack_zoh_second(m.rates, m.Ts, da2);
+        ssl_release_zoh_second(m.rates, m.Ts, dr2);
+        const T* xr = x.row(b);
+        const T* gg = grad_gain ? grad_gain + n * b : nullptr;
+        const T* gz = grad_y ? grad_y + n * b : nullptr;
+        const T* vx = v_x ? v_x + n * b : nullptr;
+        T* dgg = d_grad_gain ? d_grad_gain + n * b : nullptr;
+        T* dgz = d_grad_y ? d_grad_y + n * b : nullptr;
+        T* dx = d_x ? d_x + n * b : nullptr;
+        auto level = [xr](std::size_t t) { return ssl_audio_level(xr[t]); };
+        auto level_tangent = [xr, vx](std::size_t t) {
+            return vx ? ssl_audio_level_derivative(xr[t]) * double(vx[t]) : 0.0;
+        };
+        const ssl_state initial(row_state(zi, b));
+        std::vector<double> scratch;
+        const double* row = row_tape(m, level, n, tape, b, initial, scratch);
+        auto amp_at = [row](std::size_t t) { return db2amp_raw(row[2 * t] + row[2 * t + 1]); };
+        // The backward's upstream gradient of the gain: gy_t = gg_t + gz_t·κ·z_t, z_t = db2amp(g_t)·x_t.
+        auto grad_out = [&](std::size_t t) {
+            double v = gg ? double(gg[t]) : 0.0;
+            if (gz) v += double(gz[t]) * kappa * amp_at(t) * double(xr[t]);
+            return v;
+        };
+        // ż_t = db2amp(g_t)·(v_x,t + κ·x_t·ẏ_t); ℓ₂ holds gz_t·ż_t, whose derivative in g_t seeds ρ.
+        auto z_dot = [&](std::size_t t, double yd) {
+            return amp_at(t) * ((vx ? double(vx[t]) : 0.0) + kappa * double(xr[t]) * yd);
+        };
+        auto extra_seed = [&](std::size_t t, double yd) { return gz ? double(gz[t]) * kappa * z_dot(t, yd) : 0.0; };
+        double y_dot = 0.0;  // ẏ_t of the step out_level is called for (out_tangent comes first)
+        auto out_tangent = [&](std::size_t t, double a, double c) {
+            y_dot = a + c;
+            if (dgg) dgg[t] = T(y_dot);
+            if (dgz) dgz[t] = T(z_dot(t, y_dot));
+        };
+        // x_t enters through the level ℓ(x_t), the level's tangent ℓ'(x_t)·v_x,t and ż_t.
+        auto out_level = [&](std::size_t t, double g_level, double g_level_first) {
+            if (!dx) return;
+            double v = g_level * ssl_audio_level_derivative(xr[t]);
+            if (vx) v += g_level_first * double(vx[t]) * ssl_audio_level_second_derivative(xr[t]);
+            if (gz) v += double(gz[t]) * amp_at(t) * kappa * y_dot;
+            dx[t] = T(v);
+        };
+        std::vector<double> work(2 * n);
+        const ssl_row_tangents v = model_tangents(v_params, b, m);
+        const ssl_row_second r = second_order_row(
+            m, da, dr, da2, dr2, level, level_tangent, grad_out, extra_seed, out_tangent, out_level, n, row, initial,
+            grad_final_state ? grad_final_state + 2 * b : nullptr, v, v_zi ? v_zi + 2 * b : nullptr, work.data(),
+            d_grad_final_state ? d_grad_final_state + 2 * b : nullptr, d_zi ? d_zi + 2 * b : nullptr);
+        store_second_order(d_params, b, m, v_params, r);
     });
 }
 
@@ -286,7 +588,8 @@ void ssl_compress_backward(signal_view<T> x, const ssl_params<T>& p, const doubl
 namespace {
 template <class T> ssl_params<T> settings_params(const ssl_settings& s, double fs) {
     return {T(s.comp_thresh),  T(s.comp_ratio),   T(s.T_attack_fast), T(s.T_attack_slow), T(s.T_shunt_fast),
-            T(s.T_shunt_slow), T(s.feedback_coeff), fs,               T(s.knee)};
+            T(s.T_shunt_slow), T(s.feedback_coeff), fs,               T(s.knee),
+            T(s.gate_k)};
 }
 template <class T> void check_ssl_settings(const ssl_settings& s) { check_ssl_params(settings_params<T>(s, 44100.0), 1); }
 void check_ssl_channel_state(const double* state) {
@@ -363,6 +666,19 @@ void ssl_processor<T>::process(const T* const* x, T* const* y, std::size_t n, T*
                                   state_in, state_out);                                                            \
     template void ssl_compress_backward<T>(signal_view<T>, const ssl_params<T>&, const double*, const T*, const T*, \
                                            T*, const ssl_param_grads<T>&, state_in, const double*, double*);       \
+    template void ssl_comp_gain_jvp<T>(signal_view<T>, const ssl_params<T>&, const double*, const T*,              \
+                                       const ssl_param_tangents<T>&, signal_span<T>, state_in, const double*,      \
+                                       double*);                                                                   \
+    template void ssl_compress_jvp<T>(signal_view<T>, const ssl_params<T>&, const double*, const T*,               \
+                                      const ssl_param_tangents<T>&, T*, T*, state_in, const double*, double*);     \
+    template void ssl_comp_gain_backward_backward<T>(signal_view<T>, const ssl_params<T>&, const double*,          \
+                                                     signal_view<T>, const T*, const ssl_param_tangents<T>&, T*,   \
+                                                     T*, const ssl_param_grads<T>&, state_in, const double*,      \
+                                                     const double*, double*, double*);                             \
+    template void ssl_compress_backward_backward<T>(signal_view<T>, const ssl_params<T>&, const double*, const T*, \
+                                                    const T*, const T*, const ssl_param_tangents<T>&, T*, T*, T*,  \
+                                                    const ssl_param_grads<T>&, state_in, const double*,            \
+                                                    const double*, double*, double*);                              \
     template class ssl_gain_processor<T>;                                                                          \
     template class ssl_processor<T>;
 DD_INSTANTIATE(float)

@@ -46,11 +46,23 @@ struct ssl_zoh_derivatives {
     ssl_vec2 dBd[4];
 };
 
+/// Second derivatives of one mode's operators: d2Ad[q][r] = ∂²Ad/∂R_q∂R_r (symmetric in q, r), likewise Bd.
+struct ssl_zoh_second_derivatives {
+    ssl_mat2 d2Ad[4][4];
+    ssl_vec2 d2Bd[4][4];
+};
+
 /// Attack mode (diode conducting): A = [[−(R_af+R_sf), −R_af], [−R_as, −(R_as+R_ss)]], B = [R_af; R_as];
 /// Ad = exp(A·Ts), Bd = A⁻¹(Ad − I)·B in closed form (real eigenvalues); optional derivatives.
 ssl_zoh ssl_attack_zoh(const ssl_rates& r, double Ts, ssl_zoh_derivatives* derivatives = nullptr);
 /// Release mode (diode open): Ad = diag(e^{−R_sf·Ts}, e^{−R_ss·Ts}), Bd = 0; optional derivatives.
 ssl_zoh ssl_release_zoh(const ssl_rates& r, double Ts, ssl_zoh_derivatives* derivatives = nullptr);
+
+/// Second derivatives of the attack operators with respect to pairs of rates (closed form in double;
+/// series in δ² below δ·Ts = 1, where the divided differences would cancel).
+void ssl_attack_zoh_second(const ssl_rates& r, double Ts, ssl_zoh_second_derivatives& out);
+/// Release: only ∂²/∂R_sf² (entry 11) and ∂²/∂R_ss² (entry 22) are non-zero.
+void ssl_release_zoh_second(const ssl_rates& r, double Ts, ssl_zoh_second_derivatives& out);
 
 // ------------------------------------------------------------------------------------------------
 // One row's model and the per-sample step (shared by the batch kernels and streaming processors)
@@ -62,6 +74,8 @@ struct ssl_model {
     double slope;        // s = 1 − 1/CR
     double knee;         // W ≥ 0 (dB); 0 = the hard curve
     double feedback;     // fb ∈ [0, 1]
+    double gate_k;       // the soft gate's sharpness (1/dB); ∞ = the hard gate
+    double Ts;           // sample period (s)
     ssl_rates rates;
     ssl_zoh attack, release;
 };
@@ -120,6 +134,25 @@ template <bool Hard = false> inline ssl_curve_point ssl_static_gain(const ssl_mo
     return {a, -2.0 * s * q * inv_2w, -q * q * inv_2w, -s * q * (W - q) * inv_2w / W};
 }
 
+/// Second partials of the side chain's static curve (e = d − CT, s the slope, W the knee width):
+/// the derivatives of ssl_static_gain's partials. Hard curve: only ∂²a/∂e∂s = −[e > 0].
+/// Knee (|2e| < W, q = e + W/2): a_ee = −s/W, a_es = −q/W, a_eW = s·(q − W/2)/W², a_ss = 0,
+/// a_sW = −q·(W − q)/(2W²), a_WW = −s·(W − 2q)²/(4W³). Above the knee a_es = −1, below all 0.
+struct ssl_curve_second {
+    double ee, es, eW, ss, sW, WW;
+};
+template <bool Hard = false> inline ssl_curve_second ssl_static_gain_second(const ssl_model& m, double d) {
+    const double e = d - m.comp_thresh, s = m.slope, W = m.knee;
+    if (Hard || W == 0.0) return {0.0, e > 0.0 ? -1.0 : 0.0, 0.0, 0.0, 0.0, 0.0};
+    if (2.0 * e <= -W) return {0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+    if (2.0 * e >= W) return {0.0, -1.0, 0.0, 0.0, 0.0, 0.0};
+    const double q = e + 0.5 * W, W2 = W * W, r = W - 2.0 * q;
+    return {-s / W, -q / W, s * (q - 0.5 * W) / W2, 0.0, -q * (W - q) / (2.0 * W2), -s * r * r / (4.0 * W2 * W)};
+}
+
+/// Whether the row takes the hard gate (gate_k = ∞) rather than the soft one.
+inline bool ssl_is_hard_gate(const ssl_model& m) { return std::isinf(m.gate_k); }
+
 /// One sample: d = level + fb·y_prev; a = curve(d); attack = a < y_prev (strict);
 /// x ← Ad·x + Bd·a (attack) or Ad_r·x (release); returns y = x1 + x2, the gain in dB.
 inline double ssl_step(const ssl_model& m, ssl_state& s, double level_db, bool* attack_out = nullptr) {
@@ -143,6 +176,50 @@ inline double ssl_step(const ssl_model& m, ssl_state& s, double level_db, bool* 
     return s.y_prev;
 }
 
+// Soft gate (SPEC §2.7 "Soft gate"): s_t = σ(k·(a_t − y_{t−1})) scales the series rates R_af, R_as by
+// (1 − s_t), and the attack operators are recomputed at every sample (s → 0 where a_t < y_{t−1}:
+// attack; s → 1: the release operators). Derivatives: ssl_derivatives.hpp.
+
+/// σ(z) and 1 − σ(z), each without cancellation.
+inline void ssl_logistic(double z, double& s, double& one_minus_s) {
+    if (z >= 0) {
+        const double e = std::exp(-z);
+        s = 1.0 / (1.0 + e);
+        one_minus_s = e / (1.0 + e);
+    } else {
+        const double e = std::exp(z);
+        s = e / (1.0 + e);
+        one_minus_s = 1.0 / (1.0 + e);
+    }
+}
+
+/// One sample's gate and operators (with their derivatives with respect to the scaled rates if asked).
+struct ssl_soft_point {
+    double d, a, gate, open;  // d_t, a_t, s_t, 1 − s_t
+    ssl_zoh z;
+};
+inline ssl_soft_point ssl_soft_gate_point(const ssl_model& m, double level_db, double y_prev,
+                                          ssl_zoh_derivatives* derivatives = nullptr) {
+    ssl_soft_point p;
+    p.d = level_db + m.feedback * y_prev;
+    p.a = ssl_static_gain_value(m, p.d);
+    ssl_logistic(m.gate_k * (p.a - y_prev), p.gate, p.open);
+    const ssl_rates r{m.rates.af * p.open, m.rates.as * p.open, m.rates.sf, m.rates.ss};
+    p.z = ssl_attack_zoh(r, m.Ts, derivatives);
+    return p;
+}
+
+/// One soft-gate sample (the streaming and batch forward): returns y_t.
+inline double ssl_soft_step(const ssl_model& m, ssl_state& s, double level_db) {
+    const ssl_soft_point p = ssl_soft_gate_point(m, level_db, s.y_prev);
+    const double x1 = p.z.Ad.m11 * s.x1 + p.z.Ad.m12 * s.x2 + p.z.Bd.v1 * p.a;
+    const double x2 = p.z.Ad.m21 * s.x1 + p.z.Ad.m22 * s.x2 + p.z.Bd.v2 * p.a;
+    s.x1 = x1;
+    s.x2 = x2;
+    s.y_prev = x1 + x2;
+    return s.y_prev;
+}
+
 /// The level detector of the audio-in entry: safe dB of |x| (floor 1e-7), computed in double.
 template <class T> inline double ssl_audio_level(T x) { return safe_amp2db(std::fabs(double(x))); }
 /// Its derivative with respect to x: 20/(ln10·x) above the floor, 0 under it.
@@ -151,12 +228,19 @@ template <class T> inline double ssl_audio_level_derivative(T x) {
     if (ax < safe_amp_floor<double>) return 0.0;
     return db_per_neper<double> / double(x);
 }
+/// Its second derivative: −20/(ln10·x²) above the floor, 0 under it.
+template <class T> inline double ssl_audio_level_second_derivative(T x) {
+    const double ax = std::fabs(double(x));
+    if (ax < safe_amp_floor<double>) return 0.0;
+    return -db_per_neper<double> / (double(x) * double(x));
+}
 
 /// One audio sample (the per-sample form of ssl_compress): the level from `detect` (the sample itself,
 /// or a side chain's), gain_db = y_t and the processed sample db2amp(y_t)·x, both computed in double
 /// and rounded to T once.
 template <class T> inline void ssl_compress_step(const ssl_model& m, ssl_state& s, T detect, T x, T& gain_db, T& y) {
-    const double g = ssl_step(m, s, ssl_audio_level(detect));
+    const double level = ssl_audio_level(detect);
+    const double g = ssl_is_hard_gate(m) ? ssl_step(m, s, level) : ssl_soft_step(m, s, level);
     gain_db = T(g);
     y = T(db2amp_raw(g) * double(x));
 }
@@ -169,6 +253,17 @@ template <class T> inline void ssl_compress_step(const ssl_model& m, ssl_state& 
 template <class T, class Level>
 inline void ssl_forward_row(const ssl_model& m, const Level& level, std::size_t n, ssl_state& s, T* gain,
                             double* states) {
+    if (!ssl_is_hard_gate(m)) {  // the soft gate: operators recomputed at every sample
+        for (std::size_t t = 0; t < n; ++t) {
+            const double y = ssl_soft_step(m, s, level(t));
+            if (gain) gain[t] = T(y);
+            if (states) {
+                states[2 * t] = s.x1;
+                states[2 * t + 1] = s.x2;
+            }
+        }
+        return;
+    }
     // The curve's kind is tested in every step: with it hoisted (Hard = true), GCC 12 turns the
     // attack/release branch into selects, which lengthen the state's chain (measured 1.5× slower in cache).
     for (std::size_t t = 0; t < n; ++t) {
@@ -184,7 +279,7 @@ inline void ssl_forward_row(const ssl_model& m, const Level& level, std::size_t 
 /// Gradients of one row's parameters (time constants in seconds), summed in double.
 struct ssl_row_grads {
     double comp_thresh = 0, comp_ratio = 0, T_attack_fast = 0, T_attack_slow = 0, T_shunt_fast = 0,
-           T_shunt_slow = 0, feedback_coeff = 0, knee = 0;
+           T_shunt_slow = 0, feedback_coeff = 0, knee = 0, gate_k = 0;
 };
 
 /// Σ over the steps of one mode of μ_t·x_{t−1}ᵀ (S) and μ_t·a_t (v), μ_t = ∂L/∂x_t.

@@ -165,6 +165,236 @@ ssl_zoh ssl_attack_zoh(const ssl_rates& r, double Ts, ssl_zoh_derivatives* deriv
     return out;
 }
 
+// ------------------------------------------------------------------------------------------------
+// Second derivatives of the attack operators (docs/derivations/ssl_second_order.md §2)
+
+namespace {
+
+/// J_n(x) = ∫₀¹ uⁿ·e^{x·u} du for x ≤ 0 and every n, to full precision: the power series for |x| ≤ 1;
+/// for n ≤ |x| the upward recurrence J_k = (e^x − k·J_{k−1})/x, which damps errors (factor k/|x| ≤ 1);
+/// otherwise the series e^x·Σ_j (−x)^j·n!/(n+j+1)! (all terms positive, ratio |x|/(n+j+2) < 1).
+double phi_integral_any(int n, double x) {
+    if (std::fabs(x) <= 1.0) return phi_integral(n, x);
+    if (double(n) <= -x) {
+        const double ex = std::exp(x);
+        double J = std::expm1(x) / x;
+        for (int k = 1; k <= n; ++k) J = (ex - double(k) * J) / x;
+        return J;
+    }
+    double term = 1.0 / double(n + 1), sum = 0.0;
+    for (int j = 0; j < 400; ++j) {
+        sum += term;
+        if (term < 1e-18 * sum) break;
+        term *= -x / double(n + j + 2);
+    }
+    return std::exp(x) * sum;
+}
+
+/// A matrix function f(A) = f0·I + f1·N (A = m·I + N, N² = u·I) and its partials with respect to
+/// m and u up to second order.
+struct matfun2 {
+    double f0, f1, f0_m, f1_m, f0_u, f1_u, f0_mm, f1_mm, f0_mu, f1_mu, f0_uu, f1_uu;
+};
+
+/// Below this δ·h the divided differences over the eigenvalues lose too many digits for second
+/// derivatives (their nested differences cancel like (δh)⁻⁴); the series in u = δ² take over.
+constexpr double second_order_series_below = 1.0;
+constexpr int series_terms = 14;  // w^k/(2k)! with w < 1: the first omitted term is below 1/28! ≈ 3e−30
+
+/// exp(A·h): f0 = e^{mh}·C(w), f1 = e^{mh}·h·S(w), w = u·h², C = cosh √w, S = sinh √w/√w,
+/// C' = S/2, S' = F/2 with F = (C − S)/w, F' = (S − 3F)/(2w).
+matfun2 exp_matfun2(double m, double u, double h, double lam1, double lam2) {
+    const double w = u * h * h, z = std::sqrt(w);
+    double EC, ES, EF, EFp;  // e^{mh} times C, S, F, F'
+    if (z < second_order_series_below) {
+        double C = 0, S = 0, F = 0, Fp = 0, wk = 1.0, fact = 1.0;  // wk = w^k, fact = (2k)!
+        for (int k = 0; k < series_terms; ++k) {
+            C += wk / fact;
+            S += wk / (fact * double(2 * k + 1));
+            wk *= w;
+            fact *= double((2 * k + 1) * (2 * k + 2));
+        }
+        // F = Σ_{k≥1} w^{k−1}·2k/(2k+1)!, F' = Σ_{k≥2} (k − 1)·w^{k−2}·2k/(2k+1)!
+        double wj = 1.0, fact3 = 6.0;  // w^{k−1}, (2k+1)! for k = 1
+        double wj2 = 1.0;              // w^{k−2}
+        for (int k = 1; k < series_terms; ++k) {
+            F += wj * double(2 * k) / fact3;
+            if (k >= 2) {
+                Fp += double(k - 1) * wj2 * double(2 * k) / fact3;
+                wj2 *= w;
+            }
+            wj *= w;
+            fact3 *= double((2 * k + 2) * (2 * k + 3));
+        }
+        const double em = std::exp(m * h);
+        EC = em * C;
+        ES = em * S;
+        EF = em * F;
+        EFp = em * Fp;
+    } else {
+        const double e1 = std::exp(lam1 * h), e2 = std::exp(lam2 * h);
+        EC = 0.5 * (e1 + e2);
+        ES = 0.5 * (e1 - e2) / z;
+        EF = (EC - ES) / w;
+        EFp = (ES - 3.0 * EF) / (2.0 * w);
+    }
+    matfun2 f;
+    f.f0 = EC;
+    f.f1 = h * ES;
+    f.f0_u = 0.5 * h * h * ES;
+    f.f1_u = 0.5 * h * h * h * EF;
+    f.f0_uu = 0.25 * h * h * h * h * EF;
+    f.f1_uu = 0.5 * h * h * h * h * h * EFp;
+    f.f0_m = h * f.f0;
+    f.f1_m = h * f.f1;
+    f.f0_mm = h * h * f.f0;
+    f.f1_mm = h * h * f.f1;
+    f.f0_mu = h * f.f0_u;
+    f.f1_mu = h * f.f1_u;
+    return f;
+}
+
+/// g(A) = A⁻¹(exp(A·h) − I), g(λ) = (e^{λh} − 1)/λ, g⁽ⁿ⁾(λ) = h^{n+1}·J_n(λh).
+matfun2 zoh_matfun2(double m, double u, double delta, double h, double lam1, double lam2) {
+    matfun2 g;
+    if (delta * h < second_order_series_below) {
+        // g0 = Σ_k G_{2k}·u^k/(2k)!, g1 = Σ_k G_{2k+1}·u^k/(2k+1)!, G_n = g⁽ⁿ⁾(m); ∂/∂m raises n by one.
+        constexpr int N = 2 * series_terms + 2;
+        double G[N + 1];
+        double hp = h;
+        for (int n = 0; n <= N; ++n) {
+            G[n] = hp * phi_integral_any(n, m * h);
+            hp *= h;
+        }
+        // Σ_{k ≥ i} k(k−1)…(k−i+1)·G_{2k+o+j}·u^{k−i}/(2k+o)!
+        auto sum = [&](int o, int j, int i) {
+            double s = 0.0, fact = 1.0;  // (2k + o)!
+            for (int f = 2; f <= o; ++f) fact *= f;
+            double up = 1.0;  // u^{k−i}
+            for (int k = 0; k < series_terms; ++k) {
+                if (k >= i) {
+                    double falling = 1.0;
+                    for (int l = 0; l < i; ++l) falling *= double(k - l);
+                    s += falling * G[2 * k + o + j] * up / fact;
+                    up *= u;
+                }
+                fact *= double((2 * k + o + 1) * (2 * k + o + 2));
+            }
+            return s;
+        };
+        g.f0 = sum(0, 0, 0);
+        g.f1 = sum(1, 0, 0);
+        g.f0_m = sum(0, 1, 0);
+        g.f1_m = sum(1, 1, 0);
+        g.f0_mm = sum(0, 2, 0);
+        g.f1_mm = sum(1, 2, 0);
+        g.f0_u = sum(0, 0, 1);
+        g.f1_u = sum(1, 0, 1);
+        g.f0_mu = sum(0, 1, 1);
+        g.f1_mu = sum(1, 1, 1);
+        g.f0_uu = sum(0, 0, 2);
+        g.f1_uu = sum(1, 0, 2);
+        return g;
+    }
+    // Divided differences over λ₁,₂ = m ± δ; ∂/∂u = (1/(2δ))·∂/∂δ.
+    double v[2][3];
+    const double lam[2] = {lam1, lam2};
+    for (int i = 0; i < 2; ++i) {
+        double hp = h;
+        for (int n = 0; n < 3; ++n) {
+            v[i][n] = hp * phi_integral_any(n, lam[i] * h);
+            hp *= h;
+        }
+    }
+    g.f0 = 0.5 * (v[0][0] + v[1][0]);
+    g.f1 = (v[0][0] - v[1][0]) / (2.0 * delta);
+    g.f0_m = 0.5 * (v[0][1] + v[1][1]);
+    g.f1_m = (v[0][1] - v[1][1]) / (2.0 * delta);
+    g.f0_mm = 0.5 * (v[0][2] + v[1][2]);
+    g.f1_mm = (v[0][2] - v[1][2]) / (2.0 * delta);
+    g.f0_u = 0.5 * g.f1_m;
+    g.f0_mu = 0.5 * g.f1_mm;
+    g.f1_u = (g.f0_m - g.f1) / (2.0 * u);
+    g.f1_mu = (g.f0_mm - g.f1_m) / (2.0 * u);
+    g.f0_uu = 0.5 * g.f1_mu;
+    g.f1_uu = (g.f0_mu - 3.0 * g.f1_u) / (2.0 * u);
+    return g;
+}
+
+}  // namespace
+
+void ssl_attack_zoh_second(const ssl_rates& r, double Ts, ssl_zoh_second_derivatives& out) {
+    const double a = r.af, b = r.as, c = r.sf, d = r.ss, h = Ts;
+    const double m = -0.5 * (a + b + c + d);
+    const double p = 0.5 * ((b + d) - (a + c));
+    const double u = p * p + a * b;
+    const double delta = std::sqrt(u);
+    const double det = a * d + c * b + c * d;
+    const double lam2 = m - delta;
+    const double lam1 = det / lam2;
+    const matfun2 E = exp_matfun2(m, u, h, lam1, lam2);
+    const matfun2 G = zoh_matfun2(m, u, delta, h, lam1, lam2);
+
+    // Structure (docs/derivations/ssl.md §3): m_q = −½, u_q, N_q, B_q; u_qr = ½·σ_q·σ_r + [{q,r} = {af, as}].
+    const double dm = -0.5;
+    const double du[4] = {b - p, p + a, -p, p};
+    const double sgn[4] = {-1.0, 1.0, -1.0, 1.0};
+    const ssl_mat2 N{p, -a, -b, -p};
+    const ssl_mat2 dN[4] = {{-0.5, -1.0, 0.0, 0.5}, {0.5, 0.0, -1.0, -0.5}, {-0.5, 0.0, 0.0, 0.5}, {0.5, 0.0, 0.0, -0.5}};
+    const ssl_vec2 B{a, b};
+    const ssl_vec2 dB[4] = {{1.0, 0.0}, {0.0, 1.0}, {0.0, 0.0}, {0.0, 0.0}};
+    const ssl_vec2 NB{p * a - a * b, -b * a - p * b};
+    auto mul = [](const ssl_mat2& M, const ssl_vec2& x) {
+        return ssl_vec2{M.m11 * x.v1 + M.m12 * x.v2, M.m21 * x.v1 + M.m22 * x.v2};
+    };
+    ssl_vec2 dNB[4];
+    for (int q = 0; q < 4; ++q) {
+        const ssl_vec2 x = mul(dN[q], B), y = mul(N, dB[q]);
+        dNB[q] = {x.v1 + y.v1, x.v2 + y.v2};
+    }
+    // First partials along q of the scalar coefficients.
+    auto first = [&](const matfun2& f, double& c0, double& c1, int q) {
+        c0 = f.f0_m * dm + f.f0_u * du[q];
+        c1 = f.f1_m * dm + f.f1_u * du[q];
+    };
+    for (int q = 0; q < 4; ++q) {
+        for (int s = q; s < 4; ++s) {
+            const double uqs = 0.5 * sgn[q] * sgn[s] + ((q + s == 1) ? 1.0 : 0.0);
+            auto second = [&](const matfun2& f, double& c0, double& c1) {
+                c0 = f.f0_mm * dm * dm + f.f0_mu * (dm * du[s] + dm * du[q]) + f.f0_uu * du[q] * du[s] + f.f0_u * uqs;
+                c1 = f.f1_mm * dm * dm + f.f1_mu * (dm * du[s] + dm * du[q]) + f.f1_uu * du[q] * du[s] + f.f1_u * uqs;
+            };
+            double e0q, e1q, e0s, e1s, e0qs, e1qs;
+            first(E, e0q, e1q, q);
+            first(E, e0s, e1s, s);
+            second(E, e0qs, e1qs);
+            // ∂q∂s Ad = e0_qs·I + e1_qs·N + e1_q·N_s + e1_s·N_q
+            const ssl_mat2 A2{e0qs + e1qs * N.m11 + e1q * dN[s].m11 + e1s * dN[q].m11,
+                              e1qs * N.m12 + e1q * dN[s].m12 + e1s * dN[q].m12,
+                              e1qs * N.m21 + e1q * dN[s].m21 + e1s * dN[q].m21,
+                              e0qs + e1qs * N.m22 + e1q * dN[s].m22 + e1s * dN[q].m22};
+            double g0q, g1q, g0s, g1s, g0qs, g1qs;
+            first(G, g0q, g1q, q);
+            first(G, g0s, g1s, s);
+            second(G, g0qs, g1qs);
+            // ∂q∂s Bd = g0_qs·B + g0_q·B_s + g0_s·B_q + g1_qs·NB + g1_q·(NB)_s + g1_s·(NB)_q + g1·(N_q·B_s + N_s·B_q)
+            const ssl_vec2 x = mul(dN[q], dB[s]), y = mul(dN[s], dB[q]);
+            const ssl_vec2 B2{g0qs * B.v1 + g0q * dB[s].v1 + g0s * dB[q].v1 + g1qs * NB.v1 + g1q * dNB[s].v1 +
+                                  g1s * dNB[q].v1 + G.f1 * (x.v1 + y.v1),
+                              g0qs * B.v2 + g0q * dB[s].v2 + g0s * dB[q].v2 + g1qs * NB.v2 + g1q * dNB[s].v2 +
+                                  g1s * dNB[q].v2 + G.f1 * (x.v2 + y.v2)};
+            out.d2Ad[q][s] = out.d2Ad[s][q] = A2;
+            out.d2Bd[q][s] = out.d2Bd[s][q] = B2;
+        }
+    }
+}
+
+void ssl_release_zoh_second(const ssl_rates& r, double Ts, ssl_zoh_second_derivatives& out) {
+    out = ssl_zoh_second_derivatives{};
+    out.d2Ad[ssl_sf][ssl_sf].m11 = Ts * Ts * std::exp(-r.sf * Ts);
+    out.d2Ad[ssl_ss][ssl_ss].m22 = Ts * Ts * std::exp(-r.ss * Ts);
+}
+
 ssl_zoh ssl_release_zoh(const ssl_rates& r, double Ts, ssl_zoh_derivatives* deriv) {
     const double e1 = std::exp(-r.sf * Ts), e2 = std::exp(-r.ss * Ts);
     ssl_zoh out;
@@ -186,6 +416,8 @@ ssl_model make_ssl_model(const ssl_row_params& p, double fs, ssl_zoh_derivatives
     m.slope = 1.0 - 1.0 / p.comp_ratio;
     m.knee = p.knee;
     m.feedback = p.feedback_coeff;
+    m.gate_k = p.gate_k;
+    m.Ts = 1.0 / fs;
     m.rates = {1.0 / p.T_attack_fast, 1.0 / p.T_attack_slow, 1.0 / p.T_shunt_fast, 1.0 / p.T_shunt_slow};
     const double Ts = 1.0 / fs;
     m.attack = ssl_attack_zoh(m.rates, Ts, d_attack);

@@ -121,6 +121,54 @@ template <class T> void bind_dtype(py::module_& m) {
           A("g"), A("zi"), A("alpha_a"), A("alpha_r"), A("k"), A("y"), A("grad_y"), A("grad_final_state"),
           A("grad_g"), A("grad_zi"), A("grad_alpha_a"), A("grad_alpha_r"), A("grad_k"));
 
+    m.def("sigmoid_smoother_jvp",
+          [](array<T> g, array<double> zi, array<T> aa, array<T> ar, array<T> k, array<T> y, maybe_array<T> tg,
+             array<double> tzi, array<T> taa, array<T> tar, array<T> tk, array<T> ty, states t_final) {
+              auto gv = view(g, "g");
+              auto yv = view(y, "y");
+              auto tys = span(ty, "tangent_y");
+              auto z = param(zi, "zi");
+              auto a = param(aa, "alpha_a"), r = param(ar, "alpha_r"), kk = param(k, "k");
+              auto dz = param(tzi, "tangent_zi");
+              auto da = param(taa, "tangent_alpha_a"), dr = param(tar, "tangent_alpha_r"), dk = param(tk, "tangent_k");
+              const T* tgp = tg ? tg->data() : nullptr;
+              if (tg && (tg->ndim() != 2 || std::size_t(tg->size()) != gv.rows * gv.cols))
+                  throw dd::argument_error("tangent_g", "must have the signal's shape (B, T)");
+              double* tfs = state_out(t_final, gv.rows, 1, "tangent_final_state");
+              py::gil_scoped_release release;
+              dd::sigmoid_smoother_jvp(gv, z, a, r, kk, yv, tgp, dz, da, dr, dk, tys, tfs);
+          },
+          A("g"), A("zi"), A("alpha_a"), A("alpha_r"), A("k"), A("y"), A("tangent_g"), A("tangent_zi"),
+          A("tangent_alpha_a"), A("tangent_alpha_r"), A("tangent_k"), A("tangent_y"), A("tangent_final_state"));
+
+    m.def("sigmoid_smoother_backward_backward",
+          [](array<T> g, array<double> zi, array<T> aa, array<T> ar, array<T> k, array<T> y, array<T> gy,
+             states grad_final, maybe_array<T> vg, array<double> vzi, array<T> vaa, array<T> var, array<T> vk,
+             maybe_array<T> dgy, states d_grad_final, maybe_array<T> dg, states dzi, maybe_array<T> daa,
+             maybe_array<T> dar, maybe_array<T> dk) {
+              auto gv = view(g, "g");
+              auto yv = view(y, "y");
+              auto gyv = view(gy, "grad_y");
+              auto z = param(zi, "zi");
+              auto a = param(aa, "alpha_a"), r = param(ar, "alpha_r"), kk = param(k, "k");
+              auto vz = param(vzi, "v_zi");
+              auto va = param(vaa, "v_alpha_a"), vr = param(var, "v_alpha_r"), vkk = param(vk, "v_k");
+              for (const auto* a2 : {&vg, &dgy, &dg})
+                  if (*a2 && std::size_t((*a2)->size()) != gv.rows * gv.cols)
+                      throw dd::argument_error("v_g", "signal-shaped arrays must have the signal's shape (B, T)");
+              const T* vgp = vg ? vg->data() : nullptr;
+              const double* gfs = state(grad_final, gv.rows, 1, "grad_final_state");
+              double* dgfs = state_out(d_grad_final, gv.rows, 1, "d_grad_final_state");
+              dd::sigmoid_param_grads<T> grads{state_out(dzi, gv.rows, 1, "d_zi"), out(daa), out(dar), out(dk)};
+              T *dgyp = out(dgy), *dgp = out(dg);
+              py::gil_scoped_release release;
+              dd::sigmoid_smoother_backward_backward(gv, z, a, r, kk, yv, gyv, gfs, vgp, vz, va, vr, vkk, dgyp, dgfs,
+                                                     dgp, grads);
+          },
+          A("g"), A("zi"), A("alpha_a"), A("alpha_r"), A("k"), A("y"), A("grad_y"), A("grad_final_state"), A("v_g"),
+          A("v_zi"), A("v_alpha_a"), A("v_alpha_r"), A("v_k"), A("d_grad_y"), A("d_grad_final_state"), A("d_g"),
+          A("d_zi"), A("d_alpha_a"), A("d_alpha_r"), A("d_k"));
+
     m.def("linear_recurrence",
           [](array<T> x, array<T> a, array<T> y0, bool reverse, array<T> y) {
               auto xv = view(x, "x");
@@ -235,6 +283,39 @@ template <class T> void bind_dtype(py::module_& m) {
           A("alpha_r"), py::arg("ar_mode"), A("k"), A("gain"), A("grad_gain"), A("zi"), A("grad_final_state"),
           A("grad_x_rms"), A("grad_comp_thresh"), A("grad_comp_ratio"), A("grad_exp_thresh"), A("grad_exp_ratio"),
           A("grad_knee"), A("grad_alpha_a"), A("grad_alpha_r"), A("grad_k"), A("grad_zi"));
+
+    m.def("compexp_gain_mode_jvp",
+          [](array<T> x, array<T> ct, array<T> cr, array<T> et, array<T> er, array<T> knee, array<T> aa, array<T> ar,
+             const std::string& mode, array<T> k, array<T> y, maybe_array<T> tx, array<T> tct, array<T> tcr,
+             array<T> tet, array<T> ter, array<T> tknee, array<T> taa, array<T> tar, array<T> tk, states zi,
+             states tzi, array<T> ty, states t_final) {
+              auto xv = view(x, "x_rms");
+              auto yv = view(y, "gain");
+              auto tys = span(ty, "tangent_gain");
+              auto c = curve(ct, cr, et, er, knee);
+              const dd::ar_mode md = dd::parse_ar_mode(mode);
+              const bool hard = md == dd::ar_mode::hard;
+              auto a = param(aa, hard ? "at" : "alpha_a");
+              auto r = param(ar, hard ? "rt" : "alpha_r");
+              auto kk = param(k, "k");
+              const dd::compexp_param_tangents<T> tc{param(tct, "tangent_comp_thresh"), param(tcr, "tangent_comp_ratio"),
+                                                     param(tet, "tangent_exp_thresh"), param(ter, "tangent_exp_ratio"),
+                                                     param(tknee, "tangent_knee")};
+              auto ta = param(taa, "tangent_alpha_a"), tr = param(tar, "tangent_alpha_r"), tkk = param(tk, "tangent_k");
+              if (tx && (tx->ndim() != 2 || std::size_t(tx->size()) != xv.rows * xv.cols))
+                  throw dd::argument_error("tangent_x_rms", "must have the signal's shape (B, T)");
+              const T* txp = tx ? tx->data() : nullptr;
+              const double* z = state(zi, xv.rows, 1, "zi");
+              const double* tz = state(tzi, xv.rows, 1, "tangent_zi");
+              double* tfs = state_out(t_final, xv.rows, 1, "tangent_final_state");
+              py::gil_scoped_release release;
+              dd::compexp_gain_mode_jvp(xv, c, a, r, md, kk, yv, txp, tc, ta, tr, tkk, tys, z, tz, tfs);
+          },
+          A("x_rms"), A("comp_thresh"), A("comp_ratio"), A("exp_thresh"), A("exp_ratio"), A("knee"), A("alpha_a"),
+          A("alpha_r"), py::arg("ar_mode"), A("k"), A("gain"), A("tangent_x_rms"), A("tangent_comp_thresh"),
+          A("tangent_comp_ratio"), A("tangent_exp_thresh"), A("tangent_exp_ratio"), A("tangent_knee"),
+          A("tangent_alpha_a"), A("tangent_alpha_r"), A("tangent_k"), A("zi"), A("tangent_zi"), A("tangent_gain"),
+          A("tangent_final_state"));
 
     m.def("limiter_gain",
           [](array<T> x, array<T> thr, array<T> at, array<T> rt, array<T> y, array<T> peak, states zi,

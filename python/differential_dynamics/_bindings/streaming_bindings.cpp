@@ -119,6 +119,7 @@ dd::ssl_settings read(const py::dict& d, dd::ssl_settings s) {
     DD_FIELD(r, s, T_shunt_slow);
     DD_FIELD(r, s, feedback_coeff);
     DD_FIELD(r, s, knee);
+    DD_FIELD(r, s, gate_k);
     r.done();
     return s;
 }

@@ -81,6 +81,16 @@ TEST(Simd, TransposesRoundTrip) {
 }
 
 namespace {
+/// shift_down<S> for every S = 1 … W − 1: lane j reads lane j + S of (v, next).
+template <class V, std::size_t S = 1> void check_shifts(const typename V::value_type* a, const typename V::value_type* next) {
+    if constexpr (S < V::size) {
+        alignas(64) typename V::value_type out[V::size];
+        dd::simd::shift_down<S>(V::load_aligned(a), V::load_aligned(next)).store_aligned(out);
+        for (std::size_t j = 0; j < V::size; ++j) EXPECT_EQ(out[j], j + S < V::size ? a[j + S] : next[j + S - V::size]) << "S = " << S;
+        check_shifts<V, S + 1>(a, next);
+    }
+}
+
 template <class V> void check_reverse_scan() {
     using T = typename dd::simd::scalar_of<V>::type;
     constexpr std::size_t W = V::size;
@@ -97,6 +107,7 @@ template <class V> void check_reverse_scan() {
         // shift_down: lane j reads lane j + S of (v, next).
         dd::simd::shift_down<1>(V::load_aligned(a), V::load_aligned(next)).store_aligned(out);
         for (std::size_t j = 0; j < W; ++j) EXPECT_EQ(out[j], j + 1 < W ? a[j + 1] : next[0]);
+        check_shifts<V>(a, next);
         dd::simd::broadcast_first(V::load_aligned(b)).store_aligned(out);
         for (std::size_t j = 0; j < W; ++j) EXPECT_EQ(out[j], b[0]);
         // The scan against the sequential recurrence, in double.
