@@ -47,13 +47,14 @@ class FitResult:
     train_rmse_db: float              # gain RMSE (dB) on the training data at the end
     iterations: int                   # optimiser steps over all phases (screening counted once per step)
     seconds: float                    # wall time
+    cpu_seconds: float                # CPU time of this process (= wall time of an unloaded single thread)
     method: str                       # e.g. "adam(4 starts)+lm"
     messages: List[str] = field(default_factory=list)
     history: Dict[str, list] = field(default_factory=dict)   # loss, phase, per-name value trajectories
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in ("model", "values", "fitted", "train_rmse_db", "iterations", "seconds",
-                                              "method", "messages", "history")}
+                                              "cpu_seconds", "method", "messages", "history")}
 
 
 def observed_gain_db(x: torch.Tensor, y: torch.Tensor, x_floor: float = 1e-4, y_floor: float = 1e-7):
@@ -280,8 +281,8 @@ def _lbfgs(problem: Problem, raw: torch.Tensor, steps: int, on_step) -> torch.Te
 
 
 def fit(model: Model, x, target, *, target_kind: str = "gain_db", fixed: Optional[dict] = None,
-        start: Optional[Dict[str, float]] = None, starts: int = 4, screen_steps: int = 40, steps: int = 200,
-        lr: float = 0.05, lr_min: float = 1e-3, clip: float = 1.0, refine: str = "auto", refine_steps: int = 40,
+        start: Optional[Dict[str, float]] = None, starts: int = 4, screen_steps: int = 30, steps: int = 100,
+        lr: float = 0.05, lr_min: float = 1e-3, clip: float = 1.0, refine: str = "auto", refine_steps: int = 30,
         k_range: Sequence[float] = (0.5, 50.0), screen_rows: int = 1, seed: int = 0,
         progress: bool = True) -> FitResult:
     """Learn one θ of `model` from x (B, T) and a target (B, T): the gain trace in dB
@@ -298,7 +299,7 @@ def fit(model: Model, x, target, *, target_kind: str = "gain_db", fixed: Optiona
                     ("refine_steps", refine_steps)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < (1 if name == "starts" else 0):
             raise ValueError(f"{name}: must be an integer >= {1 if name == 'starts' else 0}, got {v!r}")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     problem = Problem(model, x, target, target_kind, fixed)
     start_values = {**model.start, MAKEUP: 0.0, **(start or {})}
     messages: List[str] = []
@@ -372,5 +373,6 @@ def fit(model: Model, x, target, *, target_kind: str = "gain_db", fixed: Optiona
         vals = problem.values(raw)
     values = {n: float(v) for n, v in vals.items()}
     return FitResult(model=model.spec(), values=values, fitted=list(problem.names), train_rmse_db=final,
-                     iterations=len(hist["loss"]), seconds=time.perf_counter() - t0, method=method,
+                     iterations=len(hist["loss"]), seconds=time.perf_counter() - t0,
+                     cpu_seconds=time.process_time() - c0, method=method,
                      messages=messages, history=hist)
