@@ -20,7 +20,7 @@ __all__ = ["gain_rmse_db", "esr", "ssl_combinations", "compare", "evaluate", "wr
 
 # Parameters whose error is reported in absolute units (dB, or a coefficient in [0, 1]); all others
 # relative (value/true − 1).
-ABSOLUTE = {"threshold_db", "comp_thresh", MAKEUP, "feedback_coeff"}
+ABSOLUTE = {"threshold_db", "comp_thresh", MAKEUP, "feedback_coeff", "feedback_fraction"}
 RELATIVE = {"ratio", "attack_ms", "release_ms", "comp_ratio", "T_attack_fast", "T_attack_slow", "T_shunt_fast",
             "T_shunt_slow", "ratio_eff", "T_attack_fast_eff", "T_attack_slow_eff"}
 
@@ -141,6 +141,7 @@ def plot_fit(model: Model, fit: FitResult, x_test, gain_test, path: str, *, true
     target = _tensor(gain_test, "gain_test")[:1]
     fitted = model_gain_db(model, fit.values, x)
     hist = fit.history
+    true = None if true is None else {**true, **model.from_native(true)}  # in fit coordinates too
     fig, ax = plt.subplots(3, 1, figsize=(10, 10))
     loss = [max(v, 1e-16) for v in hist["loss"]]
     ax[0].semilogy(loss, lw=1)

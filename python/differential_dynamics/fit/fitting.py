@@ -42,8 +42,9 @@ class SecondOrderUnsupported(RuntimeError):
 @dataclass
 class FitResult:
     model: dict                       # the model's spec()
-    values: Dict[str, float]          # every parameter (fitted and fixed; makeup_db for audio targets)
-    fitted: List[str]                 # the names that were learned
+    values: Dict[str, float]          # the native parameters (and makeup_db for audio targets)
+    coordinates: Dict[str, float]     # the fit coordinates (fitted and fixed)
+    fitted: List[str]                 # the fit coordinates that were learned
     train_rmse_db: float              # gain RMSE (dB) on the training data at the end
     iterations: int                   # optimiser steps over all phases (screening counted once per step)
     seconds: float                    # wall time
@@ -53,7 +54,7 @@ class FitResult:
     history: Dict[str, list] = field(default_factory=dict)   # loss, phase, per-name value trajectories
 
     def to_dict(self) -> dict:
-        return {k: getattr(self, k) for k in ("model", "values", "fitted", "train_rmse_db", "iterations", "seconds",
+        return {k: getattr(self, k) for k in ("model", "values", "coordinates", "fitted", "train_rmse_db", "iterations", "seconds",
                                               "cpu_seconds", "method", "messages", "history")}
 
 
@@ -98,7 +99,7 @@ class Problem:
         fixed = dict(fixed or {})
         for n in fixed:
             if n not in model.params and n != MAKEUP:
-                raise ValueError(f"fixed: {n!r} is not a parameter of {model.name} ({', '.join(model.names)})")
+                raise ValueError(f"fixed: {n!r} is not a fit coordinate of {model!r} ({', '.join(model.params)})")
         self.fixed = {n: float(v) for n, v in fixed.items()}
         self.transforms: Dict[str, Transform] = dict(model.params)
         if target_kind == "audio":
@@ -128,10 +129,18 @@ class Problem:
         return sub
 
     def values(self, raw: torch.Tensor) -> Dict[str, torch.Tensor]:
-        """raw (..., P) → every parameter value (fixed ones as 0-d tensors)."""
+        """raw (..., P) → every fit coordinate's value (fixed ones as 0-d tensors)."""
         v = {n: self.transforms[n].value(raw[..., i]) for i, n in enumerate(self.names)}
         v.update({n: torch.tensor(val, dtype=torch.float64) for n, val in self.fixed.items()})
         return v
+
+    def native(self, raw: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """raw (..., P) → the model's native parameters (and makeup_db for audio targets)."""
+        v = self.values(raw)
+        out = self.model.to_native(v)
+        if MAKEUP in v:
+            out[MAKEUP] = v[MAKEUP]
+        return out
 
     def raw(self, values: Dict[str, float]) -> torch.Tensor:
         return torch.tensor([self.transforms[n].raw(values[n]) for n in self.names], dtype=torch.float64)
@@ -139,7 +148,7 @@ class Problem:
     def residuals(self, raw: torch.Tensor) -> torch.Tensor:
         """raw (K, P) → residuals (K, B, T) in dB, zero on inactive samples."""
         K = raw.shape[0]
-        v = self.values(raw)
+        v = self.native(raw)
         feats = self.features.repeat(K, 1) if K > 1 else self.features
         g = self.model.gain_db(feats, v)
         if MAKEUP in v:
@@ -261,10 +270,11 @@ def _lm(problem: Problem, raw: torch.Tensor, steps: int, on_step, tol: float = 1
     return raw
 
 
-def _lbfgs(problem: Problem, raw: torch.Tensor, steps: int, on_step) -> torch.Tensor:
+def _lbfgs(problem: Problem, raw: torch.Tensor, steps: int, on_step, restart: int = 25) -> torch.Tensor:
+    """L-BFGS with a strong-Wolfe line search, restarted (history cleared) every `restart` iterations:
+    the hard gate's decisions put kinks in the loss, and curvature pairs taken across a kink mislead
+    the next steps. Stops when a restart no longer improves the loss."""
     raw = raw.clone().requires_grad_(True)
-    opt = torch.optim.LBFGS([raw], lr=1.0, max_iter=steps, history_size=20, line_search_fn="strong_wolfe",
-                            tolerance_grad=1e-14, tolerance_change=1e-18)
     count = [0]
 
     def closure():
@@ -276,23 +286,44 @@ def _lbfgs(problem: Problem, raw: torch.Tensor, steps: int, on_step) -> torch.Te
         on_step(count[0], raw.detach(), torch.sqrt(loss.detach()).reshape(1))
         return loss
 
-    opt.step(closure)
+    best = math.inf
+    while count[0] < steps:
+        opt = torch.optim.LBFGS([raw], lr=1.0, max_iter=min(restart, steps - count[0]), history_size=restart,
+                                line_search_fn="strong_wolfe", tolerance_grad=1e-14, tolerance_change=1e-18)
+        loss = float(opt.step(closure))
+        with torch.no_grad():
+            loss = float((problem.residuals(raw.reshape(1, -1)) ** 2).sum())
+        if not loss < best * (1 - 1e-6):
+            break
+        best = loss
     return raw.detach()
 
 
+FIT_DEFAULTS = {"starts": 4, "screen_steps": 30, "steps": 100, "lr": 0.05, "lr_min": 1e-3, "clip": 1.0,
+                "refine": "auto", "refine_steps": 30, "k_range": (0.5, 50.0), "screen_rows": 1}
+
+
 def fit(model: Model, x, target, *, target_kind: str = "gain_db", fixed: Optional[dict] = None,
-        start: Optional[Dict[str, float]] = None, starts: int = 4, screen_steps: int = 30, steps: int = 100,
-        lr: float = 0.05, lr_min: float = 1e-3, clip: float = 1.0, refine: str = "auto", refine_steps: int = 30,
-        k_range: Sequence[float] = (0.5, 50.0), screen_rows: int = 1, seed: int = 0,
-        progress: bool = True) -> FitResult:
+        start: Optional[Dict[str, float]] = None, seed: int = 0, progress: bool = True, **options) -> FitResult:
     """Learn one θ of `model` from x (B, T) and a target (B, T): the gain trace in dB
     (target_kind="gain_db") or the processed audio ("audio", which also fits makeup_db).
 
-    fixed: parameters held at given values (e.g. {"feedback_coeff": 0.0}); start: the first start
-    (default model.start); starts: settings screened (1 = no multi-start); steps: Adam steps after
+    fixed: fit coordinates held at given values (e.g. {"feedback_fraction": 0.0}: an SSL fit without
+    feedback); start: the first start in fit coordinates (default model.start); seed: of the
+    multi-start draws. Options: starts: settings screened (1 = no multi-start); steps: Adam steps after
     screening; screen_rows: the clips (rows) screening looks at (the cost of screening K starts is K
-    times that of one step on these rows); refine: "auto" | "lm" | "lbfgs" | "none"; k_range: the sigmoid gate's sharpness annealed
-    from k_range[0] to k_range[1] (1/dB); progress: a tqdm bar on stderr. Returns a FitResult."""
+    times that of one step on these rows); lr, lr_min: Adam's cosine schedule; clip: gradient-norm
+    limit; refine: "auto" | "lm" | "lbfgs" | "none"; refine_steps: LM iterations or L-BFGS function
+    evaluations; k_range: the sigmoid gate's sharpness annealed from k_range[0] to k_range[1] (1/dB);
+    progress: a tqdm bar on stderr. Options not given take FIT_DEFAULTS, overridden by the model's
+    fit_defaults. Returns a FitResult."""
+    unknown = set(options) - set(FIT_DEFAULTS)
+    if unknown:
+        raise TypeError(f"fit: unexpected option(s) {', '.join(sorted(unknown))} (options: {', '.join(FIT_DEFAULTS)})")
+    o = {**FIT_DEFAULTS, **getattr(model, "fit_defaults", {}), **options}
+    starts, screen_steps, steps, refine, refine_steps = (o[k] for k in ("starts", "screen_steps", "steps", "refine",
+                                                                        "refine_steps"))
+    lr, lr_min, clip, k_range, screen_rows = (o[k] for k in ("lr", "lr_min", "clip", "k_range", "screen_rows"))
     if refine not in ("auto", "lm", "lbfgs", "none"):
         raise ValueError(f'refine: must be "auto", "lm", "lbfgs" or "none", got {refine!r}')
     for name, v in (("starts", starts), ("screen_steps", screen_steps), ("steps", steps),
@@ -370,9 +401,9 @@ def fit(model: Model, x, target, *, target_kind: str = "gain_db", fixed: Optiona
 
     with torch.no_grad():
         final = float(problem.losses(raw.reshape(1, -1))[0])
-        vals = problem.values(raw)
-    values = {n: float(v) for n, v in vals.items()}
-    return FitResult(model=model.spec(), values=values, fitted=list(problem.names), train_rmse_db=final,
+        coords = {n: float(v) for n, v in problem.values(raw).items()}
+        values = {n: float(v) for n, v in problem.native(raw).items()}
+    return FitResult(model=model.spec(), values=values, coordinates=coords, fitted=list(problem.names), train_rmse_db=final,
                      iterations=len(hist["loss"]), seconds=time.perf_counter() - t0,
                      cpu_seconds=time.process_time() - c0, method=method,
                      messages=messages, history=hist)

@@ -66,18 +66,28 @@ class Transform:
 
 
 class Model:
-    """Base: subclasses set `name`, `params` (ordered name → Transform), `start` (a generic starting
-    setting) and `start_box` (name → (lo, hi, "lin"|"log"), where multi-start draws its starts)."""
+    """Base: subclasses set `name`, `params` (the fit coordinates: ordered name → Transform), `start` (a
+    generic starting setting) and `start_box` (name → (lo, hi, "lin"|"log"), where multi-start draws
+    its starts), both in fit coordinates. `names` are the native parameters (the kernel's arguments,
+    what reports compare); `to_native` / `from_native` map between the two (identity unless a model
+    fits in other coordinates, like the SSL model's identifiable ones)."""
 
     name = "model"
     params: Dict[str, Transform] = {}
     start: Dict[str, float] = {}
     start_box: Dict[str, Tuple[float, float, str]] = {}
+    fit_defaults: Dict[str, object] = {}  # fit() options that suit this model better than the generic ones
     fs: float = 44100.0
 
     @property
     def names(self) -> Tuple[str, ...]:
         return tuple(self.params)
+
+    def to_native(self, v: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        return {n: v[n] for n in self.names}
+
+    def from_native(self, theta: Dict[str, float]) -> Dict[str, float]:
+        return {n: float(theta[n]) for n in self.params}
 
     def values(self, raw: torch.Tensor, names=None) -> Dict[str, torch.Tensor]:
         """raw (..., P) → {name: tensor (...)} for the given names (default: all, in order)."""
@@ -186,27 +196,82 @@ class Limiter(Model):
 
 
 class SSL(Model):
-    """SSL bus compressor gain (ssl_comp_gain) on the instantaneous peak level: comp_thresh (dB),
-    comp_ratio, the four time constants (seconds) and feedback_coeff ∈ (0, 1)."""
+    """SSL bus compressor gain (ssl_comp_gain) on the instantaneous peak level. Native parameters:
+    comp_thresh (dB), comp_ratio, the four time constants (seconds), feedback_coeff ∈ [0, 1].
+
+    coordinates="effective" (default) fits in the identifiable coordinates (docs/recovery.md): a setting
+    with feedback fb behaves like fb = 0 with slope s_eff = s/(1 + s·fb) and attack time constants
+    divided by q = 1 + s·fb (s = 1 − 1/CR). The fit coordinates are comp_thresh, ratio_eff = 1/(1 − s_eff),
+    T_attack_fast_eff, T_attack_slow_eff, T_shunt_fast, T_shunt_slow and feedback_fraction ∈ (0, 1):
+    fb = feedback_fraction·min(1, 1/(ratio_eff − 1)), the largest fb for which the native ratio stays
+    finite — so every iterate is a valid native setting. coordinates="native" fits the native ones."""
 
     name = "ssl"
-    params = {"comp_thresh": Transform("affine", 10.0), "comp_ratio": Transform("ratio"),
-              "T_attack_fast": Transform("log"), "T_attack_slow": Transform("log"),
-              "T_shunt_fast": Transform("log"), "T_shunt_slow": Transform("log"),
-              "feedback_coeff": Transform("unit")}
-    # Hardware auto release, 3 ms attack position (Ra = 8.2 kΩ), ratio 4, no feedback.
-    start = {"comp_thresh": -20.0, "comp_ratio": 4.0, "T_attack_fast": 8200 * 0.47e-6,
-             "T_attack_slow": 8200 * 6.8e-6, "T_shunt_fast": 91e3 * 0.47e-6, "T_shunt_slow": 750e3 * 6.8e-6,
-             "feedback_coeff": 0.1}
-    start_box = {"comp_thresh": (-35.0, -5.0, "lin"), "comp_ratio": (1.5, 12.0, "log"),
-                 "T_attack_fast": (2e-5, 0.2, "log"), "T_attack_slow": (3e-4, 2.0, "log"),
-                 "T_shunt_fast": (0.01, 1.0, "log"), "T_shunt_slow": (0.5, 20.0, "log"),
-                 "feedback_coeff": (0.05, 0.95, "lin")}
+    _native = ("comp_thresh", "comp_ratio", "T_attack_fast", "T_attack_slow", "T_shunt_fast", "T_shunt_slow",
+               "feedback_coeff")
+    _FB_SHRINK = 1 - 1e-9  # keeps fb strictly below its limit (a finite native ratio)
+    # The hard gate's kinks stall L-BFGS early on SSL losses; a longer Adam run gets through them.
+    fit_defaults = {"screen_steps": 50, "steps": 800, "lr_min": 1e-4, "refine_steps": 100}
 
-    def __init__(self, fs: float = 44100.0):
+    def __init__(self, fs: float = 44100.0, coordinates: str = "effective"):
         if not fs > 0:
             raise ValueError(f"fs: must be > 0, got {fs}")
-        self.fs = float(fs)
+        if coordinates not in ("effective", "native"):
+            raise ValueError(f'coordinates: must be "effective" or "native", got {coordinates!r}')
+        self.fs, self.coordinates = float(fs), coordinates
+        hw = {"comp_thresh": -20.0, "comp_ratio": 4.0, "T_attack_fast": 8200 * 0.47e-6,
+              "T_attack_slow": 8200 * 6.8e-6, "T_shunt_fast": 91e3 * 0.47e-6, "T_shunt_slow": 750e3 * 6.8e-6,
+              "feedback_coeff": 0.0}  # 3 ms attack position, auto release, ratio 4, no feedback
+        times = {"T_shunt_fast": Transform("log"), "T_shunt_slow": Transform("log")}
+        box = {"comp_thresh": (-35.0, -5.0, "lin"), "T_shunt_fast": (0.01, 1.0, "log"),
+               "T_shunt_slow": (0.5, 20.0, "log")}
+        if coordinates == "native":
+            self.params = {"comp_thresh": Transform("affine", 10.0), "comp_ratio": Transform("ratio"),
+                           "T_attack_fast": Transform("log"), "T_attack_slow": Transform("log"), **times,
+                           "feedback_coeff": Transform("unit")}
+            self.start = {**hw, "feedback_coeff": 0.1}
+            self.start_box = {**box, "comp_ratio": (1.5, 12.0, "log"), "T_attack_fast": (2e-5, 0.2, "log"),
+                              "T_attack_slow": (3e-4, 2.0, "log"), "feedback_coeff": (0.05, 0.95, "lin")}
+        else:
+            self.params = {"comp_thresh": Transform("affine", 10.0), "ratio_eff": Transform("ratio"),
+                           "T_attack_fast_eff": Transform("log"), "T_attack_slow_eff": Transform("log"), **times,
+                           "feedback_fraction": Transform("unit")}
+            self.start = {**self.from_native(hw), "feedback_fraction": 0.1}
+            self.start_box = {**box, "ratio_eff": (1.3, 8.0, "log"), "T_attack_fast_eff": (2e-5, 0.2, "log"),
+                              "T_attack_slow_eff": (3e-4, 2.0, "log"), "feedback_fraction": (0.05, 0.95, "lin")}
+
+    @property
+    def names(self):
+        return self._native
+
+    def spec(self) -> dict:
+        return {"model": self.name, "fs": self.fs, "coordinates": self.coordinates}
+
+    def to_native(self, v):
+        if self.coordinates == "native":
+            return {n: v[n] for n in self._native}
+        cr_eff = v["ratio_eff"]
+        s_eff = 1 - 1 / cr_eff
+        fb_max = torch.clamp(1 / (torch.as_tensor(cr_eff) - 1), max=1.0)
+        fb = v["feedback_fraction"] * fb_max * self._FB_SHRINK
+        s = s_eff / (1 - s_eff * fb)
+        q = 1 + s * fb
+        return {"comp_thresh": v["comp_thresh"], "comp_ratio": 1 / (1 - s), "T_attack_fast": v["T_attack_fast_eff"] * q,
+                "T_attack_slow": v["T_attack_slow_eff"] * q, "T_shunt_fast": v["T_shunt_fast"],
+                "T_shunt_slow": v["T_shunt_slow"], "feedback_coeff": fb}
+
+    def from_native(self, theta):
+        if self.coordinates == "native":
+            return {n: float(theta[n]) for n in self._native}
+        s = 1 - 1 / float(theta["comp_ratio"])
+        fb = float(theta["feedback_coeff"])
+        q = 1 + s * fb
+        cr_eff = 1 / (1 - s / q)
+        fb_max = min(1.0, 1 / (cr_eff - 1)) * self._FB_SHRINK
+        return {"comp_thresh": float(theta["comp_thresh"]), "ratio_eff": cr_eff,
+                "T_attack_fast_eff": float(theta["T_attack_fast"]) / q,
+                "T_attack_slow_eff": float(theta["T_attack_slow"]) / q, "T_shunt_fast": float(theta["T_shunt_fast"]),
+                "T_shunt_slow": float(theta["T_shunt_slow"]), "feedback_fraction": min(fb / fb_max, 1.0)}
 
     def features(self, x):
         return _lin2db(x.abs().clamp_min(1e-7))
@@ -216,7 +281,7 @@ class SSL(Model):
 
     def gain_db(self, features, values):
         rows = features.shape[0]
-        v = [_as_row(values[n], rows) for n in self.names]
+        v = [_as_row(values[n], rows) for n in self._native]
         return ssl_comp_gain(features, *v, fs=self.fs)
 
 

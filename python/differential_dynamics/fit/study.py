@@ -144,7 +144,8 @@ def summarise(results: List[dict], model: str) -> dict:
     if model == "compressor":
         tol = ACCEPT["compressor"]
         s["errors"] = {n: _quantiles([_err(r["parameters"][n]) for r in results]) for n in tol}
-        s["within"] = {n: sum(abs(_err(r["parameters"][n])) < t for r in results) / len(results) for n in tol}
+        s["within"] = {n: sum(abs(_err(r["parameters"][n])) < t for r in results) / len(results)
+                       for n, t in tol.items()}
         s["all_within"] = sum(within(r, tol) for r in results) / len(results)
     else:
         s["gain_rmse_below_0.01_db"] = sum(r["heldout_gain_rmse_db"] < ACCEPT["ssl_gain_rmse_db"]
