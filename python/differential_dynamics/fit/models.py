@@ -31,38 +31,57 @@ ACTIVE_FLOOR = 1e-5  # detector above −100 dB: the samples the gain metrics co
 class Transform:
     """Bijection from an unconstrained raw value to a valid parameter value.
 
-    kind: "affine" (v = scale·raw), "log" (v = exp(raw)), "ratio" (v = 1 + softplus(raw)),
-    "negexp" (v = −exp(raw), for thresholds ≤ 0), "unit" (v = sigmoid(raw), in (0, 1))."""
+    kind: "affine" (v = scale·raw); "log" (v = exp(ℓ)); "ratio" (v = 1 + exp(ℓ)); "negexp" (v = −exp(ℓ),
+    for thresholds ≤ 0); "unit" (v = sigmoid(raw) ∈ [0, 1]). For the exponential kinds ℓ is raw bounded
+    smoothly to [log lo, log hi]: ℓ = c + h·tanh((raw − c)/h) (c, h: centre and half-width), which is
+    the identity near the centre, so no raw value, however far out, gives an invalid setting (a ratio
+    of exactly 1, a coefficient of exactly 0 or 1, an infinity)."""
     kind: str
     scale: float = 1.0
+    lo: float = 1e-300
+    hi: float = 1e300
+
+    def _bounds(self):
+        a, b = math.log(self.lo), math.log(self.hi)
+        return 0.5 * (a + b), 0.5 * (b - a)
 
     def value(self, raw: torch.Tensor) -> torch.Tensor:
         if self.kind == "affine":
             return self.scale * raw
-        if self.kind == "log":
-            return torch.exp(raw)
-        if self.kind == "ratio":
-            return 1 + torch.nn.functional.softplus(raw)
-        if self.kind == "negexp":
-            return -torch.exp(raw)
         if self.kind == "unit":
             return torch.sigmoid(raw)
+        c, h = self._bounds()
+        e = torch.exp(c + h * torch.tanh((raw - c) / h))
+        if self.kind == "log":
+            return e
+        if self.kind == "ratio":
+            return 1 + e
+        if self.kind == "negexp":
+            return -e
         raise ValueError(f"kind: unknown transform {self.kind!r}")
 
     def raw(self, value: float) -> float:
         v = float(value)
         if self.kind == "affine":
             return v / self.scale
-        if self.kind == "log":
-            return math.log(v)
-        if self.kind == "ratio":
-            return math.log(math.expm1(v - 1)) if v - 1 < 30 else v - 1
-        if self.kind == "negexp":
-            return math.log(-v)
         if self.kind == "unit":
             v = min(max(v, 1e-9), 1 - 1e-9)
             return math.log(v / (1 - v))
-        raise ValueError(f"kind: unknown transform {self.kind!r}")
+        e = {"log": v, "ratio": v - 1, "negexp": -v}.get(self.kind)
+        if e is None:
+            raise ValueError(f"kind: unknown transform {self.kind!r}")
+        c, h = self._bounds()
+        z = (math.log(min(max(e, self.lo), self.hi)) - c) / h
+        return c + h * math.atanh(min(max(z, -1 + 1e-15), 1 - 1e-15))
+
+
+def _time_ms(fs: float) -> Transform:
+    """A time in ms from a tenth of a sample (ms2coef < 1 in float64) to 1000 s."""
+    return Transform("log", lo=100.0 / fs, hi=1e6)
+
+
+RATIO = Transform("ratio", lo=1e-3, hi=1e3)       # ratio in [1.001, 1001]
+SECONDS = Transform("log", lo=1e-7, hi=1e5)       # SSL time constants
 
 
 class Model:
@@ -133,8 +152,6 @@ class Compressor(Model):
     smoother with sharpness `k` (1/dB; the fitter anneals it)."""
 
     name = "compressor"
-    params = {"threshold_db": Transform("affine", 10.0), "ratio": Transform("ratio"),
-              "attack_ms": Transform("log"), "release_ms": Transform("log")}
     start = {"threshold_db": -24.0, "ratio": 3.0, "attack_ms": 10.0, "release_ms": 100.0}
     start_box = {"threshold_db": (-42.0, -12.0, "lin"), "ratio": (1.5, 12.0, "log"),
                  "attack_ms": (1.0, 80.0, "log"), "release_ms": (10.0, 800.0, "log")}
@@ -145,6 +162,8 @@ class Compressor(Model):
         if not fs > 0:
             raise ValueError(f"fs: must be > 0, got {fs}")
         self.fs, self.gate, self.k, self.detector_ms = float(fs), gate, float(k), float(detector_ms)
+        self.params = {"threshold_db": Transform("affine", 10.0), "ratio": RATIO, "attack_ms": _time_ms(self.fs),
+                       "release_ms": _time_ms(self.fs)}
 
     def spec(self) -> dict:
         return {"model": self.name, "fs": self.fs, "gate": self.gate, "detector_ms": self.detector_ms}
@@ -171,7 +190,6 @@ class Limiter(Model):
     """limiter_gain(x, threshold, ms2coef(attack), ms2coef(release)) on the audio."""
 
     name = "limiter"
-    params = {"threshold_db": Transform("negexp"), "attack_ms": Transform("log"), "release_ms": Transform("log")}
     start = {"threshold_db": -6.0, "attack_ms": 1.0, "release_ms": 100.0}
     start_box = {"threshold_db": (-24.0, -1.0, "lin"), "attack_ms": (0.05, 20.0, "log"),
                  "release_ms": (10.0, 800.0, "log")}
@@ -180,6 +198,8 @@ class Limiter(Model):
         if not fs > 0:
             raise ValueError(f"fs: must be > 0, got {fs}")
         self.fs = float(fs)
+        self.params = {"threshold_db": Transform("negexp", lo=1e-3, hi=300.0), "attack_ms": _time_ms(self.fs),
+                       "release_ms": _time_ms(self.fs)}
 
     def features(self, x):
         return x
@@ -222,19 +242,19 @@ class SSL(Model):
         hw = {"comp_thresh": -20.0, "comp_ratio": 4.0, "T_attack_fast": 8200 * 0.47e-6,
               "T_attack_slow": 8200 * 6.8e-6, "T_shunt_fast": 91e3 * 0.47e-6, "T_shunt_slow": 750e3 * 6.8e-6,
               "feedback_coeff": 0.0}  # 3 ms attack position, auto release, ratio 4, no feedback
-        times = {"T_shunt_fast": Transform("log"), "T_shunt_slow": Transform("log")}
+        times = {"T_shunt_fast": SECONDS, "T_shunt_slow": SECONDS}
         box = {"comp_thresh": (-35.0, -5.0, "lin"), "T_shunt_fast": (0.01, 1.0, "log"),
                "T_shunt_slow": (0.5, 20.0, "log")}
         if coordinates == "native":
-            self.params = {"comp_thresh": Transform("affine", 10.0), "comp_ratio": Transform("ratio"),
-                           "T_attack_fast": Transform("log"), "T_attack_slow": Transform("log"), **times,
+            self.params = {"comp_thresh": Transform("affine", 10.0), "comp_ratio": RATIO,
+                           "T_attack_fast": SECONDS, "T_attack_slow": SECONDS, **times,
                            "feedback_coeff": Transform("unit")}
             self.start = {**hw, "feedback_coeff": 0.1}
             self.start_box = {**box, "comp_ratio": (1.5, 12.0, "log"), "T_attack_fast": (2e-5, 0.2, "log"),
                               "T_attack_slow": (3e-4, 2.0, "log"), "feedback_coeff": (0.05, 0.95, "lin")}
         else:
-            self.params = {"comp_thresh": Transform("affine", 10.0), "ratio_eff": Transform("ratio"),
-                           "T_attack_fast_eff": Transform("log"), "T_attack_slow_eff": Transform("log"), **times,
+            self.params = {"comp_thresh": Transform("affine", 10.0), "ratio_eff": RATIO,
+                           "T_attack_fast_eff": SECONDS, "T_attack_slow_eff": SECONDS, **times,
                            "feedback_fraction": Transform("unit")}
             self.start = {**self.from_native(hw), "feedback_fraction": 0.1}
             self.start_box = {**box, "ratio_eff": (1.3, 8.0, "log"), "T_attack_fast_eff": (2e-5, 0.2, "log"),
