@@ -117,7 +117,7 @@ def sample_theta(settings: DatasetSettings, rng: np.random.Generator) -> dict:
             ratio = float(rng.choice([2.0, 4.0, 10.0]))
             p = ssl_preset(ra, release, ratio, comp_thresh=ct, feedback_coeff=fb, fs=settings.fs)
             p.pop("fs")
-            theta = {n: float(p[n]) for n in M.SSL.params}
+            theta = {n: float(p[n]) for n in M.SSL._native}
             panel = {"attack_ohms": ra, "release": release, "ratio": ratio}
         else:
             ratio = float(rng.choice([2.0, 4.0, 10.0])) if settings.ratio == "discrete" else logu(2, 10)
@@ -177,7 +177,7 @@ def _recording_clip(settings: DatasetSettings, files: Sequence[str], split: str,
         if np.sqrt(np.mean(clip ** 2)) < 10 ** (-45 / 20):
             continue
         gain_db = settings.normalise_dbfs - 20 * math.log10(np.max(np.abs(clip)))
-        return {"x": clip * 10 ** (gain_db / 20), "source": "recording", "file": name, "offset": off,
+        return {"x": clip * 10 ** (gain_db / 20), "source": "recording", "recording": name, "offset": off,
                 "normalisation": {"kind": "peak", "target_dbfs": settings.normalise_dbfs, "gain_db": gain_db}}
     raise ValueError(f"recordings: no recording under {settings.recordings!r} has a loud enough "
                      f"{settings.clip_seconds} s clip in its {split} span")

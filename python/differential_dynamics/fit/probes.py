@@ -71,17 +71,16 @@ def _db_dither(rng, fs):
     return rng.uniform(-35, -10) + depth * np.sin(2 * np.pi * f * np.arange(n) / fs + rng.uniform(0, 2 * np.pi))
 
 
-def _random_steps(rng, fs):
+def _random_steps(rng, fs, count=(20, 60)):
     """Pseudo-random level steps every 12 ms (transient churn)."""
     n = int(0.012 * fs)
-    count = int(rng.integers(20, 60))
-    return np.repeat(rng.uniform(-45, 0, count), n)
+    return np.repeat(rng.uniform(-45, 0, int(rng.integers(*count))), n)
 
 
 def _long_plateau(rng, fs):
     """A long loud plateau then a long quiet one: sustained compression and the slow release."""
     return np.concatenate([_hold(rng.uniform(-10, 0), int(rng.uniform(1.0, 2.0) * fs)),
-                           _hold(rng.uniform(-60, -35), int(rng.uniform(1.0, 2.5) * fs))])
+                           _hold(rng.uniform(-60, -35), int(rng.uniform(0.8, 2.0) * fs))])
 
 
 PROBE_SEGMENTS = {
@@ -92,10 +91,12 @@ PROBE_SEGMENTS = {
 
 
 def probe_envelope_db(T: int, seed: int, row: int = 0, fs: float = 44100.0) -> np.ndarray:
-    """One row's level envelope in dB (length T): segments drawn at random until T is filled."""
+    """One row's level envelope in dB (length T): 0.1–0.3 s of 12 ms steps (so that even a short clip
+    makes the compressor work), then segments drawn at random until T is filled."""
     rng = np.random.default_rng([int(seed), int(row)])
     names = sorted(PROBE_SEGMENTS)
-    parts, n = [], 0
+    parts = [_random_steps(rng, fs, count=(8, 25))]
+    n = len(parts[0])
     while n < T:
         seg = PROBE_SEGMENTS[names[int(rng.integers(len(names)))]](rng, fs)
         parts.append(seg)
