@@ -361,8 +361,8 @@ def fit(model: Model, x, target, *, target_kind: str = "gain_db", fixed: Optiona
                 hist[n].append(float(vals[n]) if track is not None or raw.dim() == 1 or raw.shape[0] == 1
                                else vals[n].tolist())
             done[0] += 1
+            bar.set_postfix_str(f"{phase} loss {float(losses.min()):.3g} dB", refresh=False)
             bar.update(1)
-            bar.set_postfix_str(f"{phase} loss {float(losses.min()):.3g} dB")
         return on_step
 
     raw = _sample_starts(model, problem, start_values, starts, seed)
@@ -387,12 +387,10 @@ def fit(model: Model, x, target, *, target_kind: str = "gain_db", fixed: Optiona
                 raw = _lm(problem, raw, refine_steps, recorder("lm", 0))
                 use = "lm"
             except SecondOrderUnsupported as e:
-                msg = (f"{model.name}: Levenberg–Marquardt needs a Jacobian the kernels do not provide ({e}); "
-                       "refining with L-BFGS (first-order gradients) instead")
+                msg = (f"{model.name}: refining with L-BFGS (first-order gradients) instead of Levenberg–Marquardt, "
+                       f"which needs a Jacobian these kernels do not provide ({e})")
                 messages.append(msg)
                 warnings.warn(msg, RuntimeWarning, stacklevel=2)
-                if progress:
-                    tqdm.write(msg)
                 use = "lbfgs"
         if use == "lbfgs":
             raw = _lbfgs(problem, raw, refine_steps, recorder("lbfgs", 0))

@@ -231,7 +231,7 @@ class SSL(Model):
                "feedback_coeff")
     _FB_SHRINK = 1 - 1e-9  # keeps fb strictly below its limit (a finite native ratio)
     # The hard gate's kinks stall L-BFGS early on SSL losses; a longer Adam run gets through them.
-    fit_defaults = {"screen_steps": 50, "steps": 800, "lr_min": 1e-4, "refine_steps": 100}
+    fit_defaults = {"screen_steps": 50, "steps": 600, "lr_min": 1e-4, "refine_steps": 100}
 
     def __init__(self, fs: float = 44100.0, coordinates: str = "effective"):
         if not fs > 0:
