@@ -54,7 +54,7 @@ def _tol_units(problem: Problem, raw: torch.Tensor):
 
 def fisher(problem: Problem, raw: torch.Tensor, *, sketch: int = 0, seed: int = 0, batch: int = 16):
     """(F = JᵀJ in raw coordinates, method string). sketch > 0 forces the randomised estimate from that
-    many gradients; 0 uses the exact Jacobian when available and falls back to 32·P gradients."""
+    many gradients; 0 uses the exact Jacobian when available and falls back to 16·P gradients."""
     P = len(problem.names)
     if sketch <= 0:
         try:
@@ -62,7 +62,7 @@ def fisher(problem: Problem, raw: torch.Tensor, *, sketch: int = 0, seed: int = 
             return J.T @ J, "exact Jacobian"
         except SecondOrderUnsupported as e:
             reason = str(e)
-            sketch = 32 * P
+            sketch = 16 * P
     else:
         reason = "requested"
     gen = torch.Generator().manual_seed(seed)

@@ -147,7 +147,7 @@ def _lin2db(g: torch.Tensor) -> torch.Tensor:
 
 
 class Compressor(Model):
-    """Classical compressor (docs/reference: detector avg(|x|, ms2coef(20 ms)) floored at 1e-7, then
+    """Classical compressor (docs/recovery.md: detector avg(|x|, ms2coef(20 ms)) floored at 1e-7, then
     compexp_gain with ms2coef(attack), ms2coef(release)). gate="sigmoid" uses the sigmoid-gated
     smoother with sharpness `k` (1/dB; the fitter anneals it)."""
 

@@ -2,7 +2,7 @@
 attack and release separately, over many depths and durations, on a noise carrier.
 
 `probe_mix` is the one entry point the dataset builder and the studies call; the segments follow the
-probe list of docs/reference (staircases, level pairs with cosine edges, echo pulses and silence,
+probe list of docs/recovery.md (staircases, level pairs with cosine edges, echo pulses and silence,
 release drops to near-threshold levels, dB dither, pseudo-random 12 ms steps, long plateaus). Each row
 draws its own segment sequence from (seed, row), so adding rows never changes the earlier ones.
 """
