@@ -12,8 +12,6 @@ import os
 import time
 import warnings
 
-import torch
-
 from .fit import SSL, Compressor, evaluate, fit, plot_fit, probe_mix, teacher
 from .ssl import ssl_preset
 

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-import differential_dynamics as dd
 from differential_dynamics.fit import (SSL, Compressor, Limiter, SecondOrderUnsupported, evaluate, fit,
                                        identifiability, plot_fit, probe_mix, ssl_combinations, teacher, write_report)
 from differential_dynamics.fit.fitting import Problem, jacobian

@@ -129,8 +129,8 @@ def cmd_evaluate(a) -> int:
         if not a.no_plot:
             paths["png"] = plot_fit(model, result, test["input"], test["gain_db"], os.path.join(out, f"{stem}.png"),
                                     true=train["meta"]["theta"] if same else None)
-        line = f"{stem}: held-out gain RMSE {report['heldout_gain_rmse_db']:.3g} dB, ESR {report['heldout_esr']:.3g}, " \
-               f"{report['iterations']} iterations, {report['seconds']:.1f} s"
+        line = (f"{stem}: held-out gain RMSE {report['heldout_gain_rmse_db']:.3g} dB, "
+                f"ESR {report['heldout_esr']:.3g}, {report['iterations']} iterations, {report['seconds']:.1f} s")
         print(line)
         for n, r in report.get("parameters", {}).items():
             err = f"{100 * r['rel_error']:+.3f} %" if "rel_error" in r else f"{r['error']:+.4f}"

@@ -22,7 +22,7 @@ import math
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 import torch
@@ -54,8 +54,8 @@ class FitResult:
     history: Dict[str, list] = field(default_factory=dict)   # loss, phase, per-name value trajectories
 
     def to_dict(self) -> dict:
-        return {k: getattr(self, k) for k in ("model", "values", "coordinates", "fitted", "train_rmse_db", "iterations", "seconds",
-                                              "cpu_seconds", "method", "messages", "history")}
+        return {k: getattr(self, k) for k in ("model", "values", "coordinates", "fitted", "train_rmse_db",
+                                              "iterations", "seconds", "cpu_seconds", "method", "messages", "history")}
 
 
 def observed_gain_db(x: torch.Tensor, y: torch.Tensor, x_floor: float = 1e-4, y_floor: float = 1e-7):
@@ -401,7 +401,6 @@ def fit(model: Model, x, target, *, target_kind: str = "gain_db", fixed: Optiona
         final = float(problem.losses(raw.reshape(1, -1))[0])
         coords = {n: float(v) for n, v in problem.values(raw).items()}
         values = {n: float(v) for n, v in problem.native(raw).items()}
-    return FitResult(model=model.spec(), values=values, coordinates=coords, fitted=list(problem.names), train_rmse_db=final,
-                     iterations=len(hist["loss"]), seconds=time.perf_counter() - t0,
-                     cpu_seconds=time.process_time() - c0, method=method,
-                     messages=messages, history=hist)
+    return FitResult(model=model.spec(), values=values, coordinates=coords, fitted=list(problem.names),
+                     train_rmse_db=final, iterations=len(hist["loss"]), seconds=time.perf_counter() - t0,
+                     cpu_seconds=time.process_time() - c0, method=method, messages=messages, history=hist)

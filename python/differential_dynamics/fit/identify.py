@@ -24,7 +24,6 @@ from __future__ import annotations
 import math
 from typing import Callable, Dict, Optional
 
-import numpy as np
 import torch
 
 from .evaluate import ABSOLUTE, ssl_combinations

@@ -15,12 +15,12 @@ import math
 import os
 import statistics
 from dataclasses import asdict, dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import numpy as np
 
 from .dataset import DatasetSettings, _atomic_write, _json_text, render_permutation
-from .evaluate import evaluate, ssl_combinations, within
+from .evaluate import evaluate, within
 from .fitting import fit
 from .tasks import run_tasks
 
