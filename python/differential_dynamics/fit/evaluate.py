@@ -78,10 +78,11 @@ def evaluate(model: Model, fit: FitResult, x_test, *, gain_test=None, y_test=Non
              true: Optional[Dict[str, float]] = None, true_makeup_db: float = 0.0) -> dict:
     """Report of a fit on held-out data. gain_test: the target gain in dB (B, T); y_test: the target
     audio (B, T) for the ESR (without it, the audio is the true setting's output if `true` is given).
-    true: the true θ (known for synthetic targets)."""
+    true: the true θ (known for synthetic targets); true_makeup_db: the target's makeup, which the ESR of
+    a gain-trace fit (no makeup fitted) uses."""
     x = _tensor(x_test, "x_test")
     values = fit.values
-    makeup = values.get(MAKEUP, 0.0)
+    makeup = values.get(MAKEUP, true_makeup_db)  # a gain-trace fit has no makeup of its own
     g_hat = model_gain_db(model, values, x)
     y_hat = x * torch.exp((g_hat + makeup) * _LN10_20)
     if gain_test is None and true is not None:
