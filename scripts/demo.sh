@@ -4,4 +4,4 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 ./scripts/setup.sh
-.venv/bin/python -m differential_dynamics.demo --plot out/demo.png "$@"
+.venv/bin/python -m differential_dynamics.demo --out out "$@"
