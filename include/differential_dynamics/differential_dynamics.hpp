@@ -5,6 +5,7 @@
 #include "core.hpp"
 #include "curve.hpp"
 #include "detectors.hpp"
+#include "family.hpp"
 #include "limiter.hpp"
 #include "processor.hpp"
 #include "smoother.hpp"
