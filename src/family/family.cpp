@@ -55,7 +55,7 @@ detector_state initial_detector(const state_in& zi, std::size_t b, std::size_t s
     return {zi.data[stride * b + offset], zi.data[stride * b + offset + 1]};
 }
 
-template <class T> detector_coeffs row_coeffs(detector_design d, row_param<T> a, row_param<T> r, double rest,
+template <class T> detector_coeffs row_coeffs(detector_design d, const basic_row_param<T>& a, const basic_row_param<T>& r, double rest,
                                               std::size_t b) {
     return {d, double(a[b]), double(r[b]), rest};
 }
