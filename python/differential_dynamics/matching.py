@@ -40,12 +40,10 @@ STUDY_MODELS = (
     "ff-peak-level-linear-smooth_branching",
     "ff-rms-level-linear-smooth_branching",
     "ff-peak-level-log-smooth_branching",
-    "ff-peak-level-linear-decoupled",
     "ff-rms-level-linear-decoupled",
     "ff-peak-gain-linear-smooth_branching",
-    "ff-peak-gain-log-smooth_branching",
     "ff-peak-gain-log-branching",
-    "ff-peak-gain-log-decoupled",
+    "ff-rms-gain-log-decoupled",
     "ff-peak-gain-log-smooth_decoupled",
     "fb-peak-level-linear-smooth_branching",
     "fb-peak-gain-log-smooth_decoupled",
@@ -148,34 +146,53 @@ STARTS = (
 )
 
 
-def fit(topology: Topology, x: torch.Tensor, y: torch.Tensor, valid: torch.Tensor, iterations: int,
-        starts: Sequence[dict] = STARTS) -> Tuple[FamilyCompressor, Dict[str, float]]:
-    """Adam with a cosine learning-rate schedule and gradient-norm clipping from each start; keeps the
-    model with the lowest final training loss. (The smallest loop this study needs; the general
-    fitting tool replaces it.)"""
+def fit(topology: Topology, x: torch.Tensor, y: torch.Tensor, valid: torch.Tensor, adam_iterations: int = 30,
+        lbfgs_iterations: int = 60, starts: Sequence[dict] = STARTS,
+        good_enough: float = 1e-6) -> Tuple[FamilyCompressor, Dict[str, float]]:
+    """From each start: Adam with a cosine learning-rate schedule and gradient-norm clipping to reach
+    the basin, then L-BFGS (strong Wolfe line search) to converge; keeps the model with the lowest
+    final training loss, and stops trying starts once one reaches `good_enough`. (The smallest loop
+    this study needs; the general fitting tool replaces it.)"""
     act = _active(x) & valid.bool() & (y.abs() > 0)
     target_db = 20 * torch.log10((y[act] / x[act]).abs())
+    loss_of = lambda m: _loss(m, x, y, valid, act, target_db)  # noqa: E731
     best, best_loss, info = None, math.inf, {}
     for i, start in enumerate(starts):
         model = FamilyCompressor(topology, FS, **start)
         fast = [model.threshold_db, model.makeup_db]
         slow = [model.raw_ratio, model.raw_knee, model.raw_attack, model.raw_release]
         opt = torch.optim.Adam([{"params": fast, "lr": 0.5}, {"params": slow, "lr": 0.05}])
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 0.5 * (1 + math.cos(math.pi * k / iterations)))
-        loss = torch.tensor(math.inf)
-        for _ in range(iterations):
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 0.5 * (1 + math.cos(math.pi * k / adam_iterations)))
+        evaluations = 0
+        for _ in range(adam_iterations):
             opt.zero_grad()
-            loss = _loss(model, x, y, valid, act, target_db)
+            loss = loss_of(model)
+            evaluations += 1
             if not torch.isfinite(loss):
                 break
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
             opt.step()
             sched.step()
+        lbfgs = torch.optim.LBFGS(model.parameters(), lr=1.0, max_iter=lbfgs_iterations, history_size=20,
+                                  line_search_fn="strong_wolfe", tolerance_grad=1e-10, tolerance_change=1e-12)
+
+        def closure():
+            nonlocal evaluations
+            lbfgs.zero_grad()
+            loss = loss_of(model)
+            evaluations += 1
+            loss.backward()
+            return loss
+
+        if lbfgs_iterations > 0:
+            lbfgs.step(closure)
         with torch.no_grad():
-            final = float(_loss(model, x, y, valid, act, target_db))
+            final = float(loss_of(model))
         if final < best_loss:
-            best, best_loss, info = model, final, {"start": i, "train_loss": final}
+            best, best_loss, info = model, final, {"start": i, "train_loss": final, "evaluations": evaluations}
+        if best_loss < good_enough:
+            break
     return best, info
 
 
@@ -183,9 +200,10 @@ def fit(topology: Topology, x: torch.Tensor, y: torch.Tensor, valid: torch.Tenso
 # The study
 
 def run_study(plugins: Sequence[str], settings: Sequence[lv2.Setting], models: Sequence[str], iterations: int,
-              seconds: float, per_recording: int, seed: int, cache: Path, log=print) -> dict:
+              lbfgs_iterations: int, seconds: float, per_recording: int, seed: int, cache: Path, log=print) -> dict:
     train, test = make_clips(cache, seconds, per_recording, seed)
-    report = {"fs": FS, "seconds_per_clip": seconds, "seed": seed, "iterations": iterations,
+    report = {"fs": FS, "seconds_per_clip": seconds, "seed": seed, "adam_iterations": iterations,
+              "lbfgs_iterations": lbfgs_iterations,
               "train_clips": train.source, "test_clips": test.source, "active_db": ACTIVE_DB,
               "selection": "lowest held-out ESR", "targets": []}
     to_t = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float64))  # noqa: E731
@@ -206,7 +224,7 @@ def run_study(plugins: Sequence[str], settings: Sequence[lv2.Setting], models: S
                       "models": []}
             for name in models:
                 t0 = time.perf_counter()
-                model, info = fit(Topology.parse(name), xt, yt, valid, iterations)
+                model, info = fit(Topology.parse(name), xt, yt, valid, iterations, lbfgs_iterations)
                 row = {"model": name, **metrics(model, xv, yv, valid_test),
                        "train": metrics(model, xt, yt, valid), "settings": model.settings(),
                        "seconds": time.perf_counter() - t0, **info}
@@ -228,18 +246,39 @@ def write_csv(report: dict, path: Path) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+def markdown_table(reports: Sequence[dict]) -> str:
+    """Held-out ESR and gain RMSE of every model per target (best in bold), from JSON reports."""
+    targets = [t for r in reports for t in r["targets"]]
+    models = list(dict.fromkeys(m["model"] for t in targets for m in t["models"]))
+    head = "| model | " + " | ".join(f"{t['plugin']} {t['setting']['name']}" for t in targets) + " |"
+    lines = [head, "|---|" + "---|" * len(targets)]
+    for name in models:
+        cells = []
+        for t in targets:
+            row = next((m for m in t["models"] if m["model"] == name), None)
+            cell = "—" if row is None else f"{row['esr']:.1e} / {row['gain_rmse_db']:.3f}"
+            cells.append(f"**{cell}**" if row is not None and name == t["best"]["model"] else cell)
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m differential_dynamics.matching", description=__doc__.split("\n\n")[0])
     ap.add_argument("--plugins", default="calf,lsp,zam,lsp_fb,x42", help="comma-separated keys of lv2.PLUGINS")
     ap.add_argument("--settings", default="moderate,hard")
     ap.add_argument("--models", default="study", help='"study", "all" or comma-separated topology names')
-    ap.add_argument("--iterations", type=int, default=150)
+    ap.add_argument("--adam-iterations", type=int, default=30)
+    ap.add_argument("--lbfgs-iterations", type=int, default=60)
     ap.add_argument("--seconds", type=float, default=2.0, help="clip length")
-    ap.add_argument("--per-recording", type=int, default=2, help="train (and test) clips per recording")
+    ap.add_argument("--per-recording", type=int, default=1, help="train (and test) clips per recording")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cache", type=Path, default=lv2.default_cache())
     ap.add_argument("--out", type=Path, default=Path("matching_report.json"), help="JSON report (a .csv beside it)")
+    ap.add_argument("--table", type=Path, nargs="+", help="print the markdown table of these JSON reports and exit")
     a = ap.parse_args(argv)
+    if a.table:
+        print(markdown_table([json.loads(p.read_text()) for p in a.table]))
+        return 0
     plugins = [p for p in a.plugins.split(",") if p]
     for p in plugins:
         if p not in lv2.PLUGINS:
@@ -259,7 +298,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         models = [m for m in a.models.split(",") if m]
         for m in models:
             Topology.parse(m)
-    report = run_study(plugins, settings, models, a.iterations, a.seconds, a.per_recording, a.seed, a.cache,
+    report = run_study(plugins, settings, models, a.adam_iterations, a.lbfgs_iterations, a.seconds, a.per_recording, a.seed, a.cache,
                        log=lambda s: print(s, flush=True))
     a.out.write_text(json.dumps(report, indent=1))
     write_csv(report, a.out.with_suffix(".csv"))
