@@ -43,10 +43,8 @@ STUDY_MODELS = (
     "ff-rms-level-linear-decoupled",
     "ff-peak-gain-linear-smooth_branching",
     "ff-peak-gain-log-branching",
-    "ff-rms-gain-log-decoupled",
     "ff-peak-gain-log-smooth_decoupled",
     "fb-peak-level-linear-smooth_branching",
-    "fb-peak-gain-log-smooth_decoupled",
 )
 
 
@@ -267,9 +265,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--plugins", default="calf,lsp,zam,lsp_fb,x42", help="comma-separated keys of lv2.PLUGINS")
     ap.add_argument("--settings", default="moderate,hard")
     ap.add_argument("--models", default="study", help='"study", "all" or comma-separated topology names')
-    ap.add_argument("--adam-iterations", type=int, default=30)
-    ap.add_argument("--lbfgs-iterations", type=int, default=60)
-    ap.add_argument("--seconds", type=float, default=2.0, help="clip length")
+    ap.add_argument("--adam-iterations", type=int, default=20)
+    ap.add_argument("--lbfgs-iterations", type=int, default=40)
+    ap.add_argument("--seconds", type=float, default=1.0, help="clip length")
     ap.add_argument("--per-recording", type=int, default=1, help="train (and test) clips per recording")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cache", type=Path, default=lv2.default_cache())
