@@ -259,3 +259,28 @@ def test_second_order_raises(name):
     g = fam.family_gain(x, Topology.parse(name), ct, 4.0, 1.0, 0.2, 0.05).sum()
     with pytest.raises(RuntimeError, match="second derivatives"):
         torch.autograd.grad(g, x, create_graph=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# The fitting tool learns a family member
+
+def test_fit_tool_recovers_a_family_member():
+    import warnings
+
+    from differential_dynamics.fit import fit
+    from differential_dynamics.fit.family_model import Family
+    from differential_dynamics.fit.models import teacher
+    from differential_dynamics.signals import level_steps
+
+    x = level_steps(2, 22050, seed=3, lo_db=-40, hi_db=-3)
+    model = Family("ff-peak-gain-log-smooth_decoupled")
+    theta = {"threshold_db": -20.0, "ratio": 4.0, "knee_db": 2.0, "attack_ms": 3.0, "release_ms": 120.0}
+    gain_db, _ = teacher(model, x, theta)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the fallback from Levenberg–Marquardt to L-BFGS is announced
+        r = fit(model, x, gain_db, starts=2, screen_steps=20, steps=40, refine_steps=30, progress=False)
+    assert r.method.endswith("lbfgs")
+    assert r.train_rmse_db < 0.01
+    assert abs(r.values["threshold_db"] - theta["threshold_db"]) < 0.05
+    for name in ("ratio", "attack_ms", "release_ms"):
+        assert r.values[name] == pytest.approx(theta[name], rel=0.02), name
