@@ -194,14 +194,41 @@ def fit(topology: Topology, x: torch.Tensor, y: torch.Tensor, valid: torch.Tenso
     return best, info
 
 
+def fit_with_tool(topology: Topology, x: torch.Tensor, y: torch.Tensor, valid: torch.Tensor, adam_iterations: int = 20,
+                  lbfgs_iterations: int = 40) -> Tuple[FamilyCompressor, Dict[str, float]]:
+    """The same fit by the general fitting tool (differential_dynamics.fit: multi-start screening,
+    Adam with a cosine schedule and clipping, L-BFGS refinement) on the audio target."""
+    import warnings
+
+    from .fit import fit as tool_fit
+    from .fit.family_model import Family
+
+    keep = valid.bool().all(dim=0)  # the aligned samples (a latency drops the last ones of every clip)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the announced fallback from Levenberg–Marquardt to L-BFGS
+        r = tool_fit(Family(topology, FS), x[:, keep], y[:, keep], target_kind="audio", starts=2,
+                     screen_steps=adam_iterations, steps=adam_iterations, refine_steps=lbfgs_iterations, progress=False)
+    v = dict(r.values)
+    v["ratio"] = max(v["ratio"], 1 + 2e-6)
+    v["knee_db"] = max(v["knee_db"], 1e-9)
+    for t in ("attack_ms", "release_ms"):
+        v[t] = min(max(v[t], 0.0100001), 4999.99)
+    return FamilyCompressor(topology, FS, **v), {"train_rmse_db": r.train_rmse_db, "iterations": r.iterations,
+                                                 "method": r.method}
+
+
+FITTERS = {"local": fit, "tool": fit_with_tool}
+
+
 # ------------------------------------------------------------------------------------------------
 # The study
 
 def run_study(plugins: Sequence[str], settings: Sequence[lv2.Setting], models: Sequence[str], iterations: int,
-              lbfgs_iterations: int, seconds: float, per_recording: int, seed: int, cache: Path, log=print) -> dict:
+              lbfgs_iterations: int, seconds: float, per_recording: int, seed: int, cache: Path, log=print,
+              fitter: str = "local") -> dict:
     train, test = make_clips(cache, seconds, per_recording, seed)
     report = {"fs": FS, "seconds_per_clip": seconds, "seed": seed, "adam_iterations": iterations,
-              "lbfgs_iterations": lbfgs_iterations,
+              "lbfgs_iterations": lbfgs_iterations, "fitter": fitter,
               "train_clips": train.source, "test_clips": test.source, "active_db": ACTIVE_DB,
               "selection": "lowest held-out ESR", "targets": []}
     to_t = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float64))  # noqa: E731
@@ -222,7 +249,7 @@ def run_study(plugins: Sequence[str], settings: Sequence[lv2.Setting], models: S
                       "models": []}
             for name in models:
                 t0 = time.perf_counter()
-                model, info = fit(Topology.parse(name), xt, yt, valid, iterations, lbfgs_iterations)
+                model, info = FITTERS[fitter](Topology.parse(name), xt, yt, valid, iterations, lbfgs_iterations)
                 row = {"model": name, **metrics(model, xv, yv, valid_test),
                        "train": metrics(model, xt, yt, valid), "settings": model.settings(),
                        "seconds": time.perf_counter() - t0, **info}
@@ -272,6 +299,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cache", type=Path, default=lv2.default_cache())
     ap.add_argument("--out", type=Path, default=Path("matching_report.json"), help="JSON report (a .csv beside it)")
+    ap.add_argument("--fitter", choices=sorted(FITTERS), default="local",
+                    help="local: this module's Adam + L-BFGS loop; tool: differential_dynamics.fit")
     ap.add_argument("--table", type=Path, nargs="+", help="print the markdown table of these JSON reports and exit")
     a = ap.parse_args(argv)
     if a.table:
@@ -297,7 +326,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for m in models:
             Topology.parse(m)
     report = run_study(plugins, settings, models, a.adam_iterations, a.lbfgs_iterations, a.seconds, a.per_recording, a.seed, a.cache,
-                       log=lambda s: print(s, flush=True))
+                       log=lambda s: print(s, flush=True), fitter=a.fitter)
     a.out.write_text(json.dumps(report, indent=1))
     write_csv(report, a.out.with_suffix(".csv"))
     print(f"report: {a.out} and {a.out.with_suffix('.csv')}")
