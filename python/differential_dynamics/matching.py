@@ -284,6 +284,14 @@ def markdown_table(reports: Sequence[dict]) -> str:
             cell = "—" if row is None else f"{row['esr']:.1e} / {row['gain_rmse_db']:.3f}"
             cells.append(f"**{cell}**" if row is not None and name == t["best"]["model"] else cell)
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "| target | best model | held-out ESR | gain RMSE (dB) | threshold (dB) | ratio | knee (dB) | "
+              "attack (ms) | release (ms) | makeup (dB) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for t in targets:
+        row = next(m for m in t["models"] if m["model"] == t["best"]["model"])
+        v = row["settings"]
+        lines.append(f"| {t['plugin']} {t['setting']['name']} | {row['model']} | {row['esr']:.1e} | "
+                     f"{row['gain_rmse_db']:.3f} | {v['threshold_db']:.2f} | {v['ratio']:.3f} | {v['knee_db']:.2f} | "
+                     f"{v['attack_ms']:.3g} | {v['release_ms']:.4g} | {v['makeup_db']:.2f} |")
     return "\n".join(lines)
 
 
