@@ -96,8 +96,9 @@ PLUGINS: Dict[str, LV2Compressor] = {p.key: p for p in [
                   "fb-peak-level-linear-smooth_branching: as lsp, side chain from the previous output sample",
                   _lsp(True)),
     LV2Compressor("zam", "urn:zamaudio:ZamComp", "zam-plugins",
-                  "ff-peak-gain-log-smooth_decoupled: instantaneous |x| in dB, hard-knee curve, smooth decoupled "
-                  "peak detector on the gain reduction in dB (coefficients exp(−1000/(ms·fs)))",
+                  "ff-peak-gain-log-smooth_branching: instantaneous |x| in dB, hard-knee curve, one-pole on the "
+                  "gain reduction in dB, attack while it rises (poles exp(−1000/(ms·fs))); the indexed source "
+                  "versions show a smooth decoupled detector, the Debian 4.1 binary measures as smooth branching",
                   _zam, host="lv2file", lv2file_connections=("1:lv2_audio_in_1", "1:lv2_sidechain_in")),
     LV2Compressor("x42", "http://gareus.org/oss/lv2/darc#mono", "x42-plugins",
                   "not in the family exactly: always-attack one-pole on threshold + x², then a decoupled release "

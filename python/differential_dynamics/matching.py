@@ -43,6 +43,7 @@ STUDY_MODELS = (
     "ff-rms-level-linear-decoupled",
     "ff-peak-gain-linear-smooth_branching",
     "ff-peak-gain-log-branching",
+    "ff-peak-gain-log-smooth_branching",
     "ff-peak-gain-log-smooth_decoupled",
     "fb-peak-level-linear-smooth_branching",
 )
