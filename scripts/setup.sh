@@ -7,7 +7,7 @@ cd "$repo"
 
 packages=(build-essential cmake python3 python3-dev python3-venv python3-torch python3-numpy python3-pytest
           python3-scipy python3-matplotlib python3-pybind11 pybind11-dev libgtest-dev libbenchmark-dev
-          libtbb-dev libxsimd-dev libsndfile1-dev libcli11-dev nlohmann-json3-dev)
+          libtbb-dev libxsimd-dev libsndfile1-dev libcli11-dev nlohmann-json3-dev python3-soundfile)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
