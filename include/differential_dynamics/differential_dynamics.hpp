@@ -6,6 +6,7 @@
 #include "core.hpp"
 #include "curve.hpp"
 #include "detectors.hpp"
+#include "family.hpp"
 #include "limiter.hpp"
 #include "metrics.hpp"
 #include "probes.hpp"

@@ -359,6 +359,7 @@ void bind_ssl(py::module_& m);        // ssl_bindings.cpp
 void bind_streaming(py::module_& m);  // streaming_bindings.cpp
 void bind_audio(py::module_& m);      // audio_bindings.cpp
 void bind_probes(py::module_& m);     // probes_bindings.cpp
+void bind_family(py::module_& m);     // family_bindings.cpp
 
 PYBIND11_MODULE(_core, m) {
     m.doc() = "differential_dynamics C++ kernels (use the differential_dynamics package, not this module)";
@@ -368,6 +369,7 @@ PYBIND11_MODULE(_core, m) {
     bind_streaming(m);
     bind_audio(m);
     bind_probes(m);
+    bind_family(m);
     m.def("set_num_threads", &dd::set_num_threads, py::arg("threads"));
     m.def("get_num_threads", &dd::num_threads);
     m.attr("max_threads") = dd::max_threads;
