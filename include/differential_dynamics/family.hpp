@@ -52,12 +52,13 @@ void peak_detector_backward(signal_view<T> c, detector_design design, row_param<
 //                             e = detector(c);  G = 10^(−e/20) (log) or 1 − e (linear)
 // ρ = −140 dB for the log level, else 0. State per row (o, y1, y), default (0, ρ, ρ).
 
-enum class level_detector { peak, rms };
+/// The family's level: peak |o| or rms o² (a mean square once smoothed), of the previous output sample.
+enum class family_detector { peak, rms };
 enum class ballistics_placement { level, gain };
 enum class ballistics_domain { linear, log };
 
 struct family_topology {
-    level_detector detector = level_detector::peak;
+    family_detector detector = family_detector::peak;
     ballistics_placement placement = ballistics_placement::level;
     ballistics_domain domain = ballistics_domain::linear;
     detector_design design = detector_design::smooth_branching;

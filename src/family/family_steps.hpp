@@ -125,7 +125,7 @@ inline double detector_value(double o, bool rms) { return rms ? o * o : std::fab
 /// One step on audio sample x from state s: returns G_t and updates s (o ← x·G).
 inline feedback_step_values feedback_step(const feedback_model& m, double x, feedback_state& s) {
     feedback_step_values v{};
-    const bool rms = m.topo.detector == level_detector::rms;
+    const bool rms = m.topo.detector == family_detector::rms;
     const bool log_domain = m.topo.domain == ballistics_domain::log;
     v.u = detector_value(s.o, rms);
     v.lu = family_level(v.u, rms);
@@ -163,7 +163,7 @@ inline double feedback_adjoint_step(const feedback_model& m, double x, const fee
                                     double& go, double& g1, double& g, feedback_sums& sums) {
     feedback_state s = before;
     const feedback_step_values v = feedback_step(m, x, s);  // the same bits as the forward's step
-    const bool rms = m.topo.detector == level_detector::rms;
+    const bool rms = m.topo.detector == family_detector::rms;
     const bool log_domain = m.topo.domain == ballistics_domain::log;
     const double gx = go * v.gain;
     const double gG = g_gain + go * x;  // o_t = x_t·G_t

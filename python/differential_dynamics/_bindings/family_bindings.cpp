@@ -26,8 +26,8 @@ using states = maybe_array<double>;
 dd::family_topology topology(const std::string& detector, const std::string& placement, const std::string& domain,
                              const std::string& design) {
     dd::family_topology t;
-    if (detector == "peak") t.detector = dd::level_detector::peak;
-    else if (detector == "rms") t.detector = dd::level_detector::rms;
+    if (detector == "peak") t.detector = dd::family_detector::peak;
+    else if (detector == "rms") t.detector = dd::family_detector::rms;
     else throw dd::argument_error("detector", "must be \"peak\" or \"rms\" (got \"" + detector + "\")");
     if (placement == "level") t.placement = dd::ballistics_placement::level;
     else if (placement == "gain") t.placement = dd::ballistics_placement::gain;

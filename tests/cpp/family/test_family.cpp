@@ -86,7 +86,7 @@ TEST(Family, FeedbackGradientsMatchCentralDifferences) {
     for (auto placement : {dd::ballistics_placement::level, dd::ballistics_placement::gain})
         for (auto domain : {dd::ballistics_domain::linear, dd::ballistics_domain::log})
             for (auto d : all_designs) {
-                const dd::family_topology topo{dd::level_detector::peak, placement, domain, d};
+                const dd::family_topology topo{dd::family_detector::peak, placement, domain, d};
                 auto loss = [&](double ct, double cr, double a) {
                     std::vector<double> g(300);
                     dd::feedback_compressor_gain<double>({x.data.data(), 1, 300}, topo, {ct, cr, 3.0, a, 0.05},
