@@ -20,5 +20,5 @@ for level in "${levels[@]}"; do
   echo "== C++ tests, DD_SIMD=$level"
   DD_SIMD=$level ctest --test-dir "$build_dir" --output-on-failure -j2 -LE package
   echo "== Python tests, DD_SIMD=$level"
-  DD_SIMD=$level .venv/bin/python -m pytest tests/python -q
+  DD_SIMD=$level .venv/bin/python -m pytest tests/python -q -n auto  # pytest-xdist: one worker per CPU
 done

@@ -42,4 +42,4 @@ print(f"installed differential_dynamics {version} in {where} (SIMD level {dd.sim
 PY
 )
 
-DD_TEST_INSTALLED=1 "$py" -m pytest tests/python -q -p no:cacheprovider "$@"
+DD_TEST_INSTALLED=1 "$py" -m pytest tests/python -q -n auto -p no:cacheprovider "$@"
