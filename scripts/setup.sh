@@ -23,7 +23,7 @@ fi
 
 build_dir=${DD_BUILD_DIR:-build}
 # DD_CMAKE_ARGS: extra CMake arguments (development: a compiler launcher, fewer kernel instruction sets).
-cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DDD_TESTS=ON -DDD_PYTHON=ON -DPython_EXECUTABLE=/usr/bin/python3 ${DD_CMAKE_ARGS:-} >/dev/null
+cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DDD_TESTS=ON -DDD_PYTHON=ON -DPython_EXECUTABLE=/usr/bin/python3 -DDD_DDYN_PYTHON="$repo/.venv/bin/python" ${DD_CMAKE_ARGS:-} >/dev/null
 cmake --build "$build_dir" -j"$(nproc)"
 
 if [ ! -x .venv/bin/python ]; then

@@ -33,14 +33,23 @@ int main(int argc, char** argv) {
     ddyn::add_compress_command(app);
     ddyn::add_probe_command(app);
     ddyn::add_analyze_command(app);
+    ddyn::add_recovery_commands(app);
     // CLI11 would call an unknown command an unexpected argument; say which commands there are.
-    if (argc < 2) return fail("a command is required: compress, probe or analyze (ddyn --help)", 2);
+    const char* commands = "compress, probe, analyze, dataset, fit, evaluate and study";
+    if (argc < 2) return fail(std::string("a command is required: ") + commands + " (ddyn --help)", 2);
     const std::string first = argv[1];
     if (first.empty() || first[0] != '-') {
         try {
             app.get_subcommand(first);
         } catch (const CLI::OptionNotFound&) {
-            return fail("no command '" + first + "' (the commands are compress, probe and analyze; ddyn --help)", 2);
+            return fail("no command '" + first + "' (the commands are " + commands + "; ddyn --help)", 2);
+        }
+    }
+    if (ddyn::is_recovery_command(first)) {
+        try {
+            ddyn::run_recovery_command(argc, argv);
+        } catch (const ddyn::file_error& e) {
+            return fail(e.what(), 1);
         }
     }
     try {

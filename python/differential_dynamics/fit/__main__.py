@@ -1,6 +1,9 @@
-"""Command line: python -m differential_dynamics.fit {dataset,evaluate,study} ...
+"""Command line: python -m differential_dynamics.fit {dataset,fit,evaluate,study} ...   (also: ddyn ...)
 
   dataset OUT        build a dataset (θ per permutation, clips, teacher run, train/validation/test)
+  fit INPUT TARGET   fit one global setting to an input file and a target file (the processed audio,
+                     or a gain trace in dB): the last --holdout of both files is held out; JSON/CSV
+                     report and PNG
   evaluate DATASET   fit permutations of a dataset on their train split, evaluate on the test split:
                      JSON/CSV report and PNG per permutation
   study OUT          a recovery study of many random θ (serial, on a LocalCluster, or on a cluster)
@@ -139,6 +142,61 @@ def cmd_evaluate(a) -> int:
     return 0
 
 
+def _read_audio(path: str, name: str):
+    """(channels, T) float64 tensor and the sample rate of an audio file (channels become rows)."""
+    import soundfile
+    import torch
+    try:
+        data, fs = soundfile.read(path, dtype="float64", always_2d=True)
+    except Exception as e:  # soundfile raises RuntimeError/LibsndfileError with the reason
+        raise SystemExit(f"{name}: cannot read {path!r}: {e}") from None
+    return torch.from_numpy(data.T.copy()), float(fs)
+
+
+def cmd_fit(a) -> int:
+    from .evaluate import evaluate, plot_fit, write_report
+    from .fitting import fit
+    from .models import make_model
+    x, fs = _read_audio(a.input, "input")
+    target, fs_target = _read_audio(a.target_file, "target")
+    if fs_target != fs:
+        raise SystemExit(f"target: sample rate {fs_target:g} Hz, but the input's is {fs:g} Hz")
+    if target.shape[1] != x.shape[1] or (target.shape[0] != x.shape[0] and target.shape[0] != 1):
+        raise SystemExit(f"target: {target.shape[0]} channel(s) × {target.shape[1]} samples, but the input has "
+                         f"{x.shape[0]} × {x.shape[1]}")
+    target = target.expand_as(x).contiguous()
+    if not 0.0 <= a.holdout < 1.0:
+        raise SystemExit(f"--holdout: must be in [0, 1), got {a.holdout}")
+    split = x.shape[1] - int(round(a.holdout * x.shape[1]))
+    if split < int(0.1 * fs):
+        raise SystemExit(f"input: {split} samples to fit on (after --holdout); at least 0.1 s is needed")
+    spec = {"model": a.model, "fs": fs}
+    if a.gate and a.model == "compressor":
+        spec["gate"] = a.gate
+    model = make_model(spec)
+    result = fit(model, x[:, :split], target[:, :split], target_kind=a.target, fixed=_fixed(a.fixed) or None,
+                 progress=not a.quiet, seed=a.fit_seed, **_fit_kwargs(a))
+    stem = os.path.splitext(os.path.basename(a.target_file))[0] + ".fit"
+    out = a.out or os.path.dirname(os.path.abspath(a.target_file))
+    held = split < x.shape[1]
+    gain = target if a.target == "gain_db" else None
+    # The model runs over the whole file; the errors count on the held-out end only.
+    report = evaluate(model, result, x, gain_test=gain, y_test=target if a.target == "audio" else None,
+                      start=split if held else 0)
+    report["history"] = result.history
+    report["heldout"] = "last {:.0%} of the files".format(a.holdout) if held else "none (the training data)"
+    paths = write_report(report, out, stem)
+    if not a.no_plot and gain is not None:
+        paths["png"] = plot_fit(model, result, x, gain, os.path.join(out, f"{stem}.png"))
+    print(f"fit {model.name}: {result.method}, {result.iterations} iterations, {result.seconds:.1f} s")
+    for n, v in result.values.items():
+        print(f"  {n:16s} {v:12.6g}")
+    rmse, e = report["heldout_gain_rmse_db"], report["heldout_esr"]
+    print(f"  held-out ({report['heldout']}): " + (f"gain RMSE {rmse:.3g} dB" if rmse is not None else f"ESR {e:.3g}"))
+    print("  " + ", ".join(f"{k}: {v}" for k, v in paths.items()))
+    return 0
+
+
 def cmd_study(a) -> int:
     from .study import StudySettings, run_study
     settings = StudySettings(data=_settings(a, a.n), n=a.n, target_kind=a.target, fixed=_fixed(a.fixed),
@@ -165,6 +223,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     _data_args(d, "4,1,2")
     _cluster_args(d)
     d.set_defaults(run=cmd_dataset)
+
+    f = sub.add_parser("fit", help="fit a model to an input file and a target file")
+    f.add_argument("input", help="the unprocessed audio")
+    f.add_argument("target_file", metavar="target", help="the processed audio (--target audio) or gain trace in dB")
+    f.add_argument("--model", choices=["compressor", "limiter", "ssl"], default="compressor")
+    f.add_argument("--gate", choices=["hard", "sigmoid"], default=None, help="classical compressor's gate")
+    f.add_argument("--holdout", type=float, default=0.25, help="fraction held out at the end (default %(default)s)")
+    f.add_argument("--fit-seed", type=int, default=0, help="seed of the multi-start draws")
+    f.add_argument("--out", default=None, help="report folder (default: the target's folder)")
+    f.add_argument("--no-plot", action="store_true")
+    f.add_argument("--quiet", action="store_true")
+    _fit_args(f)
+    f.set_defaults(run=cmd_fit, target="audio")  # a pair of files is usually audio in, audio out
 
     e = sub.add_parser("evaluate", help="fit and evaluate permutations of a dataset")
     e.add_argument("dataset")

@@ -34,13 +34,13 @@ def model_gain_db(model: Model, values: Dict[str, float], x: torch.Tensor) -> to
         return model.gain_db(model.features(x), _values_t(values))
 
 
-def gain_rmse_db(model: Model, values: Dict[str, float], x, target_gain_db) -> float:
+def gain_rmse_db(model: Model, values: Dict[str, float], x, target_gain_db, start: int = 0) -> float:
     """Gain RMSE (dB) over the active samples (detector above −100 dB) of the model's gain against a
-    target gain trace (without makeup)."""
+    target gain trace (without makeup), from sample `start` on (the model runs from sample 0)."""
     x, target = _tensor(x, "x"), _tensor(target_gain_db, "target_gain_db")
     g = model_gain_db(model, values, x)
-    mask = model.active(model.features(x))
-    d = (g - target)[mask]
+    mask = model.active(model.features(x))[:, start:]
+    d = (g - target)[:, start:][mask]
     return float(torch.sqrt((d * d).mean())) if d.numel() else float("nan")
 
 
@@ -75,11 +75,12 @@ def compare(true: Dict[str, float], recovered: Dict[str, float]) -> Dict[str, di
 
 
 def evaluate(model: Model, fit: FitResult, x_test, *, gain_test=None, y_test=None,
-             true: Optional[Dict[str, float]] = None, true_makeup_db: float = 0.0) -> dict:
+             true: Optional[Dict[str, float]] = None, true_makeup_db: float = 0.0, start: int = 0) -> dict:
     """Report of a fit on held-out data. gain_test: the target gain in dB (B, T); y_test: the target
     audio (B, T) for the ESR (without it, the audio is the true setting's output if `true` is given).
     true: the true θ (known for synthetic targets); true_makeup_db: the target's makeup, which the ESR of
-    a gain-trace fit (no makeup fitted) uses."""
+    a gain-trace fit (no makeup fitted) uses. start: the errors count from this sample on (the model
+    runs from sample 0, so that its state there is the one the target's processor had)."""
     x = _tensor(x_test, "x_test")
     values = fit.values
     makeup = values.get(MAKEUP, true_makeup_db)  # a gain-trace fit has no makeup of its own
@@ -93,8 +94,8 @@ def evaluate(model: Model, fit: FitResult, x_test, *, gain_test=None, y_test=Non
               "cpu_seconds": fit.cpu_seconds,
               "train_rmse_db": fit.train_rmse_db, "recovered": dict(values), "fitted": fit.fitted,
               "messages": fit.messages,
-              "heldout_gain_rmse_db": None if gain_test is None else gain_rmse_db(model, values, x, gain_test),
-              "heldout_esr": None if y_test is None else esr(y_test, y_hat)}
+              "heldout_gain_rmse_db": None if gain_test is None else gain_rmse_db(model, values, x, gain_test, start),
+              "heldout_esr": None if y_test is None else esr(_tensor(y_test, "y_test")[:, start:], y_hat[:, start:])}
     if true is not None:
         truth = {n: true[n] for n in model.names}
         if MAKEUP in values:
