@@ -159,6 +159,9 @@ audio_writer::audio_writer(const std::string& path, const std::string& role, int
     if (!file_) throw file_error(quoted(role, path) + ": cannot be written (" + sf_strerror(nullptr) + ")");
     // Out-of-range samples saturate instead of wrapping around when converted to integers.
     sf_command(file_.get(), SFC_SET_CLIPPING, nullptr, SF_TRUE);
+    // No PEAK chunk (floating-point WAV/AIFF): it records the time of writing, and the same command
+    // must write the same bytes.
+    sf_command(file_.get(), SFC_SET_ADD_PEAK_CHUNK, nullptr, SF_FALSE);
 }
 
 bool audio_writer::floating_point() const {

@@ -15,7 +15,7 @@
 namespace dd {
 
 // ------------------------------------------------------------------------------------------------
-// Hardware values and switch positions (SPEC §2.7)
+// Hardware values and switch positions (docs/reference/ssl.md)
 
 inline constexpr double ssl_cap_fast = 0.47e-6;           // Cf (F)
 inline constexpr double ssl_cap_slow = 6.8e-6;            // Cs (F)
@@ -72,7 +72,7 @@ struct ssl_row_params {
         knee = 0.0, gate_k = ssl_hard_gate;
 };
 
-/// gate_k (1/dB, > 0, or ∞ = the hard gate): the soft gate's sharpness (SPEC §2.7 "Soft gate"):
+/// gate_k (1/dB, > 0, or ∞ = the hard gate): the soft gate's sharpness (docs/derivations/ssl_soft_gate.md):
 /// s_t = σ(k·(a_t − y_{t−1})) scales the series rates R_af, R_as by (1 − s_t), and the operators are
 /// discretised again at every sample (closed form, double).
 template <class T> struct ssl_params {

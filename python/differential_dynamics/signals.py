@@ -1,4 +1,4 @@
-"""Seeded test signals (SPEC §4): each generator takes an explicit seed and returns (B, T) float64."""
+"""Seeded test signals: each generator takes an explicit seed and returns (B, T) float64."""
 from __future__ import annotations
 
 import numpy as np

@@ -57,7 +57,7 @@ template <class V> struct prepared_curve {
 };
 
 /// float32 targets of the curve, f = 10^(g_dB(L)/20) for L = amp2db(x), to about an ulp
-/// (docs/simd_math.md, "Accurate float32 targets"). Formed as amp2db then db2amp, f carries the
+/// (docs/derivations/simd_math.md, "Accurate float32 targets"). Formed as amp2db then db2amp, f carries the
 /// rounding of L and g_dB in float (absolute 2^-18 dB at 60 dB, 11 ulp-equivalent in f). Here the
 /// exponent z = log2 f of branch b is taken from x = 2^e·m directly, in pieces that are exact or
 /// small. Outside a knee it is affine in log2 x = e + ln m·log2(e): z_b = s_b·log2 x + K_b

@@ -123,7 +123,7 @@ DD_INLINE xsimd::batch<double, xsimd::avx512bw> fmadd(const xsimd::batch<double,
 #endif
 
 // --------------------------------------------------------------------------------------------
-// Fast dB conversions, accurate to a few ulp (docs/simd_math.md; tested in tests/cpp/test_simd.cpp).
+// Fast dB conversions, accurate to a few ulp (docs/derivations/simd_math.md; tested in tests/cpp/simd/simd_tests.cpp).
 //   amp2db: x = m·2^e, m ∈ [√½, √2);  float: ln m = r + r²(−½ + r·Q(r)), r = m − 1, Q of degree 7;
 //           double: ln m = 2·atanh(s), s = (m − 1)/(m + 1), |s| ≤ 0.1716, series to s^21;
 //           dB = e·20·log10(2) + ln m · 20/ln 10.

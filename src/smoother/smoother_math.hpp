@@ -4,15 +4,15 @@
 // Derivations: docs/derivations/smoothers.md. Reference: docs/reference/smoother.md.
 //
 // The forward row kernels and the sigmoid smoother's adjoint are generic in a *target policy*: where
-// the smoother's input f_t comes from. An `array_target` reads it from memory; detectors.hpp and
-// compressor.hpp supply policies that compute f_t on the fly (|x|, the limiter's ratio) and pull the
-// gradient of f_t back. (compexp_gain's vectorised kernel, src/compexp_kernel.cpp, takes the same
-// per-sample steps.) A target policy provides
+// the smoother's input f_t comes from. An `array_target` reads it from memory; the limiter
+// (src/limiter/limiter_kernels.cpp) supplies policies that compute f_t on the fly (|x| for its peak
+// detector, its gain ratio) and pull the gradient of f_t back. (compexp_gain's vectorised kernel,
+// src/compexp/compexp_kernels.cpp, takes the same per-sample steps.) A target policy provides
 //     T value(size_t t) const                      f_t, for the forward pass
 //     sample eval(size_t t) const                  f_t (member .f) plus what the pullback needs
 //     void pullback(size_t t, const sample&, T gf) receives ∂loss/∂f_t in the backward pass
 // The hard smoother's adjoint (smoother_adjoint_lanes) runs in SIMD lanes on targets in memory: a
-// caller that computes them on the fly writes one block at a time (the limiter, src/compressor.cpp).
+// caller that computes them on the fly writes one block at a time (the limiter, src/limiter/limiter_kernels.cpp).
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -40,7 +40,7 @@ template <class T> struct array_target {
 };
 
 // ------------------------------------------------------------------------------------------------
-// Hard attack/release smoother (§2.2):
+// Hard attack/release smoother (docs/reference/smoother.md):
 //     attack_t = f_t < y_{t−1} (strict);  β_t = attack_t ? at : rt;  y_t = y_{t−1} + β_t·(f_t − y_{t−1})
 
 /// The smoother's coefficients with 1 − at, 1 − rt rounded once, for V = T or vec<T> (one row per lane).
@@ -49,7 +49,7 @@ template <class V> struct ar_coeffs {
     ar_coeffs() = default;
     /// keep = fl(1 − β), and β taken back as 1 − keep, which is exact: the pair adds up to 1, so a held
     /// target is the step's fixed point. (With β itself the gain at DC would be β/(1 − keep) ≠ 1, a
-    /// float32 bias of up to 2^-25/β in every steady state; docs/ballistics.md §1.)
+    /// float32 bias of up to 2^-25/β in every steady state; docs/derivations/smoothers.md §1.)
     ar_coeffs(V at_, V rt_) : keep_at(V(1) - at_), keep_rt(V(1) - rt_) {
         at = V(1) - keep_at;
         rt = V(1) - keep_rt;
@@ -230,8 +230,8 @@ struct smoother_row_grads {
     double zi = 0, at = 0, rt = 0;
 };
 
-/// The hard smoother's adjoint (§3: u_t = gy_t + (1 − β_{t+1})·u_{t+1}; ∂f_t = β_t·u_t;
-/// ∂at = Σ_attack u_t·(f_t − y_{t−1}); ∂rt = Σ_release u_t·(f_t − y_{t−1}); ∂zi = (1 − β_0)·u_0), with
+/// The hard smoother's adjoint (docs/derivations/smoothers.md §1: u_t = gy_t + (1 − β_{t+1})·u_{t+1};
+/// ∂f_t = β_t·u_t; ∂at = Σ_attack u_t·(f_t − y_{t−1}); ∂rt = Σ_release u_t·(f_t − y_{t−1}); ∂zi = (1 − β_0)·u_0), with
 /// time in the widest SIMD lanes, a block of samples at a time from the row's last block to its first.
 /// Decisions are recomputed from the stored output y, so the backward holds them fixed exactly (the
 /// same compare as the forward's step). Per vector of samples t … t + W − 1 the
@@ -241,7 +241,7 @@ struct smoother_row_grads {
 /// sample (and one double add per sample for the sums). The sums are added in lanes over each block and
 /// in double across blocks; blocks start at multiples of `block`, so the order depends on the sample
 /// index only and a row's result does not depend on threads or on the other rows. The scan rounds
-/// differently from the sequential recursion (docs/ballistics.md §1). A caller that computes its
+/// differently from the sequential recursion (docs/derivations/smoothers.md §1). A caller that computes its
 /// targets on the fly (the limiter) writes one block of them at a time into a small buffer.
 template <class T> class smoother_adjoint_lanes {
 public:
@@ -374,7 +374,7 @@ inline smoother_row_grads hard_smoother_second_order_row(const T* f, const T* v_
 }
 
 // ------------------------------------------------------------------------------------------------
-// Sigmoid-gated smoother (§2.6):
+// Sigmoid-gated smoother (docs/reference/smoother.md):
 //     Δ_t = sdb(g_t) − sdb(y_{t−1});  s_t = σ(k·Δ_t);  α_t = s_t·α_r + (1 − s_t)·α_a;
 //     y_t = y_{t−1} + α_t·(g_t − y_{t−1})            (sdb = safe dB, floor 1e-7)
 

@@ -176,7 +176,7 @@ inline double ssl_step(const ssl_model& m, ssl_state& s, double level_db, bool* 
     return s.y_prev;
 }
 
-// Soft gate (SPEC §2.7 "Soft gate"): s_t = σ(k·(a_t − y_{t−1})) scales the series rates R_af, R_as by
+// Soft gate (docs/derivations/ssl_soft_gate.md): s_t = σ(k·(a_t − y_{t−1})) scales the series rates R_af, R_as by
 // (1 − s_t), and the attack operators are recomputed at every sample (s → 0 where a_t < y_{t−1}:
 // attack; s → 1: the release operators). Derivatives: ssl_derivatives.hpp.
 

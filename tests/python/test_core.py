@@ -21,7 +21,8 @@ def rows(*values, grad=True):
 
 
 def ref_smoother(f: np.ndarray, zi, at, rt) -> np.ndarray:
-    """SPEC §2.2 transcribed directly (shares no code with the kernels)."""
+    """The hard smoother (docs/reference/smoother.md) transcribed directly (no code shared with the
+    kernels)."""
     y = np.empty_like(f)
     for b in range(f.shape[0]):
         prev = zi[b]

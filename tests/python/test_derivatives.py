@@ -1,4 +1,4 @@
-"""Every derivative order is exact or refused (issue 24): forward mode and second order of the SSL
+"""Every derivative order is exact or refused: forward mode and second order of the SSL
 model (both entries, all parameters and zi) and of the sigmoid gate (sigmoid_core, compexp_gain_mode),
 through torch's own tools — torch.autograd.functional.hessian / jacobian / jvp / hvp, forward_ad dual
 numbers, gradcheck (with forward mode) and gradgradcheck — against float64 central differences, on
@@ -33,7 +33,8 @@ def ssl_program(rows: int, cols: int, seed: int) -> torch.Tensor:
 
 
 def ssl_attack_flips(x_db: torch.Tensor, gain: torch.Tensor, ct, cr, fb) -> torch.Tensor:
-    """SPEC §2.7's decisions recomputed from the output (hard curve): attack_t = a_t < y_{t−1}."""
+    """The SSL model's attack decisions (docs/derivations/ssl.md) recomputed from the output (hard
+    curve): attack_t = a_t < y_{t−1}."""
     y_prev = torch.cat([torch.zeros(gain.shape[0], 1, dtype=gain.dtype), gain[:, :-1]], dim=1)
     s = 1 - 1 / torch.as_tensor(cr, dtype=torch.float64).reshape(-1, 1)
     d = x_db + torch.as_tensor(fb, dtype=torch.float64).reshape(-1, 1) * y_prev

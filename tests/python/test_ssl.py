@@ -1,4 +1,4 @@
-"""SSL bus compressor (SPEC §2.7, §3) from Python: gradcheck in float64 for every differentiable input
+"""SSL bus compressor (docs/reference/ssl.md, docs/derivations/ssl.md) from Python: gradcheck in float64 for every differentiable input
 on programs with many attack/release flips, an independent scipy reference of the forward, the
 operator derivatives against high-precision (mpmath) finite differences, float32, threads, presets,
 numpy, errors."""
@@ -51,7 +51,7 @@ def row_params(fb, fs=FS, bypassed=False):
 
 
 def attack_mask(x_db: np.ndarray, gain: np.ndarray, p) -> np.ndarray:
-    """SPEC §2.7 decisions recomputed from the output: attack_t = a_t < y_{t−1}."""
+    """The attack decisions (docs/derivations/ssl.md) recomputed from the output: attack_t = a_t < y_{t−1}."""
     y_prev = np.concatenate([np.zeros((gain.shape[0], 1)), gain[:, :-1]], axis=1)
     col = lambda v: np.asarray(v, dtype=np.float64).reshape(-1, 1)  # noqa: E731
     s = 1 - 1 / col(p["comp_ratio"])

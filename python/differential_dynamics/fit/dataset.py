@@ -44,7 +44,7 @@ __all__ = ["DatasetSettings", "sample_theta", "render_permutation", "build_datas
 SPLITS = ("train", "validation", "test")
 _SPLIT_SPAN = {"train": (0.0, 0.6), "validation": (0.6, 0.8), "test": (0.8, 1.0)}
 _AUDIO_EXT = {".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".au", ".w64"}
-SSL_CF, SSL_CS = 0.47e-6, 6.8e-6       # farads (docs/ssl.md)
+SSL_CF, SSL_CS = 0.47e-6, 6.8e-6       # farads (docs/derivations/ssl.md)
 SSL_RF_AUTO, SSL_RS_AUTO = 91e3, 750e3  # ohms
 
 

@@ -1,7 +1,8 @@
 // Audio processors (docs/reference/audio.md): streaming over random block splits against the batch
 // function bit for bit, the chain against plain formulas written here (lookahead, makeup, mix, glide),
-// the gain computers against the library's batch functions and the SPEC references, channel link, side
-// chain, state, the SSL front panel, and errors that name the argument.
+// the gain computers against the library's batch functions and a plain transcription of the chain
+// (docs/reference/audio.md), channel link, side chain, state, the SSL front panel, and errors that
+// name the argument.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -228,7 +229,7 @@ TEST(AudioStreaming, SettingsChangedAtTheSameSampleGiveTheSameBitsForAnySplit) {
 }
 
 // ------------------------------------------------------------------------------------------------
-// The gain computers are the library's, and the SPEC's
+// The gain computers are the library's, and the chain is the one docs/reference/audio.md describes
 
 template <class T> void compressor_gain_is_compexp_on_the_detector() {
     const std::size_t channels = 2, n = 6000;
@@ -265,7 +266,7 @@ template <class T> void compressor_gain_is_compexp_on_the_detector() {
                 ASSERT_EQ(out.second[c * n + t], g) << "link " << dd::channel_link_name(link) << " c " << c << " t " << t;
                 ASSERT_EQ(out.first[c * n + t], T(double(x[c * n + t]) * double(g)));
             }
-        // The SPEC's plain transcription (double), per channel when unlinked.
+        // The chain of docs/reference/audio.md transcribed plainly (double), per channel when unlinked.
         if (link == dd::channel_link::none && std::is_same_v<T, double>) {
             for (std::size_t c = 0; c < channels; ++c) {
                 std::vector<double> lv(n);

@@ -194,7 +194,7 @@ TEST(CompexpGain, Float32BackwardTakesTheForwardsDecisions) {
         ASSERT_EQ(y[t], output_of(state, 0.f)) << "t " << t;
     }
     EXPECT_GT(settled_attacks, 500u);
-    // The adjoint on those decisions (docs/derivations/ballistics.md): u_t = gy_t + (1 − β_{t+1})·u_{t+1}.
+    // The adjoint on those decisions (docs/derivations/smoothers.md §1): u_t = gy_t + (1 − β_{t+1})·u_{t+1}.
     double u = 0, ref_at = 0, ref_rt = 0;
     for (std::size_t t = cols; t-- > 0;) {
         const double y_prev = t ? double(y[t - 1]) : 1.0;

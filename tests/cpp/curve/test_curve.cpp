@@ -18,7 +18,7 @@ using dd::row_param;
 using dd::signal_span;
 using dd::signal_view;
 
-TEST(GainCurve, HardCurveMatchesSpecAndKneeZeroIsExact) {
+TEST(GainCurve, HardCurveMatchesPlainFormulaAndKneeZeroIsExact) {
     const dd::compexp_curve<double> hard{-20, 4, -50, 0.5, 0};
     for (double L = -100; L <= 10; L += 0.37) {
         EXPECT_NEAR(dd::compexp_gain_db(hard, L), ref_hard_curve(L, -20, 4, -50, 0.5), 1e-12) << L;

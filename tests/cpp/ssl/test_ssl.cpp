@@ -549,7 +549,7 @@ TEST(SslPreset, HardwareValues) {
 // ------------------------------------------------------------------------------------------------
 // Forward
 
-TEST(SslForward, MatchesIndependentTranscriptionOfSpec) {
+TEST(SslForward, MatchesIndependentTranscriptionOfTheModel) {
     std::mt19937_64 rng(3);
     for (double fs : {22050.0, 44100.0, 96000.0}) {
         for (double fb : {0.0, 0.5, 0.999}) {

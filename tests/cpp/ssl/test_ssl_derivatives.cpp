@@ -1,4 +1,5 @@
-// SSL bus compressor: forward mode, second order and the soft gate (SPEC §2.7, §3).
+// SSL bus compressor: forward mode, second order and the soft gate
+// (docs/derivations/ssl_second_order.md, docs/derivations/ssl_soft_gate.md).
 //   - the operators' second derivatives against finite differences of their first derivatives;
 //   - the JVP against float64 central differences of the forward and against the backward (transpose);
 //   - the second order (backward of the backward) against central differences of the first-order
