@@ -132,6 +132,7 @@ _RULES: Dict[str, Tuple[Callable[[torch.Tensor], torch.Tensor], str]] = {
     "nonnegative": (lambda t: t >= 0, ">= 0"),
     "nonpositive": (lambda t: (t <= 0) & (t >= -MAX_THRESHOLD_DB), "in [-1e4, 0] dB"),
     "threshold": (lambda t: t.abs() <= MAX_THRESHOLD_DB, "within +-1e4 dB"),
+    "makeup": (lambda t: t.abs() <= 100, "in [-100, 100] dB"),  # as the C++ audio processors
     "knee": (lambda t: (t >= 0) & (t <= MAX_KNEE_DB), "in [0, 1000] dB"),
     "sharpness": (lambda t: (t > 0) & (t <= MAX_GATE_K), "in (0, 1e6] (1/dB)"),
     "unit": (lambda t: (t >= 0) & (t <= 1), "in [0, 1]"),
@@ -239,7 +240,7 @@ class _AudioModule(torch.nn.Module):
     """Knob parameters, the common settings (makeup, mix, link, lookahead, sample rate) and the
     shape handling shared by the processors."""
 
-    makeup_db_knob = _KnobAttr("makeup_db", _IDENTITY, "any", "dB")
+    makeup_db_knob = _KnobAttr("makeup_db", _IDENTITY, "makeup", "dB")
     mix = _KnobAttr("mix", _UNIT, "unit")
     link_amount = _KnobAttr("link_amount", _UNIT, "unit")
 
@@ -571,6 +572,7 @@ def _common_knobs(batch: int, makeup_db, mix, link, link_amount, lookahead_ms, s
         raise ValueError(f'makeup_db: must be a number (dB) or "auto", got {makeup_db!r}')
     if makeup is not None:
         makeup = _knob(makeup, "makeup_db", batch)
+        _check(makeup, "makeup_db", *_RULES["makeup"])
     return sample_rate, link, mix_t, amount, lookahead, makeup
 
 

@@ -530,6 +530,10 @@ CASES += [
     good("modules.compressor_audio non-contiguous input equals contiguous",
          "big = torch.cat([audio3, audio3], dim=-1)[..., ::2]\n"
          "assert torch.equal(modules.compressor_audio(big), modules.compressor_audio(big.contiguous()))"),
+    bad("modules.compressor_audio makeup 1e4 dB (overflows)", "modules.compressor_audio(audio3, makeup_db=1e4)",
+        "ValueError", "makeup_db"),
+    bad("modules.Compressor makeup 1e300", "modules.Compressor(makeup_db=1e300)", "ValueError", "makeup_db"),
+    good("modules.Compressor makeup 100 dB: finite", "finite(modules.Compressor(makeup_db=100.0)(audio3))"),
     bad("modules.Limiter threshold > 0", "modules.Limiter(threshold_db=1.0)", "ValueError", "threshold_db"),
     bad("modules.limiter_audio release inf", "modules.limiter_audio(audio3, release_ms=math.inf)", "ValueError",
         "release_ms"),
@@ -786,3 +790,81 @@ def test_a_crash_fails_its_case_and_the_next_case_runs(runner):
     result = runner.run("import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)")
     assert result["outcome"] == "crashed" and result["status"] != 0
     assert runner.run("assert dd.ms2coef(10.0) > 0") == {"outcome": "ok"}
+
+
+# ------------------------------------------------------------------------------------------------
+# The command line: bad arguments give exit status != 0 and one error line, never a crash
+
+DDYN = os.path.join(BUILD, "apps", "ddyn", "ddyn")
+
+CLI_CASES = [
+    ("no command", [], None),
+    ("unknown command", ["compres", "{wav}", "{out}"], None),
+    ("missing input", ["compress", "{dir}/missing.wav", "{out}"], "IN"),
+    ("input is a directory", ["compress", "{dir}", "{out}"], "IN"),
+    ("input is not audio", ["compress", "{txt}", "{out}"], "IN"),
+    ("empty input", ["compress", "{empty}", "{out}"], "IN"),
+    ("output over input", ["compress", "{wav}", "{wav}"], None),
+    ("ratio 0.5", ["compress", "{wav}", "{out}", "--ratio", "0.5"], "--ratio"),
+    ("ratio nan", ["compress", "{wav}", "{out}", "--ratio", "nan"], "--ratio"),
+    ("threshold inf", ["compress", "{wav}", "{out}", "--threshold", "inf"], "--threshold"),
+    ("threshold 1e30", ["compress", "{wav}", "{out}", "--threshold", "1e30"], "--threshold"),
+    ("knee 1e20", ["compress", "{wav}", "{out}", "--knee", "1e20"], "--knee"),
+    ("exp-ratio 1e-30", ["compress", "{wav}", "{out}", "--exp-threshold", "-50", "--exp-ratio", "1e-30"],
+     "--exp-ratio"),
+    ("sigmoid-k 1e30", ["compress", "{wav}", "{out}", "--gate", "sigmoid", "--sigmoid-k", "1e30"], "--sigmoid-k"),
+    ("attack negative", ["compress", "{wav}", "{out}", "--attack", "-5ms"], "--attack"),
+    ("attack unknown unit", ["compress", "{wav}", "{out}", "--attack", "5parsec"], "--attack"),
+    ("release empty", ["compress", "{wav}", "{out}", "--release", ""], "--release"),
+    ("mix 150%", ["compress", "{wav}", "{out}", "--mix", "150%"], "--mix"),
+    ("makeup huge", ["compress", "{wav}", "{out}", "--makeup", "1e9"], "--makeup"),
+    ("lookahead negative", ["compress", "{wav}", "{out}", "--lookahead", "-1"], "--lookahead"),
+    ("block 0", ["compress", "{wav}", "{out}", "--block", "0"], "--block"),
+    ("block huge", ["compress", "{wav}", "{out}", "--block", "99999999999999999999"], "--block"),
+    ("ssl attack off the panel", ["compress", "{wav}", "{out}", "--model", "ssl", "--attack", "100ms"], "--attack"),
+    ("ssl feedback 2", ["compress", "{wav}", "{out}", "--model", "ssl", "--feedback", "2"], "--feedback"),
+    ("limiter threshold > 0", ["compress", "{wav}", "{out}", "--model", "limiter", "--threshold", "3"],
+     "--threshold"),
+    ("unknown model", ["compress", "{wav}", "{out}", "--model", "opto"], "--model"),
+    ("unknown option", ["compress", "{wav}", "{out}", "--ratoi", "4"], None),
+    ("bad output extension", ["compress", "{wav}", "{dir}/out.xyz"], "OUT"),
+    ("sidechain missing", ["compress", "{wav}", "{out}", "--sidechain", "{dir}/nope.wav"], "--sidechain"),
+    ("probe unknown kind", ["probe", "chirp", "{out}"], None),
+    ("probe duration nan", ["probe", "tone", "{out}", "--duration", "nan"], "--duration"),
+    ("probe rate 0", ["probe", "tone", "{out}", "--rate", "0"], "--rate"),
+    ("analyze missing", ["analyze", "{dir}/missing.wav"], "IN"),
+]
+
+
+@pytest.fixture(scope="module")
+def cli_files(tmp_path_factory):
+    import numpy as np
+    import soundfile
+
+    d = tmp_path_factory.mktemp("cli")
+    t = np.arange(4410)
+    soundfile.write(str(d / "in.wav"), (0.5 * np.sin(0.05 * t) * (t % 1000 < 500)).astype(np.float32), 44100,
+                    subtype="FLOAT")
+    (d / "notes.wav").write_text("not audio\n")
+    (d / "empty.wav").write_bytes(b"")
+    return {"dir": str(d), "wav": str(d / "in.wav"), "out": str(d / "out.wav"), "txt": str(d / "notes.wav"),
+            "empty": str(d / "empty.wav")}
+
+
+def test_the_battery_with_the_command_line_and_cpp_cases_exceeds_150():
+    # tests/cpp/core/test_errors.cpp holds 70+ more (Errors.BatteryOfBadInputAcrossTheApi).
+    assert len(CASES) + len(CLI_CASES) >= 150
+
+
+@pytest.mark.parametrize("args,names", [(c[1], c[2]) for c in CLI_CASES], ids=[c[0] for c in CLI_CASES])
+def test_cli_case(cli_files, args, names):
+    if not os.path.exists(DDYN):
+        pytest.fail(f"{DDYN} is not built (target ddyn)")
+    argv = [a.format(**cli_files) for a in args]
+    run = subprocess.run([DDYN, *argv], capture_output=True, text=True, timeout=60)
+    assert run.returncode > 0, (run.returncode, run.stderr)  # < 0: killed by a signal
+    lines = [line for line in run.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("ddyn: error: "), run.stderr
+    if names is not None:
+        assert names in lines[0], lines[0]
+    assert not os.path.exists(cli_files["out"])  # a failed command leaves no output behind

@@ -133,7 +133,7 @@ TEST(Errors, BatteryOfBadInputAcrossTheApi) {
         {"sigmoid zi 0", [&] { dd::sigmoid_smoother(lv, 0.0, 0.1, 0.01, 1.0, ys); }, "zi"},
         {"avg coef 0", [&] { dd::avg(lv, 0.0, ys); }, "avg_coef"},
         {"avg coef nan", [&] { dd::avg(lv, NAN, ys); }, "avg_coef"},
-        {"avg null input", [&] { dd::avg(signal_view<double>{nullptr, rows, cols}, 0.5, ys); }, "x"},
+        {"avg null input", [&] { dd::avg(signal_view<double>{nullptr, rows, cols}, 0.5, ys); }, "rms"},
         {"limiter threshold -1e30", [&] { dd::limiter_gain(av, -1e30, 0.1, 0.01, ys, ys2); }, "threshold"},
         {"limiter threshold nan", [&] { dd::limiter_gain(av, NAN, 0.1, 0.01, ys, ys2); }, "threshold"},
         {"limiter at 0", [&] { dd::limiter_gain(av, -6.0, 0.0, 0.01, ys, ys2); }, "at"},
@@ -149,7 +149,7 @@ TEST(Errors, BatteryOfBadInputAcrossTheApi) {
         {"ssl gate_k 0", [&] { dd::ssl_comp_gain(dbv, ssl_with([](auto& p) { p.gate_k = 0.0; }), ys); }, "gate_k"},
         {"ssl gate_k 1e30", [&] { dd::ssl_comp_gain(dbv, ssl_with([](auto& p) { p.gate_k = 1e30; }), ys); }, "gate_k"},
         {"ssl gate_k nan", [&] { dd::ssl_comp_gain(dbv, ssl_with([](auto& p) { p.gate_k = NAN; }), ys); }, "gate_k"},
-        {"ssl nan level", [&] { level_db[0] = NAN; dd::ssl_comp_gain(dbv, ssl, ys); }, "x_peak_db"},
+        {"ssl nan level", [&] { level_db[0] = NAN; dd::ssl_comp_gain(dbv, ssl, ys); }, "x_peak_dB"},
         {"ssl_compress nan audio", [&] { audio[1] = NAN; dd::ssl_compress(av, ssl, ys, ys2); }, "x"},
         {"ssl_preset attack off the switch", [&] { dd::ssl_preset(1000.0, 0.0, 4.0); }, "attack_ohms"},
         {"ssl_preset ratio", [&] { dd::ssl_preset(820.0, 0.0, 3.0); }, "ratio"},
@@ -217,7 +217,9 @@ TEST(Errors, ValuesAtTheDocumentedBoundsGiveFiniteOutputsAndGradients) {
             for (std::size_t b = 0; b < rows; ++b) {
                 for (auto& p : g) EXPECT_TRUE(std::isfinite(p[b]));
                 EXPECT_TRUE(std::isfinite(ga[b]) && std::isfinite(gr[b]));
-                if (mode == dd::ar_mode::sigmoid) EXPECT_TRUE(std::isfinite(gk[b]));
+                if (mode == dd::ar_mode::sigmoid) {
+                    EXPECT_TRUE(std::isfinite(gk[b]));
+                }
             }
         }
     }
@@ -259,7 +261,7 @@ TEST(Errors, StreamingMembersBeforePrepareAndBadBlocks) {
     s.gate_k = 1e30;
     expect_argument_error([&] { ssl.prepare(dd::process_spec{44100.0, 1, 64}, s); }, "gate_k");
     ssl.prepare(dd::process_spec{44100.0, 1, 64});
-    expect_argument_error([&] { ssl.process(levels, gains, 3); }, "x_peak_db");
+    expect_argument_error([&] { ssl.process(levels, gains, 3); }, "x_peak_dB");
 
     dd::limiter_processor<float> limiter;
     dd::limiter_settings ls;
