@@ -32,7 +32,7 @@ from . import _core
 from .functional import avg, compexp_gain_mode, gain_curve, limiter_gain
 from .ssl import SSL_ATTACK_MS, SSL_ATTACK_OHMS, SSL_RELEASE_OHMS, SSL_RELEASE_S, ssl_comp_gain
 from ._validation import MAX_GATE_K, MAX_KNEE_DB, MAX_THRESHOLD_DB, MIN_EXP_RATIO, is_number, number
-from .autograd import no_second_order
+from .autograd import no_forward_mode, no_second_order, no_trace
 
 __all__ = ["Compressor", "Limiter", "SSLCompressor", "compressor_audio", "limiter_audio", "ssl_audio",
            "ssl_time_constants", "as_audio"]
@@ -459,6 +459,7 @@ class _MixOutput(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, g, wet, m):
+        no_trace("the audio modules' output mix")
         y = torch.empty_like(x)
         for t0 in range(0, x.shape[-1], BLOCK_SAMPLES):
             span = slice(t0, t0 + BLOCK_SAMPLES)
@@ -492,11 +493,18 @@ class _MixOutput(torch.autograd.Function):
                 gm += _sum_to(gyx * g64 * wet, m)
         return gx, gg, gwet, gm
 
+    @staticmethod
+    def jvp(ctx, tx, tg, twet, tm):
+        no_forward_mode("the audio modules' output mix")
+
 
 def _run_chain(chain: _Chain, x: torch.Tensor, s: torch.Tensor, knobs, return_gain: bool):
     batch, channels, length = x.shape
     tensors = [x, s] + [k for k in knobs if isinstance(k, torch.Tensor)]
-    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+    # Forward-mode tangents (torch.autograd.forward_ad) need the differentiable path too: the blocked
+    # path below copies into a plain tensor and would drop them (zero tangents, silently).
+    dual = any(torch.autograd.forward_ad.unpack_dual(t).tangent is not None for t in tensors)
+    if dual or (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)):
         y, gain, _ = _span(chain, x, s, 0, length, None)
         return y, (gain.expand(batch, channels, length) if return_gain else None)
     # No gradient wanted: no tape, and blocks with the states carried over (memory: the output and a

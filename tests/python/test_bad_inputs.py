@@ -657,6 +657,10 @@ CASES += [
         "    p = fwAD.make_dual(torch.tensor(-20.0, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64))\n"
         "    family.family_gain(a, family.Topology.parse('fb-peak-level-log-decoupled'), p, 4.0, 0.0, 0.1, 0.01)",
         "RuntimeError", "feedback_compressor_gain"),
+    bad("modules forward mode without requires_grad (was: zero tangents)", "import torch.autograd.forward_ad as fwAD\n"
+        "with fwAD.dual_level():\n"
+        "    m = fwAD.make_dual(torch.tensor(3.0, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64))\n"
+        "    modules.ssl_audio(audio3, makeup_db=m)", "RuntimeError", "the audio modules' output mix"),
     bad("modules second order", "c = modules.Compressor(); y = c(audio3)\n"
         "(g,) = torch.autograd.grad(y.sum(), c.raw_ratio, create_graph=True)\n"
         "torch.autograd.grad(g.sum(), c.raw_ratio)", "RuntimeError", "the audio modules' output mix"),
