@@ -9,7 +9,7 @@ packages=(build-essential cmake python3 python3-dev python3-venv python3-torch p
           python3-scipy python3-matplotlib python3-pybind11 pybind11-dev python3-setuptools python3-wheel
           libgtest-dev libbenchmark-dev libtbb-dev libxsimd-dev libsndfile1-dev libcli11-dev nlohmann-json3-dev
           pkg-config lv2-dev liblilv-dev lilv-utils lv2file sordi
-          python3-soundfile python3-distributed python3-tqdm python3-pytest-xdist)
+          python3-soundfile python3-distributed python3-tqdm python3-pytest-xdist python3-hypothesis)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

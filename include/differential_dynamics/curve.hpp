@@ -10,6 +10,18 @@
 
 namespace dd {
 
+/// Parameter bounds (checked by every function that takes these parameters): inside them every
+/// output and every gradient is finite, in float32 and float64, for any valid signal; far beyond
+/// them float32 products overflow (docs/reference/curve.md, "Bounds").
+/// |threshold| ≤ max_threshold_db (CT, ET, the limiter's and the SSL model's thresholds).
+inline constexpr double max_threshold_db = 1e4;
+/// knee ≤ max_knee_db (the curve's soft knee, everywhere it is offered).
+inline constexpr double max_knee_db = 1e3;
+/// ER ≥ min_exp_ratio (the expander's slope 1 − 1/ER stays ≥ −1e6).
+inline constexpr double min_exp_ratio = 1e-6;
+/// A smooth gate's sharpness k (1/dB; the sigmoid gate's k, the SSL soft gate's finite gate_k) ≤ max_gate_k.
+inline constexpr double max_gate_k = 1e6;
+
 /// One row's curve: thresholds in dB, CR > 1, 0 < ER ≤ 1 (ER = 1 turns the expander off), knee ≥ 0 dB.
 template <class T> struct compexp_curve {
     T comp_thresh, comp_ratio, exp_thresh, exp_ratio, knee;
@@ -35,7 +47,8 @@ template <class T> struct compexp_param_tangents {
 };
 
 /// gain_db[b, t] = g_dB(level_db[b, t]) for a level in dB (B, T). Throws argument_error naming
-/// "level_db", "gain_db" or the parameter (CR > 1, 0 < ER ≤ 1, knee ≥ 0, all finite).
+/// "level_db", "gain_db" or the parameter (|CT|, |ET| ≤ max_threshold_db, CR > 1 finite,
+/// min_exp_ratio ≤ ER ≤ 1, 0 ≤ knee ≤ max_knee_db).
 template <class T> void gain_curve(signal_view<T> level_db, const compexp_params<T>& p, signal_span<T> gain_db);
 /// Reverse mode: grad_level (nullable, shape of level) and per-row parameter gradients.
 template <class T>

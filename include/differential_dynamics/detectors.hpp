@@ -10,9 +10,10 @@
 
 namespace dd {
 
-/// y (B, T) from x (finite). zi: B doubles or null (0); final_state: B doubles or null.
+/// y (B, T) from the signal `rms` (finite), coefficient avg_coef in (0, 1] (the names, torchcomp's, are
+/// the ones argument_error reports). zi: B doubles or null (0); final_state: B doubles or null.
 template <class T>
-void avg(signal_view<T> x, row_param<T> coef, signal_span<T> y, state_in zi = {}, state_out final_state = {});
+void avg(signal_view<T> rms, row_param<T> avg_coef, signal_span<T> y, state_in zi = {}, state_out final_state = {});
 /// Reverse mode: grad_x (nullable, shape of x), grad_coef (nullable, one per row), grad_zi (nullable,
 /// B doubles); grad_final_state (nullable, B doubles) is ∂loss/∂(final state).
 template <class T>

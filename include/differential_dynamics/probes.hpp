@@ -44,8 +44,11 @@ struct probe_options {
     double threshold_db = -24.0;
 };
 
+/// The longest signal the generators make (samples).
+inline constexpr std::size_t max_probe_length = std::size_t(1) << 32;
+
 /// `length` samples of `kind` at sample rate `fs` (> 0, finite). Throws argument_error naming fs,
-/// length (≥ 1) or options.threshold_db.
+/// length (1 … max_probe_length) or options.threshold_db.
 std::vector<double> make_probe(probe_kind kind, std::uint64_t seed, double fs, std::size_t length,
                                const probe_options& options = {});
 

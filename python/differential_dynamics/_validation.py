@@ -15,6 +15,13 @@ import numpy as np
 import torch
 
 _FLOAT_DTYPES = (torch.float32, torch.float64)
+
+# The parameter bounds of the C++ library (include/differential_dynamics/curve.hpp): inside them every
+# output and gradient is finite in float32 and float64 (docs/reference/curve.md, "Bounds").
+MAX_THRESHOLD_DB = 1e4  # |threshold|
+MAX_KNEE_DB = 1e3
+MIN_EXP_RATIO = 1e-6
+MAX_GATE_K = 1e6  # the sharpness k (1/dB) of a smooth gate
 _NUMPY_FLOATS = (np.float32, np.float64)
 
 

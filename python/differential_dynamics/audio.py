@@ -122,6 +122,10 @@ def _out(a: np.ndarray, was_torch: bool):
     return torch.from_numpy(a) if was_torch else a
 
 
+# The C++ process_spec's fields, as the constructors name them.
+_SPEC_NAMES = {"spec.fs": "fs", "spec.channels": "channels", "spec.max_block": "max_block"}
+
+
 def _rename_errors(call, renames: Dict[str, str]):
     """Runs call(); a ValueError about a C++ argument is reported under the caller's name for it."""
     try:
@@ -192,11 +196,14 @@ class _AudioProcessor:
         for name, v in (("channels", channels), ("max_block", max_block)):
             if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
                 raise TypeError(f"{name}: expected an int, got {type(v).__name__}")
+            if not 0 <= int(v) < 2 ** 63:
+                raise ValueError(f"{name}: must be >= 1 and fit in 64 bits, got {v}")
         self._fs = _rate(fs)
         self.channels = int(channels)
         suffix = "_f32" if self._dtype == np.float32 else "_f64"
         self._p = getattr(_core, _CORE[self._model][0] + suffix)()
-        self._p.prepare(self._fs, self.channels, int(max_block), _settings(self._model, self._fs, settings))
+        s = _settings(self._model, self._fs, settings)
+        _rename_errors(lambda: self._p.prepare(self._fs, self.channels, int(max_block), s), _SPEC_NAMES)
 
     def _block(self, block: Any, name: str, channels: Tuple[int, ...]) -> Tuple[np.ndarray, bool]:
         a, was_torch = _as_array(block, name)

@@ -52,6 +52,12 @@ def no_second_order(name: str) -> None:
                            "gradgradcheck) are not supported; first-order gradients are")
 
 
+def no_forward_mode(name: str):
+    """For a Function's jvp when it has no forward mode: torch's own error would not name the function."""
+    raise RuntimeError(f"{name}: forward-mode differentiation (torch.autograd.forward_ad, jvp through "
+                       "forward_ad, torch.func.jvp) is not supported; first-order reverse mode is")
+
+
 def no_forward_over_reverse(name: str):
     raise RuntimeError(f"{name}: forward-mode differentiation of the gradient (forward-over-reverse) is not "
                        "supported; use reverse-over-reverse (backward with create_graph=True, "
@@ -536,7 +542,7 @@ class CompexpGainSigmoid(torch.autograd.Function):
         if torch.is_grad_enabled():
             def composed(x_rms, ct, cr, et, er, knee, aa, ar, k, zi):
                 f = compexp_target_torch(x_rms, ct, cr, et, er, knee)
-                return SigmoidSmoother.apply(f.contiguous(), zi, aa, ar, k)
+                return SigmoidSmoother.apply(f.contiguous(), zi, aa, ar, k, "compexp_gain_mode")
             return _replay_backward(composed, inputs, needs, (gy, gfinal))
         x_rms, zi = inputs[0], inputs[9]
         gy = torch.zeros_like(x_rms) if gy is None else gy.contiguous()
@@ -559,8 +565,10 @@ class SigmoidSmoother(torch.autograd.Function):
     _SigmoidOps) second order."""
 
     @staticmethod
-    def forward(ctx, g, zi, aa, ar, k):
-        no_trace("sigmoid_core")
+    def forward(ctx, g, zi, aa, ar, k, name="sigmoid_core"):
+        # name: the public function the user called, for the errors of unsupported orders.
+        no_trace(name)
+        ctx.name = name
         y = torch.empty_like(g)
         final = torch.empty_like(zi)
         _core.sigmoid_smoother(_np(g), _np(zi), _np(aa), _np(ar), _np(k), _np(y), _np(final))
@@ -572,22 +580,23 @@ class SigmoidSmoother(torch.autograd.Function):
     @staticmethod
     def backward(ctx, gy, gfinal):
         g, zi, aa, ar, k, y = ctx.saved_tensors
-        needs = ctx.needs_input_grad
+        needs = ctx.needs_input_grad[:5]
+        extra = (None,) * (len(ctx.needs_input_grad) - 5)  # the name, when given
         if gy is None and gfinal is None:
-            return (None,) * 5
+            return (None,) * 5 + extra
         gy = torch.zeros_like(g) if gy is None else gy.to(g.dtype).contiguous()
         if torch.is_grad_enabled():  # create_graph: a differentiable backward
             gf = torch.zeros_like(zi) if gfinal is None else gfinal.to(torch.float64).contiguous()
-            ops = _SigmoidOps(g, zi, aa, ar, k, y, gy, gf)
-            return differentiable_backward(ops, (gy, gf), (g, zi, aa, ar, k), needs)
+            ops = _SigmoidOps(g, zi, aa, ar, k, y, gy, gf, ctx.name)
+            return (*differentiable_backward(ops, (gy, gf), (g, zi, aa, ar, k), needs), *extra)
         gg, gzi = _empty_signal(g, needs[0]), _empty_state(zi, needs[1])
         gaa, gar, gk = (_empty_rows(g, n) for n in needs[2:5])
         _core.sigmoid_smoother_backward(_np(g), _np(zi), _np(aa), _np(ar), _np(k), _np(y), _np(gy),
                                         _np(_state_grad(gfinal)), _np(gg), _np(gzi), _np(gaa), _np(gar), _np(gk))
-        return gg, gzi, gaa, gar, gk
+        return (gg, gzi, gaa, gar, gk, *extra)
 
     @staticmethod
-    def jvp(ctx, tg, tzi, taa, tar, tk):
+    def jvp(ctx, tg, tzi, taa, tar, tk, tname=None):
         g, zi, aa, ar, k, y = ctx.saved_tensors
         ty = torch.empty_like(g)
         tfinal = torch.empty_like(zi)
@@ -601,9 +610,10 @@ class SigmoidSmoother(torch.autograd.Function):
 class _SigmoidOps:
     """sigmoid_core's first- and second-order kernels for differentiable_backward: upstream (grad_y,
     grad_final), primal (g, zi, α_a, α_r, k) (docs/derivations/sigmoid_second_order.md)."""
-    name, n_up, n_primal = "sigmoid_core", 2, 5
+    n_up, n_primal = 2, 5
 
-    def __init__(self, g, zi, aa, ar, k, y, gy, gf):
+    def __init__(self, g, zi, aa, ar, k, y, gy, gf, name="sigmoid_core"):
+        self.name = name
         self.g, self.zi, self.aa, self.ar, self.k, self.y = (t.detach() for t in (g, zi, aa, ar, k, y))
         self.gy, self.gf = gy.detach(), gf.detach()
 

@@ -35,8 +35,10 @@ import torch
 
 from . import _core
 from . import autograd as _ag
-from .autograd import _empty_rows, _empty_signal, _empty_state, _state_grad, no_second_order, no_trace
-from ._validation import as_row_param, as_signal, as_state, finish, kernel_array as _np, number, was_numpy
+from .autograd import _empty_rows, _empty_signal, _empty_state, _state_grad, no_forward_mode, no_second_order, no_trace
+from ._validation import (MAX_KNEE_DB, MAX_THRESHOLD_DB, as_row_param, as_signal, as_state, finish, number,
+                          was_numpy)
+from ._validation import kernel_array as _np
 
 DETECTORS = ("peak", "rms")
 BALLISTICS = ("level", "gain")
@@ -130,6 +132,10 @@ class PeakDetector(torch.autograd.Function):
                                      _np(_state_grad(gfinal)), _np(gc), _np(ga), _np(gr), _np(gzi))
         return gc, ga, gr, gzi, None, None
 
+    @staticmethod
+    def jvp(ctx, *tangents):
+        no_forward_mode("peak_detector")
+
 
 class FeedbackGain(torch.autograd.Function):
     """The feedback compressor kernel: (linear gain G, final state (B, 3))."""
@@ -163,6 +169,10 @@ class FeedbackGain(torch.autograd.Function):
                                                 _np(cr), _np(knee), _np(attack), _np(release), _np(gg), _np(zi),
                                                 _np(_state_grad(gfinal)), _np(gx), *(_np(g) for g in gp), _np(gzi))
         return (gx, *gp, gzi, None)
+
+    @staticmethod
+    def jvp(ctx, *tangents):
+        no_forward_mode("feedback_compressor_gain")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -254,10 +264,13 @@ def family_gain(x, topology: Topology, comp_thresh, comp_ratio, knee, attack, re
     rows = xs.shape[0]
     names = ("comp_thresh", "comp_ratio", "knee", "attack", "release")
     ps = [as_row_param(p, n, rows, xs.dtype) for p, n in zip((comp_thresh, comp_ratio, knee, attack, release), names)]
+    if not bool((ps[0].detach().abs() <= MAX_THRESHOLD_DB).all()):
+        raise ValueError(f"comp_thresh: must be within +-1e4 dB (got {ps[0].detach().abs().max().item():g})")
     if not bool((ps[1].detach() > 1).all()):
         raise ValueError(f"comp_ratio: must be > 1 (got {ps[1].detach().min().item():g})")
-    if not bool((ps[2].detach() >= 0).all()):
-        raise ValueError(f"knee: must be >= 0 dB (got {ps[2].detach().min().item():g})")
+    knee = ps[2].detach()
+    if not bool(((knee >= 0) & (knee <= MAX_KNEE_DB)).all()):
+        raise ValueError(f"knee: must be in [0, 1000] dB (got {knee[~((knee >= 0) & (knee <= MAX_KNEE_DB))][0].item():g})")
     _coefficient_check(ps[3], "attack")
     _coefficient_check(ps[4], "release")
     grad = torch.is_grad_enabled() and not numpy_out and any(t.requires_grad for t in [xs, *ps])
@@ -281,11 +294,11 @@ def _inverse_softplus(v: float) -> float:
     return v + math.log(-math.expm1(-v))
 
 
-def _ms_to_raw(ms: float) -> float:
+def _ms_to_raw(ms: float, name: str) -> float:
     lo, hi = (math.log(v) for v in _MS_RANGE)
-    p = (math.log(ms) - lo) / (hi - lo)
+    p = (math.log(ms) - lo) / (hi - lo) if ms > 0 else 0.0
     if not 0 < p < 1:
-        raise ValueError(f"time: must be within {_MS_RANGE} ms, got {ms}")
+        raise ValueError(f"{name}: must be within {_MS_RANGE} ms (exclusive), got {ms}")
     return math.log(p / (1 - p))
 
 
@@ -310,14 +323,16 @@ class FamilyCompressor(torch.nn.Module):
             raise ValueError(f"fs: sample rate must be > 0, got {fs}")
         if not number(ratio, "ratio") > 1 + 1e-6:
             raise ValueError(f"ratio: must be > 1, got {ratio}")
-        if number(knee_db, "knee_db") <= 0:
-            raise ValueError(f"knee_db: must be > 0 (a softplus never reaches 0), got {knee_db}")
+        if not 0 < number(knee_db, "knee_db") <= MAX_KNEE_DB:
+            raise ValueError(f"knee_db: must be in (0, 1000] dB (a softplus never reaches 0), got {knee_db}")
+        if abs(number(threshold_db, "threshold_db")) > MAX_THRESHOLD_DB:
+            raise ValueError(f"threshold_db: must be within +-1e4 dB, got {threshold_db}")
         p = lambda v: torch.nn.Parameter(torch.tensor(float(v), dtype=torch.float64))  # noqa: E731
         self.threshold_db = p(number(threshold_db, "threshold_db"))
         self.raw_ratio = p(_inverse_softplus(ratio - 1 - 1e-6))
         self.raw_knee = p(_inverse_softplus(knee_db))
-        self.raw_attack = p(_ms_to_raw(number(attack_ms, "attack_ms")))
-        self.raw_release = p(_ms_to_raw(number(release_ms, "release_ms")))
+        self.raw_attack = p(_ms_to_raw(number(attack_ms, "attack_ms"), "attack_ms"))
+        self.raw_release = p(_ms_to_raw(number(release_ms, "release_ms"), "release_ms"))
         self.makeup_db = p(number(makeup_db, "makeup_db"))
 
     def values(self) -> Dict[str, torch.Tensor]:

@@ -16,7 +16,8 @@ import torch
 
 from . import _core
 from . import autograd as _ag
-from ._validation import _to_tensor, as_row_param, as_signal, as_state, finish, is_number, number, was_numpy
+from ._validation import (MAX_GATE_K, MAX_KNEE_DB, MAX_THRESHOLD_DB, MIN_EXP_RATIO, _to_tensor, as_row_param,
+                          as_signal, as_state, finish, is_number, number, was_numpy)
 
 Number = Union[float, int]
 ParamLike = Union[torch.Tensor, np.ndarray, Number]
@@ -56,14 +57,16 @@ def _run(fn, signal: SignalLike, signal_name: str, params, param_names, state=No
 # The ranges of the parameters, checked here so that an error names the caller's argument (the C++
 # layer checks them again under its own names).
 _OPEN_UNIT = (lambda t: (t > 0) & (t < 1), "in (0, 1)")
+_THRESHOLD = (lambda t: t.abs() <= MAX_THRESHOLD_DB, "within +-1e4 dB")
 _RANGES = {
     "at": _OPEN_UNIT, "rt": _OPEN_UNIT, "alpha_a": _OPEN_UNIT, "alpha_r": _OPEN_UNIT,
     "avg_coef": (lambda t: (t > 0) & (t <= 1), "in (0, 1]"),
+    "comp_thresh": _THRESHOLD, "exp_thresh": _THRESHOLD,
     "comp_ratio": (lambda t: t > 1, "> 1"),
-    "exp_ratio": (lambda t: (t > 0) & (t <= 1), "in (0, 1]"),
-    "knee": (lambda t: t >= 0, ">= 0 dB"),
-    "k": (lambda t: t > 0, "> 0 (1/dB)"),
-    "threshold": (lambda t: t <= 0, "<= 0 dB"),
+    "exp_ratio": (lambda t: (t >= MIN_EXP_RATIO) & (t <= 1), "in [1e-6, 1]"),
+    "knee": (lambda t: (t >= 0) & (t <= MAX_KNEE_DB), "in [0, 1000] dB"),
+    "k": (lambda t: (t > 0) & (t <= MAX_GATE_K), "in (0, 1e6] (1/dB)"),
+    "threshold": (lambda t: (t <= 0) & (t >= -MAX_THRESHOLD_DB), "in [-1e4, 0] dB"),
 }
 
 
@@ -102,7 +105,12 @@ def _conversion(value: Any, name: str, fn, check):
     t = torch.tensor(v, dtype=torch.float64)
     check(t)
     with torch.no_grad():
-        return float(fn(t))
+        result = float(fn(t))
+    if isinstance(value, np.floating):  # a numpy scalar keeps its type: np.float32 in, np.float32 out
+        return type(value)(result)
+    if isinstance(value, np.generic):  # numpy integers (and 0-d arrays' items) give float64
+        return np.float64(result)
+    return result
 
 
 def _all_finite(name):

@@ -31,8 +31,8 @@ import torch
 from . import _core
 from .functional import avg, compexp_gain_mode, gain_curve, limiter_gain
 from .ssl import SSL_ATTACK_MS, SSL_ATTACK_OHMS, SSL_RELEASE_OHMS, SSL_RELEASE_S, ssl_comp_gain
-from ._validation import is_number, number
-from .autograd import no_second_order
+from ._validation import MAX_GATE_K, MAX_KNEE_DB, MAX_THRESHOLD_DB, MIN_EXP_RATIO, is_number, number
+from .autograd import no_forward_mode, no_second_order, no_trace
 
 __all__ = ["Compressor", "Limiter", "SSLCompressor", "compressor_audio", "limiter_audio", "ssl_audio",
            "ssl_time_constants", "as_audio"]
@@ -130,9 +130,13 @@ _RULES: Dict[str, Tuple[Callable[[torch.Tensor], torch.Tensor], str]] = {
     "ratio": (lambda t: t > 1, "> 1"),
     "positive": (lambda t: t > 0, "> 0"),
     "nonnegative": (lambda t: t >= 0, ">= 0"),
-    "nonpositive": (lambda t: t <= 0, "<= 0 dB"),
+    "nonpositive": (lambda t: (t <= 0) & (t >= -MAX_THRESHOLD_DB), "in [-1e4, 0] dB"),
+    "threshold": (lambda t: t.abs() <= MAX_THRESHOLD_DB, "within +-1e4 dB"),
+    "makeup": (lambda t: t.abs() <= 100, "in [-100, 100] dB"),  # as the C++ audio processors
+    "knee": (lambda t: (t >= 0) & (t <= MAX_KNEE_DB), "in [0, 1000] dB"),
+    "sharpness": (lambda t: (t > 0) & (t <= MAX_GATE_K), "in (0, 1e6] (1/dB)"),
     "unit": (lambda t: (t >= 0) & (t <= 1), "in [0, 1]"),
-    "exp_ratio": (lambda t: (t > 0) & (t <= 1), "in (0, 1] (1 = no expander)"),
+    "exp_ratio": (lambda t: (t >= MIN_EXP_RATIO) & (t <= 1), "in [1e-6, 1] (1 = no expander)"),
     "any": (lambda t: torch.ones_like(t, dtype=torch.bool), "finite"),
 }
 
@@ -236,7 +240,7 @@ class _AudioModule(torch.nn.Module):
     """Knob parameters, the common settings (makeup, mix, link, lookahead, sample rate) and the
     shape handling shared by the processors."""
 
-    makeup_db_knob = _KnobAttr("makeup_db", _IDENTITY, "any", "dB")
+    makeup_db_knob = _KnobAttr("makeup_db", _IDENTITY, "makeup", "dB")
     mix = _KnobAttr("mix", _UNIT, "unit")
     link_amount = _KnobAttr("link_amount", _UNIT, "unit")
 
@@ -455,6 +459,7 @@ class _MixOutput(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, g, wet, m):
+        no_trace("the audio modules' output mix")
         y = torch.empty_like(x)
         for t0 in range(0, x.shape[-1], BLOCK_SAMPLES):
             span = slice(t0, t0 + BLOCK_SAMPLES)
@@ -488,11 +493,18 @@ class _MixOutput(torch.autograd.Function):
                 gm += _sum_to(gyx * g64 * wet, m)
         return gx, gg, gwet, gm
 
+    @staticmethod
+    def jvp(ctx, tx, tg, twet, tm):
+        no_forward_mode("the audio modules' output mix")
+
 
 def _run_chain(chain: _Chain, x: torch.Tensor, s: torch.Tensor, knobs, return_gain: bool):
     batch, channels, length = x.shape
     tensors = [x, s] + [k for k in knobs if isinstance(k, torch.Tensor)]
-    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+    # Forward-mode tangents (torch.autograd.forward_ad) need the differentiable path too: the blocked
+    # path below copies into a plain tensor and would drop them (zero tangents, silently).
+    dual = any(torch.autograd.forward_ad.unpack_dual(t).tangent is not None for t in tensors)
+    if dual or (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)):
         y, gain, _ = _span(chain, x, s, 0, length, None)
         return y, (gain.expand(batch, channels, length) if return_gain else None)
     # No gradient wanted: no tape, and blocks with the states carried over (memory: the output and a
@@ -568,6 +580,7 @@ def _common_knobs(batch: int, makeup_db, mix, link, link_amount, lookahead_ms, s
         raise ValueError(f'makeup_db: must be a number (dB) or "auto", got {makeup_db!r}')
     if makeup is not None:
         makeup = _knob(makeup, "makeup_db", batch)
+        _check(makeup, "makeup_db", *_RULES["makeup"])
     return sample_rate, link, mix_t, amount, lookahead, makeup
 
 
@@ -619,10 +632,10 @@ def compressor_audio(x, threshold_db: KnobLike = -24.0, ratio: KnobLike = 4.0, a
         raise ValueError(f'detector: must be "rms" or "peak", got {detector!r}')
     if gate not in ("hard", "sigmoid"):
         raise ValueError(f'gate: must be "hard" or "sigmoid", got {gate!r}')
-    kn = _knobs(batch, threshold_db=(threshold_db, "any"), ratio=(ratio, "ratio"), attack_ms=(attack_ms, "positive"),
-                release_ms=(release_ms, "positive"), knee_db=(knee_db, "nonnegative"),
-                exp_threshold_db=(exp_threshold_db, "any"), exp_ratio=(exp_ratio, "exp_ratio"),
-                detector_ms=(detector_ms, "positive"), k=(k, "positive"))
+    kn = _knobs(batch, threshold_db=(threshold_db, "threshold"), ratio=(ratio, "ratio"),
+                attack_ms=(attack_ms, "positive"), release_ms=(release_ms, "positive"), knee_db=(knee_db, "knee"),
+                exp_threshold_db=(exp_threshold_db, "threshold"), exp_ratio=(exp_ratio, "exp_ratio"),
+                detector_ms=(detector_ms, "positive"), k=(k, "sharpness"))
     at = _time_coef(kn["attack_ms"], "attack_ms", fs)
     rt = _time_coef(kn["release_ms"], "release_ms", fs)
     det_coef = _time_coef(kn["detector_ms"], "detector_ms", fs, allow_one=True)
@@ -661,15 +674,15 @@ class Compressor(_AudioModule):
     presence are fixed at construction; link, lookahead_ms, sample_rate and makeup ("auto" or dB)
     can be changed."""
 
-    threshold_db = _KnobAttr("threshold_db", _IDENTITY, "any", "dB")
+    threshold_db = _KnobAttr("threshold_db", _IDENTITY, "threshold", "dB")
     ratio = _KnobAttr("ratio", _RATIO, "ratio")
     attack_ms = _KnobAttr("attack_ms", _LOG, "positive", "ms")
     release_ms = _KnobAttr("release_ms", _LOG, "positive", "ms")
-    knee_db = _KnobAttr("knee_db", _NONNEGATIVE, "nonnegative", "dB")
+    knee_db = _KnobAttr("knee_db", _NONNEGATIVE, "knee", "dB")
     detector_ms = _KnobAttr("detector_ms", _LOG, "positive", "ms")
-    exp_threshold_db = _KnobAttr("exp_threshold_db", _IDENTITY, "any", "dB")
+    exp_threshold_db = _KnobAttr("exp_threshold_db", _IDENTITY, "threshold", "dB")
     exp_ratio = _KnobAttr("exp_ratio", _EXP_RATIO, "exp_ratio")
-    k = _KnobAttr("k", _LOG, "positive", "1/dB")
+    k = _KnobAttr("k", _LOG, "sharpness", "1/dB")
 
     def __init__(self, threshold_db: Number = -24.0, ratio: Number = 4.0, attack_ms: Number = 10.0,
                  release_ms: Number = 100.0, *, knee_db: Number = 0.0, exp_threshold_db: Optional[Number] = None,
@@ -879,8 +892,8 @@ def ssl_audio(x, threshold_db: KnobLike = -20.0, ratio: KnobLike = 4.0, attack_m
     batch = xs.shape[0]
     fs, link, mix_t, amount, lookahead, makeup = _common_knobs(batch, makeup_db, mix, link, link_amount,
                                                                lookahead_ms, sample_rate)
-    kn = _knobs(batch, threshold_db=(threshold_db, "any"), ratio=(ratio, "ratio"), feedback=(feedback, "unit"),
-                knee_db=(knee_db, "nonnegative"))
+    kn = _knobs(batch, threshold_db=(threshold_db, "threshold"), ratio=(ratio, "ratio"), feedback=(feedback, "unit"),
+                knee_db=(knee_db, "knee"))
     if time_constants is not None:
         if attack_ms is not None or release_ms is not None:
             raise ValueError("time_constants: give either the circuit's time constants or the front panel's "
@@ -920,10 +933,10 @@ class SSLCompressor(_AudioModule):
     with time_constants=…, the circuit's four time constants (seconds) — the form for fitting a
     circuit beyond the panel."""
 
-    threshold_db = _KnobAttr("threshold_db", _IDENTITY, "any", "dB")
+    threshold_db = _KnobAttr("threshold_db", _IDENTITY, "threshold", "dB")
     ratio = _KnobAttr("ratio", _RATIO, "ratio")
     feedback = _KnobAttr("feedback", _UNIT, "unit")
-    knee_db = _KnobAttr("knee_db", _NONNEGATIVE, "nonnegative", "dB")
+    knee_db = _KnobAttr("knee_db", _NONNEGATIVE, "knee", "dB")
     attack_ms = _KnobAttr("attack_ms", _LOG, "positive", "ms")
     release_ms_knob = _KnobAttr("release_ms", _LOG, "positive", "ms")
     T_attack_fast = _KnobAttr("T_attack_fast", _LOG, "positive", "s")

@@ -84,8 +84,8 @@ def _length(length: Any, seconds: Any, fs: float) -> int:
         length = max(1, int(round(s * fs)))
     if isinstance(length, (bool, np.bool_)) or not isinstance(length, (numbers.Integral, np.integer)):
         raise TypeError(f"length: expected an int number of samples, got {type(length).__name__}")
-    if length < 1:
-        raise ValueError(f"length: must be >= 1 sample, got {length}")
+    if not 1 <= length <= _core.max_probe_length:
+        raise ValueError(f"length: must be in [1, 2**32] samples, got {length}")
     return int(length)
 
 

@@ -30,7 +30,8 @@ import torch
 
 from . import _core
 from .autograd import _empty_rows, _empty_signal, _empty_state, _state_grad, differentiable_backward, no_trace
-from ._validation import _to_tensor, as_row_param, as_signal, as_state, finish, is_number, number, was_numpy
+from ._validation import (MAX_GATE_K, MAX_KNEE_DB, MAX_THRESHOLD_DB, _to_tensor, as_row_param, as_signal, as_state,
+                          finish, is_number, number, was_numpy)
 from ._validation import kernel_array as _np
 
 Number = Union[float, int]
@@ -235,11 +236,12 @@ class SSLCompress(torch.autograd.Function):
 # Public functions
 
 _RANGES = {
+    "comp_thresh": (lambda t: t.abs() <= MAX_THRESHOLD_DB, "within +-1e4 dB"),
     "comp_ratio": (lambda t: t > 1, "> 1"),
     "T_attack_fast": (lambda t: t > 0, "> 0 seconds"), "T_attack_slow": (lambda t: t > 0, "> 0 seconds"),
     "T_shunt_fast": (lambda t: t > 0, "> 0 seconds"), "T_shunt_slow": (lambda t: t > 0, "> 0 seconds"),
     "feedback_coeff": (lambda t: (t >= 0) & (t <= 1), "in [0, 1]"),
-    "knee": (lambda t: t >= 0, ">= 0 dB"),
+    "knee": (lambda t: (t >= 0) & (t <= MAX_KNEE_DB), "in [0, 1000] dB"),
 }
 
 
@@ -259,10 +261,9 @@ def _gate_k(value: Any, rows: int, dtype: torch.dtype) -> torch.Tensor:
     v = t.detach().to(torch.float64)
     if torch.isnan(v).any():
         raise ValueError("gate_k: contains NaN")
-    if not bool((v > 0).all()):
-        raise ValueError(f"gate_k: must be > 0 (1/dB), or None/inf for the hard gate (got {v[~(v > 0)][0].item():g})")
-    if (torch.isfinite(v) & (v > torch.finfo(dtype).max)).any():
-        raise ValueError(f"gate_k: a finite value does not fit in {dtype} (use inf for the hard gate)")
+    ok = (v > 0) & ((v <= MAX_GATE_K) | torch.isinf(v))
+    if not bool(ok.all()):
+        raise ValueError(f"gate_k: must be in (0, 1e6] (1/dB), or None/inf for the hard gate (got {v[~ok][0].item():g})")
     return t.to(dtype).expand(rows).contiguous()
 
 
@@ -385,6 +386,8 @@ def ssl_preset(attack_ohms: Optional[Number] = None, release: Union[str, Number,
     for name, v in (("comp_thresh", comp_thresh), ("feedback_coeff", feedback_coeff)):
         if not math.isfinite(_knob_number(v, name)):
             raise ValueError(f"{name}: must be finite, got {v}")
+    if abs(float(comp_thresh)) > MAX_THRESHOLD_DB:
+        raise ValueError(f"comp_thresh: must be within +-1e4 dB, got {comp_thresh}")
     if not 0.0 <= float(feedback_coeff) <= 1.0:
         raise ValueError(f"feedback_coeff: must be in [0, 1], got {feedback_coeff}")
     common = {"comp_thresh": float(comp_thresh), "feedback_coeff": float(feedback_coeff), "fs": fs}

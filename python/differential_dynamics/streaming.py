@@ -62,7 +62,16 @@ class _Processor:
         for name, v in (("channels", channels), ("max_block", max_block)):
             if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
                 raise TypeError(f"{name}: expected an int, got {type(v).__name__}")
-        self._p.prepare(number(fs, "fs"), int(channels), int(max_block), self._settings(settings))
+            if not 0 <= int(v) < 2 ** 63:
+                raise ValueError(f"{name}: must be >= 1 and fit in 64 bits, got {v}")
+        fs, settings = number(fs, "fs"), self._settings(settings)
+        try:
+            self._p.prepare(fs, int(channels), int(max_block), settings)
+        except ValueError as e:  # the C++ process_spec's fields, as this constructor names them
+            message = str(e)
+            if message.startswith("spec."):
+                raise ValueError(message[len("spec."):]) from None
+            raise
         self.channels = int(channels)
 
     @staticmethod

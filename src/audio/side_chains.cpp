@@ -68,7 +68,7 @@ void check_ratio(double ratio, const char* name) {
 }
 void check_knee(double knee, const char* name) {
     check_finite_setting(knee, name);
-    if (knee < 0) throw argument_error(name, "must be >= 0 dB " + setting_value(knee));
+    if (knee < 0 || knee > max_knee_db) throw argument_error(name, "must be in [0, 1000] dB " + setting_value(knee));
 }
 
 /// |s| for n samples of each channel.
@@ -86,16 +86,16 @@ template <class T> void compressor_side_chain<T>::check_settings(const settings_
     if (s.detector != level_detector::rms && s.detector != level_detector::peak)
         throw argument_error("detector", "must be rms or peak");
     check_positive_setting(s.detector_ms, "detector_ms");
-    check_finite_setting(s.threshold_db, "threshold_db");
+    check_threshold_setting(s.threshold_db, "threshold_db");
     check_ratio(s.ratio, "ratio");
     check_knee(s.knee_db, "knee_db");
-    check_finite_setting(s.exp_threshold_db, "exp_threshold_db");
-    if (!(s.exp_ratio > 0.0 && s.exp_ratio <= 1.0))
-        throw argument_error("exp_ratio", "must be in (0, 1] (1 = no expander) " + setting_value(s.exp_ratio));
+    check_threshold_setting(s.exp_threshold_db, "exp_threshold_db");
+    if (!(s.exp_ratio >= min_exp_ratio && s.exp_ratio <= 1.0))
+        throw argument_error("exp_ratio", "must be in [1e-6, 1] (1 = no expander) " + setting_value(s.exp_ratio));
     check_positive_setting(s.attack_ms, "attack_ms");
     check_positive_setting(s.release_ms, "release_ms");
     if (s.gate == ar_mode::sigmoid)
-        check_positive_setting(s.k, "k");
+        check_gate_k_setting(s.k, "k");
     else if (s.gate == ar_mode::hard)
         check_finite_setting(s.k, "k");
     else
@@ -180,7 +180,8 @@ void compressor_side_chain<T>::gain(gain_processor& gain_computer, T* const* lev
 
 template <class T> void limiter_side_chain<T>::check_settings(const settings_type& s) {
     check_finite_setting(s.threshold_db, "threshold_db");
-    if (s.threshold_db > 0) throw argument_error("threshold_db", "must be <= 0 dB " + setting_value(s.threshold_db));
+    if (s.threshold_db > 0 || s.threshold_db < -max_threshold_db)
+        throw argument_error("threshold_db", "must be in [-1e4, 0] dB " + setting_value(s.threshold_db));
     check_positive_setting(s.attack_ms, "attack_ms");
     check_positive_setting(s.release_ms, "release_ms");
 }
@@ -206,7 +207,7 @@ void limiter_side_chain<T>::gain(gain_processor& gain_computer, T* const* level,
 // SSL bus compressor
 
 template <class T> void ssl_side_chain<T>::check_settings(const settings_type& s) {
-    check_finite_setting(s.threshold_db, "threshold_db");
+    check_threshold_setting(s.threshold_db, "threshold_db");
     check_ratio(s.ratio, "ratio");
     // The front panel's ranges, with the names of these settings.
     if (!(s.attack_ms >= ssl_attack_ms_positions[0] && s.attack_ms <= ssl_attack_ms_positions[5]))

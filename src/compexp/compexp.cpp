@@ -32,7 +32,7 @@ void check_compexp_args(signal_view<T> x_rms, const compexp_params<T>& curve, ro
     if (hard)
         check_finite_param(k, x_rms.rows, "k");
     else
-        check_param(k, x_rms.rows, "k", [](T v) { return v > T(0); }, "> 0 (1/dB)");
+        check_gate_k_param(k, x_rms.rows, "k");
     // The hard gate's state may be any finite value; the sigmoid gate takes logs of it.
     check_state(zi, x_rms.rows, 1, "zi", [hard](double v, std::size_t) { return hard || v > 0; },
                 hard ? "finite" : "> 0 (the sigmoid gate takes its logarithm)");
@@ -207,7 +207,7 @@ template <class T> void compexp_processor<T>::check_settings(const compexp_setti
     if (hard)
         check_finite_setting(s.k, "k");
     else
-        check_positive_setting(s.k, "k");
+        check_gate_k_setting(s.k, "k");
     if (hard)
         check_finite_setting(s.zi, "zi");
     else

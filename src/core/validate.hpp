@@ -8,6 +8,7 @@
 #include <string>
 
 #include "differential_dynamics/core.hpp"
+#include "differential_dynamics/curve.hpp"
 #include "simd/simd.hpp"
 
 DD_ARCH_BEGIN
@@ -90,6 +91,16 @@ template <class T> void check_coefficient(const basic_row_param<T>& p, std::size
 template <class T> void check_finite_param(const basic_row_param<T>& p, std::size_t rows, const char* name) {
     check_param(p, rows, name, [](T) { return true; }, "finite");
 }
+// The bounds of curve.hpp (max_threshold_db, max_knee_db, max_gate_k), the same in every function.
+template <class T> void check_threshold_param(const basic_row_param<T>& p, std::size_t rows, const char* name) {
+    check_param(p, rows, name, [](T v) { return std::abs(double(v)) <= max_threshold_db; }, "within +-1e4 dB");
+}
+template <class T> void check_knee_param(const basic_row_param<T>& p, std::size_t rows, const char* name) {
+    check_param(p, rows, name, [](T v) { return v >= T(0) && double(v) <= max_knee_db; }, "in [0, 1000] dB");
+}
+template <class T> void check_gate_k_param(const basic_row_param<T>& p, std::size_t rows, const char* name) {
+    check_param(p, rows, name, [](T v) { return v > T(0) && double(v) <= max_gate_k; }, "in (0, 1e6] (1/dB)");
+}
 
 /// A batch call's initial state (`per_row` doubles per row), if given: finite, and `ok` for each value.
 template <class Pred>
@@ -119,6 +130,12 @@ inline void check_coefficient_setting(double v, const char* name) {
 }
 inline void check_positive_setting(double v, const char* name) {
     if (!(v > 0.0) || !std::isfinite(v)) throw argument_error(name, "must be finite and > 0 " + setting_value(v));
+}
+inline void check_threshold_setting(double v, const char* name) {
+    if (!(std::abs(v) <= max_threshold_db)) throw argument_error(name, "must be within +-1e4 dB " + setting_value(v));
+}
+inline void check_gate_k_setting(double v, const char* name) {
+    if (!(v > 0.0 && v <= max_gate_k)) throw argument_error(name, "must be in (0, 1e6] (1/dB) " + setting_value(v));
 }
 
 DD_ARCH_END

@@ -11,11 +11,12 @@
 namespace dd {
 
 template <class T> void check_compexp_params(const compexp_params<T>& p, std::size_t rows) {
-    check_finite_param(p.comp_thresh, rows, "comp_thresh");
+    check_threshold_param(p.comp_thresh, rows, "comp_thresh");
     check_param(p.comp_ratio, rows, "comp_ratio", [](T v) { return v > T(1); }, "> 1");
-    check_finite_param(p.exp_thresh, rows, "exp_thresh");
-    check_param(p.exp_ratio, rows, "exp_ratio", [](T v) { return v > T(0) && v <= T(1); }, "in (0, 1]");
-    check_param(p.knee, rows, "knee", [](T v) { return v >= T(0); }, ">= 0 dB");
+    check_threshold_param(p.exp_thresh, rows, "exp_thresh");
+    check_param(p.exp_ratio, rows, "exp_ratio", [](T v) { return v >= T(min_exp_ratio) && v <= T(1); },
+                "in [1e-6, 1]");
+    check_knee_param(p.knee, rows, "knee");
 }
 
 template <class T> void gain_curve(signal_view<T> level_db, const compexp_params<T>& p, signal_span<T> gain_db) {

@@ -136,9 +136,9 @@ void peak_detector_backward(signal_view<T> c, detector_design design, row_param<
 namespace {
 
 template <class T> void check_feedback_params(const feedback_params<T>& p, std::size_t rows) {
-    check_finite_param(p.comp_thresh, rows, "comp_thresh");
+    check_threshold_param(p.comp_thresh, rows, "comp_thresh");
     check_param(p.comp_ratio, rows, "comp_ratio", [](T v) { return v > T(1); }, "> 1");
-    check_param(p.knee, rows, "knee", [](T v) { return v >= T(0); }, ">= 0 dB");
+    check_knee_param(p.knee, rows, "knee");
     check_coefficient(p.attack, rows, "attack");
     check_coefficient(p.release, rows, "release");
 }

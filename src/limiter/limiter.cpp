@@ -14,7 +14,8 @@ namespace {
 template <class T>
 void check_limiter_args(signal_view<T> x, row_param<T> threshold, row_param<T> at, row_param<T> rt, state_in zi) {
     check_signal(x, "x");
-    check_param(threshold, x.rows, "threshold", [](T v) { return v <= T(0); }, "<= 0 dB");
+    check_param(threshold, x.rows, "threshold", [](T v) { return v <= T(0) && double(v) >= -max_threshold_db; },
+                "in [-1e4, 0] dB");
     check_coefficient(at, x.rows, "at");
     check_coefficient(rt, x.rows, "rt");
     // (peak, gain): the peak detector's state is a level (>= 0), the gain's any finite value.
@@ -63,7 +64,8 @@ void limiter_gain_backward(signal_view<T> x, row_param<T> threshold_db, row_para
 
 template <class T> void limiter_processor<T>::check_settings(const limiter_settings& s) {
     check_finite_setting(s.threshold, "threshold");
-    if (s.threshold > 0) throw argument_error("threshold", "must be <= 0 dB " + setting_value(s.threshold));
+    if (s.threshold > 0 || s.threshold < -max_threshold_db)
+        throw argument_error("threshold", "must be in [-1e4, 0] dB " + setting_value(s.threshold));
     check_coefficient_setting(s.at, "at");
     check_coefficient_setting(s.rt, "rt");
     check_finite_setting(s.zi_peak, "zi_peak");

@@ -92,12 +92,18 @@ probe_kind probe_kind_from_name(const std::string& name) {
     throw argument_error("name", "no probe called '" + name + "' (choose from " + choices + ")");
 }
 
+// 2^32 samples (a day at 48 kHz, 32 GiB): a larger length is a mistake, not a request for memory.
+static void check_length(std::size_t length) {
+    if (length == 0 || length > max_probe_length)
+        throw argument_error("length", "must be in [1, 2^32] samples (got " + std::to_string(length) + ")");
+}
+
 std::vector<double> make_probe(probe_kind kind, std::uint64_t seed, double fs, std::size_t length,
                                const probe_options& options) {
     const std::size_t i = std::size_t(kind);
     if (i >= entries().size()) throw argument_error("kind", "not a probe_kind");
     check_rate(fs);
-    if (length == 0) throw argument_error("length", "must be >= 1");
+    check_length(length);
     if (!(options.threshold_db >= -80.0 && options.threshold_db <= 0.0))
         throw argument_error("threshold_db", "must be in [-80, 0] dB");
     // Each kind draws from its own stream, so one seed gives unrelated signals of different kinds.
@@ -128,7 +134,7 @@ std::vector<double> render_probe_audio(const std::vector<double>& envelope, cons
 
 probe_mix_result probe_mix(std::uint64_t seed, double fs, std::size_t length, const probe_mix_options& options) {
     check_rate(fs);
-    if (length == 0) throw argument_error("length", "must be >= 1");
+    check_length(length);
     if (!(options.min_seconds > 0.0 && options.min_seconds <= options.max_seconds && std::isfinite(options.max_seconds)))
         throw argument_error("min_seconds", "segment lengths need 0 < min_seconds <= max_seconds (finite)");
     std::vector<probe_kind> kinds = options.kinds;

@@ -34,7 +34,7 @@ void check_sigmoid_args(signal_view<T> g, row_param<double> zi, row_param<T> alp
     check_param(zi, g.rows, "zi", [](double v) { return v > 0; }, "> 0");
     check_coefficient(alpha_a, g.rows, "alpha_a");
     check_coefficient(alpha_r, g.rows, "alpha_r");
-    check_param(k, g.rows, "k", [](T v) { return v > T(0); }, "> 0 (1/dB)");
+    check_gate_k_param(k, g.rows, "k");
 }
 
 template <class T, class Sums> void store_smoother_grads(const smoother_param_grads<T>& g, std::size_t b, const Sums& s) {
@@ -240,7 +240,7 @@ template <class T> void hard_smoother_processor<T>::process(const T* const* f, T
 template <class T> void sigmoid_smoother_processor<T>::check_settings(const sigmoid_smoother_settings& s) {
     check_coefficient_setting(s.alpha_a, "alpha_a");
     check_coefficient_setting(s.alpha_r, "alpha_r");
-    check_positive_setting(s.k, "k");
+    check_gate_k_setting(s.k, "k");
     check_positive_setting(s.zi, "zi");
 }
 template <class T> void sigmoid_smoother_processor<T>::check_state(const double* state) {

@@ -109,7 +109,7 @@ ssl_knob_params ssl_front_panel(double attack_ms, double release_s, double ratio
 template <class T> void check_ssl_params(const ssl_params<T>& p, std::size_t rows) {
     if (!std::isfinite(p.fs) || !(p.fs > 0))
         throw argument_error("fs", "sample rate must be a finite number > 0 (got " + std::to_string(p.fs) + ")");
-    check_finite_param(p.comp_thresh, rows, "comp_thresh");
+    check_threshold_param(p.comp_thresh, rows, "comp_thresh");
     check_param(p.comp_ratio, rows, "comp_ratio", [](T v) { return v > T(1); }, "> 1");
     const double fs = p.fs;
     // A time constant below 1e−9 sample periods makes the operators' arithmetic overflow.
@@ -120,15 +120,15 @@ template <class T> void check_ssl_params(const ssl_params<T>& p, std::size_t row
     check_param(p.T_shunt_fast, rows, "T_shunt_fast", positive_time, requirement);
     check_param(p.T_shunt_slow, rows, "T_shunt_slow", positive_time, requirement);
     check_param(p.feedback_coeff, rows, "feedback_coeff", [](T v) { return v >= T(0) && v <= T(1); }, "in [0, 1]");
-    check_param(p.knee, rows, "knee", [](T v) { return v >= T(0); }, ">= 0 dB");
-    // gate_k: > 0 (1/dB), or +∞ for the hard gate (its limit).
+    check_knee_param(p.knee, rows, "knee");
+    // gate_k: in (0, max_gate_k] (1/dB), or +∞ for the hard gate (its limit).
     const basic_row_param<T>& k = p.gate_k;
     if (k.per_row() && k.count() != rows)
         throw argument_error("gate_k", "has " + std::to_string(k.count()) + " values but the signal has " +
                                            std::to_string(rows) + " rows (need 1 or one per row)");
     for (std::size_t b = 0; b < (k.per_row() ? rows : 1); ++b)
-        if (!(k[b] > T(0)))  // NaN fails too
-            throw argument_error("gate_k", "must be > 0 (1/dB), or infinity for the hard gate " +
+        if (!(k[b] > T(0) && (double(k[b]) <= max_gate_k || std::isinf(k[b]))))  // NaN fails too
+            throw argument_error("gate_k", "must be in (0, 1e6] (1/dB), or infinity for the hard gate " +
                                                validation::describe(k[b], b, "row"));
 }
 

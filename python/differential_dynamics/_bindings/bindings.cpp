@@ -373,6 +373,11 @@ PYBIND11_MODULE(_core, m) {
     m.def("set_num_threads", &dd::set_num_threads, py::arg("threads"));
     m.def("get_num_threads", &dd::num_threads);
     m.attr("max_threads") = dd::max_threads;
+    m.attr("max_threshold_db") = dd::max_threshold_db;
+    m.attr("max_knee_db") = dd::max_knee_db;
+    m.attr("min_exp_ratio") = dd::min_exp_ratio;
+    m.attr("max_gate_k") = dd::max_gate_k;
+    m.attr("max_probe_length") = dd::max_probe_length;
     m.attr("version") = dd::version;
     m.def("simd_level", [] { return std::string(dd::simd_level_name(dd::active_simd_level())); });
     m.def("set_simd_level", [](const std::string& name) {
