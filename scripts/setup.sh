@@ -22,8 +22,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 build_dir=${DD_BUILD_DIR:-build}
-# DD_CMAKE_ARGS: extra CMake arguments (development: a compiler launcher, fewer kernel instruction sets).
-cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DDD_TESTS=ON -DDD_PYTHON=ON -DPython_EXECUTABLE=/usr/bin/python3 -DDD_DDYN_PYTHON="$repo/.venv/bin/python" ${DD_CMAKE_ARGS:-} >/dev/null
+# DD_CMAKE_ARGS: extra CMake arguments (development: fewer kernel instruction sets). Compiles go
+# through ccache, so that the packaging tests' and pip's builds of the same sources reuse these objects.
+export CCACHE_BASEDIR="$repo"
+cmake -S . -B "$build_dir" -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_BUILD_TYPE=Release -DDD_TESTS=ON -DDD_PYTHON=ON -DPython_EXECUTABLE=/usr/bin/python3 -DDD_DDYN_PYTHON="$repo/.venv/bin/python" ${DD_CMAKE_ARGS:-} >/dev/null
 cmake --build "$build_dir" -j"$(nproc)"
 
 if [ ! -x .venv/bin/python ]; then

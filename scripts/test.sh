@@ -7,6 +7,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 ./scripts/setup.sh
 build_dir=${DD_BUILD_DIR:-build}
+export CCACHE_BASEDIR="$repo"  # the packaging tests build the library again, through ccache
 levels=()
 for level in avx512 avx2 baseline; do
   if "$build_dir/tests/cpp/dd_cpu_supports" "$level" >/dev/null; then levels+=("$level"); fi

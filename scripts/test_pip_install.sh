@@ -18,6 +18,8 @@ before=$(snapshot)
 /usr/bin/python3 -m venv --system-site-packages "$work/venv"
 py="$work/venv/bin/python"
 # A fresh build folder for this venv (setup.py's default would be kept in the temporary directory).
+# Through ccache (installed by setup.sh): the objects the build tree compiled are reused.
+export CCACHE_BASEDIR="$repo" DD_CMAKE_ARGS="-DCMAKE_CXX_COMPILER_LAUNCHER=ccache ${DD_CMAKE_ARGS:-}"
 DD_PIP_BUILD_DIR="$work/build" "$py" -m pip install --no-build-isolation --no-input --disable-pip-version-check .
 
 after=$(snapshot)
