@@ -22,7 +22,8 @@ UNITS = {"threshold_db": "dB", "ratio": ":1", "attack_ms": "ms", "release_ms": "
 
 def _row(name: str, row: dict, scale: float = 1.0, unit: str = "") -> str:
     err = f"{100 * row['rel_error']:+9.4f} %" if "rel_error" in row else f"{row['error']:+9.4f} {unit or ' '}"
-    return f"  {name:20s} {row['true'] * scale:12.5g} {row['recovered'] * scale:12.5g}   {err}   {unit}"
+    label = f"{name} ({unit})" if unit else name
+    return f"  {label:24s} {row['true'] * scale:12.5g} {row['recovered'] * scale:12.5g}   {err}"
 
 
 def _section(title: str, model, theta: dict, seconds: float, clips: int, seed: int, out: str, stem: str,
@@ -59,7 +60,7 @@ def main(argv=None) -> int:
     classical = {"threshold_db": -27.0, "ratio": 5.0, "attack_ms": 8.0, "release_ms": 150.0}
     _, rep, png = _section("1. classical compressor (20 ms detector, hard gate)", Compressor(FS), classical, 2.0, 4,
                            args.seed, args.out, "demo_compressor")
-    print(f"  {'parameter':20s} {'true':>12s} {'recovered':>12s}   {'error':>11s}")
+    print(f"  {'parameter':24s} {'true':>12s} {'recovered':>12s}   {'error':>11s}")
     for n in classical:
         print(_row(n, rep["parameters"][n], unit=UNITS[n]))
     print(f"  held-out gain RMSE {rep['heldout_gain_rmse_db']:.2g} dB, audio ESR {rep['heldout_esr']:.2g}; plot: {png}")
@@ -71,7 +72,7 @@ def main(argv=None) -> int:
     _, rep, png = _section("2. SSL bus compressor (front panel: attack 3 ms, auto release, 4:1, -20 dB, feedback 0.5)",
                            model, panel, 3.0, 3, args.seed + 1, args.out, "demo_ssl",
                            note="\n  fitted in its identifiable coordinates; the native values follow from them")
-    print(f"  {'identifiable':20s} {'true':>12s} {'recovered':>12s}   {'error':>11s}")
+    print(f"  {'identifiable':24s} {'true':>12s} {'recovered':>12s}   {'error':>11s}")
     scales = {"T_attack_fast_eff": (1e3, "ms"), "T_attack_slow_eff": (1e3, "ms"), "T_shunt_fast": (1e3, "ms"),
               "T_shunt_slow": (1.0, "s")}
     for n, row in rep["combinations"].items():
