@@ -142,8 +142,9 @@ template <class T> std::vector<const T*> sidechain_rows(const array<T>& a, std::
 
 template <class P, class T> void bind_processor(py::module_& m, const std::string& name) {
     using S = typename P::settings_type;
-    py::class_<P>(m, name.c_str())
-        .def(py::init<>())
+    py::class_<P> cls(m, name.c_str());
+    dd_bind::def_state(cls);
+    cls.def(py::init<>())
         .def("prepare",
              [](P& p, double fs, std::size_t channels, std::size_t max_block, const py::dict& settings) {
                  p.prepare(dd::process_spec{fs, channels, max_block}, read(settings, S{}));
@@ -172,20 +173,6 @@ template <class P, class T> void bind_processor(py::module_& m, const std::strin
                  p.process(i.data(), o.data(), n, sidechain ? key.data() : nullptr, gain ? g.data() : nullptr);
              },
              py::arg("block"), py::arg("out"), py::arg("sidechain") = py::none(), py::arg("gain") = py::none())
-        .def("get_state",
-             [](const P& p) {
-                 py::array_t<double> s({p.channels(), P::state_size});
-                 p.get_state(s.mutable_data());
-                 return s;
-             })
-        .def("set_state",
-             [](P& p, const array<double>& s) {
-                 if (static_cast<std::size_t>(s.size()) != p.channels() * P::state_size)
-                     throw dd::argument_error("state", "must hold channels × " + std::to_string(P::state_size) +
-                                                           " float64 values");
-                 p.set_state(s.data());
-             },
-             py::arg("state"))
         .def("get_delay_line",
              [](const P& p) {
                  py::array_t<T> d({p.channels(), p.delay_line_size()});

@@ -83,4 +83,24 @@ template <class T, class A> std::vector<T*> channels_of(A& a, std::size_t channe
     return p;
 }
 
+/// get_state() / set_state(state) of a streaming processor P: channels × P::state_size float64 values.
+template <class P> pybind11::class_<P>& def_state(pybind11::class_<P>& cls) {
+    return cls
+        .def("get_state",
+             [](const P& p) {
+                 pybind11::array_t<double> s({p.channels(), P::state_size});
+                 p.get_state(s.mutable_data());
+                 return s;
+             })
+        .def(
+            "set_state",
+            [](P& p, const array<double>& s) {
+                if (static_cast<std::size_t>(s.size()) != p.channels() * P::state_size)
+                    throw dd::argument_error("state", "must hold channels × " + std::to_string(P::state_size) +
+                                                          " float64 values");
+                p.set_state(s.data());
+            },
+            pybind11::arg("state"));
+}
+
 }  // namespace dd_bind

@@ -142,22 +142,9 @@ template <class P, class C> void bind_common(C& cls) {
              },
              py::arg("channel"), py::arg("settings"))
         .def("reset", &P::reset)
-        .def("get_state",
-             [](const P& p) {
-                 py::array_t<double> s({p.channels(), P::state_size});
-                 p.get_state(s.mutable_data());
-                 return s;
-             })
-        .def("set_state",
-             [](P& p, const array<double>& s) {
-                 if (static_cast<std::size_t>(s.size()) != p.channels() * P::state_size)
-                     throw dd::argument_error("state", "must hold channels × " + std::to_string(P::state_size) +
-                                                           " float64 values");
-                 p.set_state(s.data());
-             },
-             py::arg("state"))
         .def_property_readonly("channels", &P::channels)
         .def_property_readonly_static("state_size", [](py::object) { return P::state_size; });
+    dd_bind::def_state(cls);
 }
 
 /// Processors with process(in, out, n).
