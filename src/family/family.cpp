@@ -65,15 +65,21 @@ template <class T> detector_coeffs row_coeffs(detector_design d, const basic_row
 // ------------------------------------------------------------------------------------------------
 // Peak detectors
 
+/// The arguments peak_detector and its backward share.
 template <class T>
-void peak_detector(signal_view<T> c, detector_design design, row_param<T> attack, row_param<T> release, double rest,
-                   signal_span<T> y, state_in zi, state_out final_state) {
+void check_detector_inputs(signal_view<T> c, row_param<T> attack, row_param<T> release, double rest, state_in zi) {
     check_signal(c, "c");
-    check_output(y, c, "y");
     check_coefficient(attack, c.rows, "attack");
     check_coefficient(release, c.rows, "release");
     check_rest(rest);
     check_finite_state(zi, c.rows, 2);
+}
+
+template <class T>
+void peak_detector(signal_view<T> c, detector_design design, row_param<T> attack, row_param<T> release, double rest,
+                   signal_span<T> y, state_in zi, state_out final_state) {
+    check_detector_inputs(c, attack, release, rest, zi);
+    check_output(y, c, "y");
     const std::size_t n = c.cols;
     detail::parallel_for(c.rows, [&](std::size_t b) {
         const detector_coeffs k = row_coeffs(design, attack, release, rest, b);
@@ -95,12 +101,8 @@ template <class T>
 void peak_detector_backward(signal_view<T> c, detector_design design, row_param<T> attack, row_param<T> release,
                             double rest, signal_view<T> grad_y, T* grad_c, const peak_detector_grads<T>& grads,
                             state_in zi, const double* grad_final_state) {
-    check_signal(c, "c");
+    check_detector_inputs(c, attack, release, rest, zi);
     check_same_shape(grad_y, c, "grad_y");
-    check_coefficient(attack, c.rows, "attack");
-    check_coefficient(release, c.rows, "release");
-    check_rest(rest);
-    check_finite_state(zi, c.rows, 2);
     const std::size_t n = c.cols;
     detail::parallel_for(c.rows, [&](std::size_t b) {
         const detector_coeffs k = row_coeffs(design, attack, release, rest, b);
