@@ -187,8 +187,10 @@ template <class T> struct group_lanes {
     }
 };
 
-/// The sigmoid gate's one-row stretches (compexp_forward_single_stretches) need at least this many
-/// chunks per stretch: shorter, and the re-runs until the stretches merge outweigh the lanes' gain.
+/// The sigmoid gate's one-row stretches (compexp_forward_single_stretches): this many groups of
+/// them, each stretch at least sigmoid_stretch_min_chunks chunks long (shorter, and the re-runs until
+/// the stretches merge outweigh the lanes' gain).
+constexpr std::size_t stretch_groups = 1;
 constexpr std::size_t sigmoid_stretch_min_chunks = 4;
 
 /// A rows-in-lanes group holds up to this many vectors of rows ("chains"): their recursions are
@@ -227,10 +229,17 @@ template <class T> struct group_context {
     }
 };
 
+/// sdb of a vector of targets: 0 without the log when every lane is 1 (the curve's unity band, where
+/// audio spends much of its time; amp2db(1) is exactly 0).
+template <class V> DD_INLINE V target_db(const V& f) {
+    using T = typename simd::scalar_of<V>::type;
+    return xsimd::all(f == V(T(1))) ? V(T(0)) : safe_db(f);
+}
+
 /// sdb of n values (padded to whole wide vectors), for the sigmoid gate.
 template <class T> void safe_db_phase(const T* in, std::size_t n, T* out) {
     using V = simd::wide<T>;
-    for (std::size_t k = 0; k < n; k += V::size) safe_db(V::load_unaligned(in + k)).store_unaligned(out + k);
+    for (std::size_t k = 0; k < n; k += V::size) target_db(V::load_unaligned(in + k)).store_unaligned(out + k);
 }
 
 /// Row pointers for the W lanes of a group: lane i < count → buffer + i·stride, padding lanes → `pad`.
@@ -289,7 +298,7 @@ bool compexp_forward_single(const T* x, std::size_t cols, const row_curve<T>& cv
     auto targets = [&](std::size_t t0, std::size_t n, std::size_t j, T* f) DD_INLINE_LAMBDA {
         const std::size_t k = j * WW;
         ok = ok & curve_vectors<Knee, 1>(cv, x + t0, k, n, f, static_cast<T*>(nullptr));
-        if constexpr (Sigmoid) safe_db(VW::load_unaligned(f + k)).store_unaligned(f + chunk + k);
+        if constexpr (Sigmoid) target_db(VW::load_unaligned(f + k)).store_unaligned(f + chunk + k);
     };
     const std::size_t n_chunks = (cols + chunk - 1) / chunk;
     for (std::size_t j = 0, n0 = std::min(chunk, cols); j * WW < n0; ++j) targets(0, n0, j, bufs);
@@ -552,8 +561,8 @@ template <class T> constexpr std::size_t stretch_work_size = group_rows<T> * chu
 /// One long row of the sigmoid gate in lanes stretches (float and double, one row, any thread count).
 /// A one-row recursion is a single latency-bound chain (the sigmoid step has an exp, a division and a
 /// log on it), while rows in lanes take one step for a whole vector of rows. So the row is cut into
-/// S = group_rows stretches of L samples (whole chunks), seen as S rows and run by the group code
-/// (group_chunks), then made exact:
+/// S = stretch_groups·group_rows stretches of L samples (whole cache lines), seen as rows and run by
+/// the group code (group_chunks) a group at a time, then made exact:
 ///   pass 1: every stretch from a guess (stretch 0 from the row's state, stretch s > 0 from its first
 ///           target: the gain the smoother heads for);
 ///   pass 2: every stretch s > 0 again, in lanes, from the state pass 1 left at the end of stretch
@@ -561,26 +570,30 @@ template <class T> constexpr std::size_t stretch_work_size = group_rows<T> * chu
 ///           the state is the output (sdb(y) is a function of y), so from there on both runs took the
 ///           same steps and pass 1's values stand; before it the re-run's values are copied in.
 ///           Stretches leave the lanes as they merge;
-///   check:  stretch s's pass 2 started from pass 1's end of stretch s − 1, which is the exact state if
-///           stretch s − 1 is exact up to its end: by induction from stretch 0 (exact), unless a re-run
-///           never merged and ended in a different state; then the row goes on from there on the
-///           one-row path (exact, as slow as before). The samples after the S stretches, too.
+///   pass 3: in order, every stretch s > 0 whose pass 2 started from a state other than the exact end
+///           of stretch s − 1 (which changed because stretch s − 1's pass 2 had not merged by its
+///           end) runs again from that end until it merges. By induction from stretch 0 (exact) every
+///           stretch is then exact. Such a re-run starts close to the exact state (stretch s − 1's
+///           pass 1 had converged most of the way) and merges soon.
 /// Every step is sigmoid_smoother_step on the same targets, in lanes or on a broadcast vector alike, so
 /// the bits are those of the one-row path (CompexpGain.SigmoidOneRowStretchesGiveTheBitsOfShortPieces).
-/// A run merges when the smoother is driven hard (an attack after a loud onset); pass 2 costs the
-/// longest time any stretch's guess needs for that. Returns false if some x is not finite and > 0;
-/// leaves the final state in y_state.
+/// A run merges when the smoother is driven hard (an attack after a loud onset) or after a long hold;
+/// pass 2 costs the longest time any stretch's guess needs for that, at most L steps, which is why the
+/// stretches are short (several groups of them). The samples after the S stretches (under S cache
+/// lines) take the one-row path. Returns false if some x is not finite and > 0; leaves the final state
+/// in y_state.
 template <bool Knee, class T>
 bool compexp_forward_single_stretches(const T* x, std::size_t cols, const group_context<T>& ctx,
                                       const group_context<T>& ctx_one_chain, T* y, double& y_state, T* bufs,
                                       T* scratch) {
-    constexpr std::size_t S = group_rows<T>, W = simd::lanes<T>, WW = simd::wide_lanes<T>;
-    const std::size_t L = cols / chunk / S * chunk;  // whole chunks per stretch
+    constexpr std::size_t G = group_rows<T>, S = stretch_groups * G, W = simd::lanes<T>, WW = simd::wide_lanes<T>;
+    constexpr std::size_t line = 64 / sizeof(T);
+    const std::size_t L = cols / S / line * line;
     const row_curve<T>& rc = ctx.curves[0];
     bool ok = true;
-    // Runs `rows` stretches (at xs, into ys) over n samples from the states `from`, leaving the states
-    // after them in `to`. group_chunks steps the context's number of chains (every lane holds this
-    // row's coefficients).
+    // Runs `rows` ≤ G stretches (at xs, into ys) over n samples from the states `from`, leaving the
+    // states after them in `to`. group_chunks steps the context's number of chains (every lane holds
+    // this row's coefficients).
     auto run = [&](const T* const* xs, T* const* ys, std::size_t rows, std::size_t n, const double* from,
                    double* to) {
         const row_group g{0, rows};
@@ -595,30 +608,14 @@ bool compexp_forward_single_stretches(const T* x, std::size_t cols, const group_
                                  rows_of<T>{ys, rows, n}, states, bufs);
         for (std::size_t r = 0; r < rows; ++r) to[r] = states[r / W].lane(r % W, true);
     };
-    // Pass 1.
-    const T* x_ptr[S];
-    T* y_ptr[S];
-    double start[S], end[S];
-    alignas(64) T first_target[WW];
-    for (std::size_t r = 0; r < S; ++r) {
-        x_ptr[r] = x + r * L;
-        y_ptr[r] = y + r * L;
-        ok &= rc.targets(x + r * L, 1, first_target);
-        start[r] = r ? double(first_target[0]) : y_state;
-    }
-    run(x_ptr, y_ptr, S, L, start, end);
-    // Pass 2: stretches 1 … S − 1 from pass 1's ends of their predecessors, until they merge.
-    std::size_t active[S], count = 0;
-    double state[S], pass2_start[S];
-    for (std::size_t r = 1; r < S; ++r) {
-        active[count++] = r;
-        state[r] = pass2_start[r] = end[r - 1];
-    }
-    for (std::size_t t0 = 0; t0 < L && count > 0; t0 += chunk) {
+    // Re-runs the stretches `active` (count of them, ≤ G) from state[] over one chunk at t0 into
+    // scratch, copies the values that differ from y's up to the first equal one, and keeps in
+    // `active` those that did not merge (their state moved on). Returns the number kept.
+    auto rerun_chunk = [&](std::size_t* active, std::size_t count, std::size_t t0, double* state) {
         const std::size_t n = std::min(chunk, L - t0);
-        const T* xs[S];
-        T* ys[S];
-        double from[S], to[S];
+        const T* xs[G];
+        T* ys[G];
+        double from[G], to[G];
         for (std::size_t i = 0; i < count; ++i) {
             xs[i] = x + active[i] * L + t0;
             ys[i] = scratch + i * chunk;
@@ -636,18 +633,38 @@ bool compexp_forward_single_stretches(const T* x, std::size_t cols, const group_
             if (j == n) {  // not merged yet: the re-run goes on from its state
                 state[r] = to[i];
                 active[still++] = r;
-            }  // else equal states from sample j on: pass 1's values stand
+            }  // else equal states from sample j on: the values in y stand
         }
-        count = still;
+        return still;
+    };
+    // Pass 1.
+    const T* x_ptr[S];
+    T* y_ptr[S];
+    double start[S], end[S];
+    alignas(64) T first_target[WW];
+    for (std::size_t r = 0; r < S; ++r) {
+        x_ptr[r] = x + r * L;
+        y_ptr[r] = y + r * L;
+        ok &= rc.targets(x + r * L, 1, first_target);
+        start[r] = r ? double(first_target[0]) : y_state;
     }
-    // Check, and go on from the first stretch whose re-run started from a wrong state.
-    std::size_t done = S * L;
+    for (std::size_t r = 0; r < S; r += G) run(x_ptr + r, y_ptr + r, G, L, start + r, end + r);
+    // Pass 2: stretches 1 … S − 1 from pass 1's ends of their predecessors, a group at a time.
+    double state[S], pass2_start[S];
+    for (std::size_t r = 1; r < S; ++r) state[r] = pass2_start[r] = end[r - 1];
+    for (std::size_t first = 1; first < S; first += G) {
+        std::size_t active[G], count = 0;
+        for (std::size_t r = first; r < std::min(first + G, S); ++r) active[count++] = r;
+        for (std::size_t t0 = 0; t0 < L && count > 0; t0 += chunk) count = rerun_chunk(active, count, t0, state);
+    }
+    // Pass 3: in order, the stretches whose pass 2 did not start from their predecessor's exact end.
     for (std::size_t r = 1; r < S; ++r) {
-        if (pass2_start[r] != double(y[r * L - 1])) {
-            done = r * L;
-            break;
-        }
+        state[r] = double(y[r * L - 1]);
+        if (state[r] == pass2_start[r]) continue;
+        std::size_t active[1] = {r}, count = 1;
+        for (std::size_t t0 = 0; t0 < L && count > 0; t0 += chunk) count = rerun_chunk(active, count, t0, state);
     }
+    const std::size_t done = S * L;
     y_state = double(y[done - 1]);
     if (done < cols)
         ok &= compexp_forward_single<true, Knee>(x + done, cols - done, rc, ctx, y + done, y_state, bufs);
@@ -664,7 +681,7 @@ bool compexp_forward_group(const dd::detail::compexp_forward_args<T>& a, std::si
     const rows_of<const T> x{a.x, first + count, a.cols};
     const rows_of<T> y{a.y, first + count, a.cols};
     bool ok;
-    if (Sigmoid && count == 1 && a.cols / chunk >= group_rows<T> * sigmoid_stretch_min_chunks) {
+    if (Sigmoid && count == 1 && a.cols / chunk >= stretch_groups * group_rows<T> * sigmoid_stretch_min_chunks) {
         // One long row of the sigmoid gate: stretches in lanes, with contexts whose every row is this row.
         const compexp_curve<T> c = a.curve.row(first);
         const compexp_params<T> one{c.comp_thresh, c.comp_ratio, c.exp_thresh, c.exp_ratio, c.knee};
@@ -872,7 +889,7 @@ bool compexp_backward_row(const row_curve<T>& rc, T at, T rt, T k, T zi, T grad_
                     l.p = hard_branch<V>(rc.curve, level);
             }
             if constexpr (Sigmoid) {
-                l.d = sigmoid_step_partials(l.f, safe_db(l.f), l.y_prev, safe_db(l.y_prev), sig);
+                l.d = sigmoid_step_partials(l.f, l.unity ? V(T(0)) : safe_db(l.f), l.y_prev, safe_db(l.y_prev), sig);
                 l.factor = l.d.d_y_prev;
             } else {
                 l.attack = l.f < l.y_prev;
