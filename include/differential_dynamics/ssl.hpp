@@ -110,22 +110,22 @@ template <class T> void check_ssl_params(const ssl_params<T>& p, std::size_t row
 /// Gain in dB (B, T) from a detector level in dB. `tape` (nullable, B·T·2 doubles) receives the
 /// state after every sample, for ssl_comp_gain_backward. zi, final_state: B×2 doubles or null.
 template <class T>
-void ssl_comp_gain(signal_view<T> x_peak_db, const ssl_params<T>& p, signal_span<T> gain_db, double* tape = nullptr,
+void ssl_comp_gain(signal_view<T> x_peak_dB, const ssl_params<T>& p, signal_span<T> gain_db, double* tape = nullptr,
                    state_in zi = {}, state_out final_state = {});
 
-/// Reverse mode. `tape` is the forward's; if null the forward is run again. grad_x_peak_db
+/// Reverse mode. `tape` is the forward's; if null the forward is run again. grad_x_peak_dB
 /// (nullable) has the signal's shape; grad_final_state (B×2, nullable) is ∂loss/∂(final state);
 /// grad_zi (B×2, nullable) receives ∂loss/∂zi.
 template <class T>
-void ssl_comp_gain_backward(signal_view<T> x_peak_db, const ssl_params<T>& p, const double* tape,
-                            signal_view<T> grad_gain, T* grad_x_peak_db, const ssl_param_grads<T>& grads,
+void ssl_comp_gain_backward(signal_view<T> x_peak_dB, const ssl_params<T>& p, const double* tape,
+                            signal_view<T> grad_gain, T* grad_x_peak_dB, const ssl_param_grads<T>& grads,
                             state_in zi = {}, const double* grad_final_state = nullptr, double* grad_zi = nullptr);
 
 /// Forward mode (Jacobian-vector product), decisions held fixed: the tangent of the gain (B, T) and
 /// of the final state (B×2, nullable) along the tangents of the level (nullable = 0), the parameters
 /// and zi (B×2, nullable = 0). `tape` is the forward's (null: the forward is run again).
 template <class T>
-void ssl_comp_gain_jvp(signal_view<T> x_peak_db, const ssl_params<T>& p, const double* tape, const T* tangent_x_peak_db,
+void ssl_comp_gain_jvp(signal_view<T> x_peak_dB, const ssl_params<T>& p, const double* tape, const T* tangent_x_peak_dB,
                        const ssl_param_tangents<T>& tangents, signal_span<T> tangent_gain, state_in zi = {},
                        const double* tangent_zi = nullptr, double* tangent_final_state = nullptr);
 
@@ -136,9 +136,9 @@ void ssl_comp_gain_jvp(signal_view<T> x_peak_db, const ssl_params<T>& p, const d
 /// the level (d_x), the parameters (d_params) and zi (d_zi); every output nullable.
 /// Soft-gate rows (finite gate_k) have no second derivatives: argument_error("gate_k").
 template <class T>
-void ssl_comp_gain_backward_backward(signal_view<T> x_peak_db, const ssl_params<T>& p, const double* tape,
-                                     signal_view<T> grad_gain, const T* v_x_peak_db, const ssl_param_tangents<T>& v_params,
-                                     T* d_grad_gain, T* d_x_peak_db, const ssl_param_grads<T>& d_params,
+void ssl_comp_gain_backward_backward(signal_view<T> x_peak_dB, const ssl_params<T>& p, const double* tape,
+                                     signal_view<T> grad_gain, const T* v_x_peak_dB, const ssl_param_tangents<T>& v_params,
+                                     T* d_grad_gain, T* d_x_peak_dB, const ssl_param_grads<T>& d_params,
                                      state_in zi = {}, const double* grad_final_state = nullptr,
                                      const double* v_zi = nullptr, double* d_grad_final_state = nullptr,
                                      double* d_zi = nullptr);
@@ -194,7 +194,7 @@ public:
     static void check_settings(const ssl_settings& s);
     static void check_state(const double* state);
     static void initial_state(const ssl_settings&, double* state) { state[0] = state[1] = 0.0; }
-    void process(const T* const* x_peak_db, T* const* gain_db, std::size_t n);
+    void process(const T* const* x_peak_dB, T* const* gain_db, std::size_t n);
 
 private:
     friend class streaming_processor<ssl_gain_processor<T>, ssl_settings>;

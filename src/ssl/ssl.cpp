@@ -270,16 +270,16 @@ void compress_row(const ssl_model& m, ssl_state& s, const T* x, const T* level_f
 }  // namespace
 
 template <class T>
-void ssl_comp_gain(signal_view<T> x_peak_db, const ssl_params<T>& p, signal_span<T> gain_db, double* tape, state_in zi,
+void ssl_comp_gain(signal_view<T> x_peak_dB, const ssl_params<T>& p, signal_span<T> gain_db, double* tape, state_in zi,
                    state_out final_state) {
-    check_signal(x_peak_db, "x_peak_dB");
-    check_ssl_params(p, x_peak_db.rows);
-    check_output(gain_db, x_peak_db, "gain_db");
-    check_ssl_state(zi, x_peak_db.rows);
-    const std::size_t n = x_peak_db.cols;
-    detail::parallel_for(x_peak_db.rows, [&](std::size_t b) {
+    check_signal(x_peak_dB, "x_peak_dB");
+    check_ssl_params(p, x_peak_dB.rows);
+    check_output(gain_db, x_peak_dB, "gain_db");
+    check_ssl_state(zi, x_peak_dB.rows);
+    const std::size_t n = x_peak_dB.cols;
+    detail::parallel_for(x_peak_dB.rows, [&](std::size_t b) {
         const ssl_model m = make_ssl_model(p.row(b), p.fs);
-        const T* x = x_peak_db.row(b);
+        const T* x = x_peak_dB.row(b);
         ssl_state s(row_state(zi, b));
         ssl_forward_row(m, [x](std::size_t t) { return double(x[t]); }, n, s, gain_db.row(b),
                         tape ? tape + 2 * n * b : nullptr);
@@ -288,20 +288,20 @@ void ssl_comp_gain(signal_view<T> x_peak_db, const ssl_params<T>& p, signal_span
 }
 
 template <class T>
-void ssl_comp_gain_backward(signal_view<T> x_peak_db, const ssl_params<T>& p, const double* tape,
-                            signal_view<T> grad_gain, T* grad_x_peak_db, const ssl_param_grads<T>& grads, state_in zi,
+void ssl_comp_gain_backward(signal_view<T> x_peak_dB, const ssl_params<T>& p, const double* tape,
+                            signal_view<T> grad_gain, T* grad_x_peak_dB, const ssl_param_grads<T>& grads, state_in zi,
                             const double* grad_final_state, double* grad_zi) {
-    check_signal(x_peak_db, "x_peak_dB");
-    check_ssl_params(p, x_peak_db.rows);
-    check_same_shape(grad_gain, x_peak_db, "grad_gain");
-    check_ssl_state(zi, x_peak_db.rows);
-    const std::size_t n = x_peak_db.cols;
-    detail::parallel_for(x_peak_db.rows, [&](std::size_t b) {
+    check_signal(x_peak_dB, "x_peak_dB");
+    check_ssl_params(p, x_peak_dB.rows);
+    check_same_shape(grad_gain, x_peak_dB, "grad_gain");
+    check_ssl_state(zi, x_peak_dB.rows);
+    const std::size_t n = x_peak_dB.cols;
+    detail::parallel_for(x_peak_dB.rows, [&](std::size_t b) {
         ssl_zoh_derivatives da, dr;
         const ssl_model m = make_ssl_model(p.row(b), p.fs, &da, &dr);
-        const T* x = x_peak_db.row(b);
+        const T* x = x_peak_dB.row(b);
         const T* gy = grad_gain.row(b);
-        T* gx = grad_x_peak_db ? grad_x_peak_db + n * b : nullptr;
+        T* gx = grad_x_peak_dB ? grad_x_peak_dB + n * b : nullptr;
         auto level = [x](std::size_t t) { return double(x[t]); };
         const ssl_state initial(row_state(zi, b));
         std::vector<double> scratch;
@@ -383,21 +383,21 @@ struct zero_level_tangent {
 }  // namespace
 
 template <class T>
-void ssl_comp_gain_jvp(signal_view<T> x_peak_db, const ssl_params<T>& p, const double* tape, const T* tangent_x,
+void ssl_comp_gain_jvp(signal_view<T> x_peak_dB, const ssl_params<T>& p, const double* tape, const T* tangent_x,
                        const ssl_param_tangents<T>& tangents, signal_span<T> tangent_gain, state_in zi,
                        const double* tangent_zi, double* tangent_final_state) {
-    check_signal(x_peak_db, "x_peak_dB");
-    check_ssl_params(p, x_peak_db.rows);
-    check_output(tangent_gain, x_peak_db, "tangent_gain");
-    check_ssl_state(zi, x_peak_db.rows);
-    if (tangent_x) check_signal(signal_view<T>{tangent_x, x_peak_db.rows, x_peak_db.cols}, "tangent_x_peak_dB");
-    check_tangents(tangents, x_peak_db.rows, "tangent");
-    check_state_values(tangent_zi, x_peak_db.rows, "tangent_zi");
-    const std::size_t n = x_peak_db.cols;
-    detail::parallel_for(x_peak_db.rows, [&](std::size_t b) {
+    check_signal(x_peak_dB, "x_peak_dB");
+    check_ssl_params(p, x_peak_dB.rows);
+    check_output(tangent_gain, x_peak_dB, "tangent_gain");
+    check_ssl_state(zi, x_peak_dB.rows);
+    if (tangent_x) check_signal(signal_view<T>{tangent_x, x_peak_dB.rows, x_peak_dB.cols}, "tangent_x_peak_dB");
+    check_tangents(tangents, x_peak_dB.rows, "tangent");
+    check_state_values(tangent_zi, x_peak_dB.rows, "tangent_zi");
+    const std::size_t n = x_peak_dB.cols;
+    detail::parallel_for(x_peak_dB.rows, [&](std::size_t b) {
         ssl_zoh_derivatives da, dr;
         const ssl_model m = make_ssl_model(p.row(b), p.fs, &da, &dr);
-        const T* x = x_peak_db.row(b);
+        const T* x = x_peak_dB.row(b);
         auto level = [x](std::size_t t) { return double(x[t]); };
         const ssl_state initial(row_state(zi, b));
         std::vector<double> scratch;
@@ -463,32 +463,32 @@ void ssl_compress_jvp(signal_view<T> x, const ssl_params<T>& p, const double* ta
 }
 
 template <class T>
-void ssl_comp_gain_backward_backward(signal_view<T> x_peak_db, const ssl_params<T>& p, const double* tape,
-                                     signal_view<T> grad_gain, const T* v_x_peak_db,
-                                     const ssl_param_tangents<T>& v_params, T* d_grad_gain, T* d_x_peak_db,
+void ssl_comp_gain_backward_backward(signal_view<T> x_peak_dB, const ssl_params<T>& p, const double* tape,
+                                     signal_view<T> grad_gain, const T* v_x_peak_dB,
+                                     const ssl_param_tangents<T>& v_params, T* d_grad_gain, T* d_x_peak_dB,
                                      const ssl_param_grads<T>& d_params, state_in zi, const double* grad_final_state,
                                      const double* v_zi, double* d_grad_final_state, double* d_zi) {
-    check_signal(x_peak_db, "x_peak_dB");
-    check_ssl_params(p, x_peak_db.rows);
-    check_no_soft_gate(p, x_peak_db.rows);
-    check_same_shape(grad_gain, x_peak_db, "grad_gain");
-    check_ssl_state(zi, x_peak_db.rows);
-    if (v_x_peak_db) check_signal(signal_view<T>{v_x_peak_db, x_peak_db.rows, x_peak_db.cols}, "v_x_peak_dB");
-    check_tangents(v_params, x_peak_db.rows, "cotangent");
-    check_state_values(v_zi, x_peak_db.rows, "v_zi");
-    check_state_values(grad_final_state, x_peak_db.rows, "grad_final_state");
-    const std::size_t n = x_peak_db.cols;
-    detail::parallel_for(x_peak_db.rows, [&](std::size_t b) {
+    check_signal(x_peak_dB, "x_peak_dB");
+    check_ssl_params(p, x_peak_dB.rows);
+    check_no_soft_gate(p, x_peak_dB.rows);
+    check_same_shape(grad_gain, x_peak_dB, "grad_gain");
+    check_ssl_state(zi, x_peak_dB.rows);
+    if (v_x_peak_dB) check_signal(signal_view<T>{v_x_peak_dB, x_peak_dB.rows, x_peak_dB.cols}, "v_x_peak_dB");
+    check_tangents(v_params, x_peak_dB.rows, "cotangent");
+    check_state_values(v_zi, x_peak_dB.rows, "v_zi");
+    check_state_values(grad_final_state, x_peak_dB.rows, "grad_final_state");
+    const std::size_t n = x_peak_dB.cols;
+    detail::parallel_for(x_peak_dB.rows, [&](std::size_t b) {
         ssl_zoh_derivatives da, dr;
         const ssl_model m = make_ssl_model(p.row(b), p.fs, &da, &dr);
         ssl_zoh_second_derivatives da2, dr2;
         ssl_attack_zoh_second(m.rates, m.Ts, da2);
         ssl_release_zoh_second(m.rates, m.Ts, dr2);
-        const T* x = x_peak_db.row(b);
+        const T* x = x_peak_dB.row(b);
         const T* gy = grad_gain.row(b);
-        const T* vx = v_x_peak_db ? v_x_peak_db + n * b : nullptr;
+        const T* vx = v_x_peak_dB ? v_x_peak_dB + n * b : nullptr;
         T* dgy = d_grad_gain ? d_grad_gain + n * b : nullptr;
-        T* dx = d_x_peak_db ? d_x_peak_db + n * b : nullptr;
+        T* dx = d_x_peak_dB ? d_x_peak_dB + n * b : nullptr;
         auto level = [x](std::size_t t) { return double(x[t]); };
         auto level_tangent = [vx](std::size_t t) { return vx ? double(vx[t]) : 0.0; };
         const ssl_state initial(row_state(zi, b));
@@ -617,12 +617,12 @@ template <class T> void ssl_gain_processor<T>::on_prepare() {
 template <class T> void ssl_gain_processor<T>::on_settings() {
     build_models(models_, this->settings_, this->spec_.fs, sizeof(T) == sizeof(float));
 }
-template <class T> void ssl_gain_processor<T>::process(const T* const* x_peak_db, T* const* gain_db, std::size_t n) {
+template <class T> void ssl_gain_processor<T>::process(const T* const* x_peak_dB, T* const* gain_db, std::size_t n) {
     this->check();
     if (n == 0) return;
     const auto* models = reinterpret_cast<const ssl_model*>(models_.data());
     for (std::size_t c = 0; c < this->spec_.channels; ++c) {
-        const T* x = x_peak_db[c];
+        const T* x = x_peak_dB[c];
         check_signal(signal_view<T>{x, 1, n}, "x_peak_dB");
         double* st = this->state_.data() + 2 * c;
         ssl_state s(st);

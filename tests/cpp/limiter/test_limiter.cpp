@@ -31,7 +31,9 @@ TEST(Limiter, PeakDetectorGradientIsTheSignOfXAndZeroAtZero) {
         dd::limiter_gain_backward<V>({xs.data(), 1, n}, V(-6), V(0.5), V(0.1), {gain.data(), 1, n}, {peak.data(), 1, n},
                                      {gy.data(), 1, n}, gx.data(), nullptr, nullptr, nullptr);
         for (std::size_t t = 0; t < n; ++t) {
-            if (xs[t] == V(0)) EXPECT_EQ(gx[t], V(0)) << "t = " << t;
+            if (xs[t] == V(0)) {
+                EXPECT_EQ(gx[t], V(0)) << "t = " << t;
+            }
         }
         EXPECT_EQ(dd::simd::less_indicator(-V(0), V(0)), V(0));
         EXPECT_EQ(dd::simd::less_indicator(V(0), -V(0)), V(0));
