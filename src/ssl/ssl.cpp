@@ -267,15 +267,21 @@ void compress_row(const ssl_model& m, ssl_state& s, const T* x, const T* level_f
     }
 }
 
+/// The checks every entry point starts with: the input `x` (named name), the parameters, the state.
+template <class T>
+void check_input_params_state(signal_view<T> x, const char* name, const ssl_params<T>& p, state_in zi) {
+    check_signal(x, name);
+    check_ssl_params(p, x.rows);
+    check_ssl_state(zi, x.rows);
+}
+
 }  // namespace
 
 template <class T>
 void ssl_comp_gain(signal_view<T> x_peak_dB, const ssl_params<T>& p, signal_span<T> gain_db, double* tape, state_in zi,
                    state_out final_state) {
-    check_signal(x_peak_dB, "x_peak_dB");
-    check_ssl_params(p, x_peak_dB.rows);
+    check_input_params_state(x_peak_dB, "x_peak_dB", p, zi);
     check_output(gain_db, x_peak_dB, "gain_db");
-    check_ssl_state(zi, x_peak_dB.rows);
     const std::size_t n = x_peak_dB.cols;
     detail::parallel_for(x_peak_dB.rows, [&](std::size_t b) {
         const ssl_model m = make_ssl_model(p.row(b), p.fs);
@@ -291,10 +297,8 @@ template <class T>
 void ssl_comp_gain_backward(signal_view<T> x_peak_dB, const ssl_params<T>& p, const double* tape,
                             signal_view<T> grad_gain, T* grad_x_peak_dB, const ssl_param_grads<T>& grads, state_in zi,
                             const double* grad_final_state, double* grad_zi) {
-    check_signal(x_peak_dB, "x_peak_dB");
-    check_ssl_params(p, x_peak_dB.rows);
+    check_input_params_state(x_peak_dB, "x_peak_dB", p, zi);
     check_same_shape(grad_gain, x_peak_dB, "grad_gain");
-    check_ssl_state(zi, x_peak_dB.rows);
     const std::size_t n = x_peak_dB.cols;
     detail::parallel_for(x_peak_dB.rows, [&](std::size_t b) {
         ssl_zoh_derivatives da, dr;
@@ -319,11 +323,9 @@ void ssl_comp_gain_backward(signal_view<T> x_peak_dB, const ssl_params<T>& p, co
 template <class T>
 void ssl_compress(signal_view<T> x, const ssl_params<T>& p, signal_span<T> gain_db, signal_span<T> y, double* tape,
                   state_in zi, state_out final_state) {
-    check_signal(x, "x");
-    check_ssl_params(p, x.rows);
+    check_input_params_state(x, "x", p, zi);
     check_output(gain_db, x, "gain_db");
     check_output(y, x, "y");
-    check_ssl_state(zi, x.rows);
     const std::size_t n = x.cols;
     detail::parallel_for(x.rows, [&](std::size_t b) {
         const ssl_model m = make_ssl_model(p.row(b), p.fs);
@@ -337,9 +339,7 @@ template <class T>
 void ssl_compress_backward(signal_view<T> x, const ssl_params<T>& p, const double* tape, const T* grad_gain,
                            const T* grad_y, T* grad_x, const ssl_param_grads<T>& grads, state_in zi,
                            const double* grad_final_state, double* grad_zi) {
-    check_signal(x, "x");
-    check_ssl_params(p, x.rows);
-    check_ssl_state(zi, x.rows);
+    check_input_params_state(x, "x", p, zi);
     const std::size_t n = x.cols;
     detail::parallel_for(x.rows, [&](std::size_t b) {
         ssl_zoh_derivatives da, dr;
@@ -386,10 +386,8 @@ template <class T>
 void ssl_comp_gain_jvp(signal_view<T> x_peak_dB, const ssl_params<T>& p, const double* tape, const T* tangent_x,
                        const ssl_param_tangents<T>& tangents, signal_span<T> tangent_gain, state_in zi,
                        const double* tangent_zi, double* tangent_final_state) {
-    check_signal(x_peak_dB, "x_peak_dB");
-    check_ssl_params(p, x_peak_dB.rows);
+    check_input_params_state(x_peak_dB, "x_peak_dB", p, zi);
     check_output(tangent_gain, x_peak_dB, "tangent_gain");
-    check_ssl_state(zi, x_peak_dB.rows);
     if (tangent_x) check_signal(signal_view<T>{tangent_x, x_peak_dB.rows, x_peak_dB.cols}, "tangent_x_peak_dB");
     check_tangents(tangents, x_peak_dB.rows, "tangent");
     check_state_values(tangent_zi, x_peak_dB.rows, "tangent_zi");
@@ -423,9 +421,7 @@ template <class T>
 void ssl_compress_jvp(signal_view<T> x, const ssl_params<T>& p, const double* tape, const T* tangent_x,
                       const ssl_param_tangents<T>& tangents, T* tangent_gain, T* tangent_y, state_in zi,
                       const double* tangent_zi, double* tangent_final_state) {
-    check_signal(x, "x");
-    check_ssl_params(p, x.rows);
-    check_ssl_state(zi, x.rows);
+    check_input_params_state(x, "x", p, zi);
     if (tangent_x) check_signal(signal_view<T>{tangent_x, x.rows, x.cols}, "tangent_x");
     check_tangents(tangents, x.rows, "tangent");
     check_state_values(tangent_zi, x.rows, "tangent_zi");
@@ -462,28 +458,47 @@ void ssl_compress_jvp(signal_view<T> x, const ssl_params<T>& p, const double* ta
     });
 }
 
+namespace {
+/// The checks both second-order entry points share: the input `x` (named x_name), parameters without
+/// the soft gate, state, the cotangents (v_x named v_x_name) and grad_final_state.
+template <class T>
+void check_second_order_inputs(signal_view<T> x, const char* x_name, const ssl_params<T>& p, state_in zi, const T* v_x,
+                               const char* v_x_name, const ssl_param_tangents<T>& v_params, const double* v_zi,
+                               const double* grad_final_state) {
+    check_input_params_state(x, x_name, p, zi);
+    check_no_soft_gate(p, x.rows);
+    if (v_x) check_signal(signal_view<T>{v_x, x.rows, x.cols}, v_x_name);
+    check_tangents(v_params, x.rows, "cotangent");
+    check_state_values(v_zi, x.rows, "v_zi");
+    check_state_values(grad_final_state, x.rows, "grad_final_state");
+}
+
+/// Row b's model with the first and second derivatives of its ZOH operators (second order).
+struct second_order_model {
+    ssl_zoh_derivatives da, dr;
+    ssl_zoh_second_derivatives da2, dr2;
+    ssl_model m;
+    template <class T>
+    second_order_model(const ssl_params<T>& p, std::size_t b) : m(make_ssl_model(p.row(b), p.fs, &da, &dr)) {
+        ssl_attack_zoh_second(m.rates, m.Ts, da2);
+        ssl_release_zoh_second(m.rates, m.Ts, dr2);
+    }
+};
+}  // namespace
+
 template <class T>
 void ssl_comp_gain_backward_backward(signal_view<T> x_peak_dB, const ssl_params<T>& p, const double* tape,
                                      signal_view<T> grad_gain, const T* v_x_peak_dB,
                                      const ssl_param_tangents<T>& v_params, T* d_grad_gain, T* d_x_peak_dB,
                                      const ssl_param_grads<T>& d_params, state_in zi, const double* grad_final_state,
                                      const double* v_zi, double* d_grad_final_state, double* d_zi) {
-    check_signal(x_peak_dB, "x_peak_dB");
-    check_ssl_params(p, x_peak_dB.rows);
-    check_no_soft_gate(p, x_peak_dB.rows);
+    check_second_order_inputs(x_peak_dB, "x_peak_dB", p, zi, v_x_peak_dB, "v_x_peak_dB", v_params, v_zi,
+                              grad_final_state);
     check_same_shape(grad_gain, x_peak_dB, "grad_gain");
-    check_ssl_state(zi, x_peak_dB.rows);
-    if (v_x_peak_dB) check_signal(signal_view<T>{v_x_peak_dB, x_peak_dB.rows, x_peak_dB.cols}, "v_x_peak_dB");
-    check_tangents(v_params, x_peak_dB.rows, "cotangent");
-    check_state_values(v_zi, x_peak_dB.rows, "v_zi");
-    check_state_values(grad_final_state, x_peak_dB.rows, "grad_final_state");
     const std::size_t n = x_peak_dB.cols;
     detail::parallel_for(x_peak_dB.rows, [&](std::size_t b) {
-        ssl_zoh_derivatives da, dr;
-        const ssl_model m = make_ssl_model(p.row(b), p.fs, &da, &dr);
-        ssl_zoh_second_derivatives da2, dr2;
-        ssl_attack_zoh_second(m.rates, m.Ts, da2);
-        ssl_release_zoh_second(m.rates, m.Ts, dr2);
+        const second_order_model sm(p, b);
+        const ssl_model& m = sm.m;
         const T* x = x_peak_dB.row(b);
         const T* gy = grad_gain.row(b);
         const T* vx = v_x_peak_dB ? v_x_peak_dB + n * b : nullptr;
@@ -497,7 +512,7 @@ void ssl_comp_gain_backward_backward(signal_view<T> x_peak_dB, const ssl_params<
         std::vector<double> work(2 * n);
         const ssl_row_tangents v = model_tangents(v_params, b, m);
         const ssl_row_second r = second_order_row(
-            m, da, dr, da2, dr2, level, level_tangent, [gy](std::size_t t) { return double(gy[t]); },
+            m, sm.da, sm.dr, sm.da2, sm.dr2, level, level_tangent, [gy](std::size_t t) { return double(gy[t]); },
             [](std::size_t, double) { return 0.0; },
             [dgy](std::size_t t, double a, double c) {
                 if (dgy) dgy[t] = T(a + c);
@@ -517,21 +532,11 @@ void ssl_compress_backward_backward(signal_view<T> x, const ssl_params<T>& p, co
                                     T* d_grad_gain, T* d_grad_y, T* d_x, const ssl_param_grads<T>& d_params,
                                     state_in zi, const double* grad_final_state, const double* v_zi,
                                     double* d_grad_final_state, double* d_zi) {
-    check_signal(x, "x");
-    check_ssl_params(p, x.rows);
-    check_no_soft_gate(p, x.rows);
-    check_ssl_state(zi, x.rows);
-    if (v_x) check_signal(signal_view<T>{v_x, x.rows, x.cols}, "v_x");
-    check_tangents(v_params, x.rows, "cotangent");
-    check_state_values(v_zi, x.rows, "v_zi");
-    check_state_values(grad_final_state, x.rows, "grad_final_state");
+    check_second_order_inputs(x, "x", p, zi, v_x, "v_x", v_params, v_zi, grad_final_state);
     const std::size_t n = x.cols;
     detail::parallel_for(x.rows, [&](std::size_t b) {
-        ssl_zoh_derivatives da, dr;
-        const ssl_model m = make_ssl_model(p.row(b), p.fs, &da, &dr);
-        ssl_zoh_second_derivatives da2, dr2;
-        ssl_attack_zoh_second(m.rates, m.Ts, da2);
-        ssl_release_zoh_second(m.rates, m.Ts, dr2);
+        const second_order_model sm(p, b);
+        const ssl_model& m = sm.m;
         const T* xr = x.row(b);
         const T* gg = grad_gain ? grad_gain + n * b : nullptr;
         const T* gz = grad_y ? grad_y + n * b : nullptr;
@@ -575,8 +580,8 @@ void ssl_compress_backward_backward(signal_view<T> x, const ssl_params<T>& p, co
         std::vector<double> work(2 * n);
         const ssl_row_tangents v = model_tangents(v_params, b, m);
         const ssl_row_second r = second_order_row(
-            m, da, dr, da2, dr2, level, level_tangent, grad_out, extra_seed, out_tangent, out_level, n, row, initial,
-            grad_final_state ? grad_final_state + 2 * b : nullptr, v, v_zi ? v_zi + 2 * b : nullptr, work.data(),
+            m, sm.da, sm.dr, sm.da2, sm.dr2, level, level_tangent, grad_out, extra_seed, out_tangent, out_level, n, row,
+            initial, grad_final_state ? grad_final_state + 2 * b : nullptr, v, v_zi ? v_zi + 2 * b : nullptr, work.data(),
             d_grad_final_state ? d_grad_final_state + 2 * b : nullptr, d_zi ? d_zi + 2 * b : nullptr);
         store_second_order(d_params, b, m, v_params, r);
     });
