@@ -801,10 +801,12 @@ template <class T> void store_partial(T* out, std::size_t k, std::size_t n, cons
     for (std::size_t i = 0; k + i < n; ++i) out[k + i] = tmp[i];
 }
 
-/// The backward of one row, in one pass from the last sample to the first with time in the widest
-/// lanes; nothing is stored between phases. Per vector of samples t … t + WW − 1:
-///   - the curve again: L = amp2db(x), f = db2amp(g_dB(L)), and the step's local derivatives from f
-///     and y_{t−1} (read from y): hard gate β_t and 1 − β_t, sigmoid gate its step partials;
+/// The backward of one row, from the last chunk to the first with time in the widest lanes; only the
+/// chunk's phases share buffers. Per chunk, phase A computes the curve again (L = amp2db(x),
+/// f = db2amp(g_dB(L))) and, for the sigmoid gate, phase G its gate (Δ_t and s_t from f and y_{t−1});
+/// then per vector of samples t … t + WW − 1, from the last to the first:
+///   - the step's local derivatives from f and y_{t−1} (read from y): hard gate β_t and 1 − β_t,
+///     sigmoid gate its step partials;
 ///   - the adjoint u_t = gy_t + (∂y_{t+1}/∂y_t)·u_{t+1} by reverse_linear_scan, the factor taken one
 ///     lane later (shift_down, the next vector's first lane at the top), u_{t+WW} carried in;
 ///   - ∂f = β·u (sigmoid: λ·∂y/∂g), the curve's chain rule to x_rms, and the parameter sums.
@@ -812,7 +814,7 @@ template <class T> void store_partial(T* out, std::size_t k, std::size_t n, cons
 /// multiples of WW: the order depends on the sample index only) and added to sums[i], i = 0 … 7
 /// (∂CT, ∂CR, ∂ET, ∂ER, ∂knee, ∂at, ∂rt, ∂k); sums[8] receives ∂zi. y_{−1} = zi (a float row's rounded
 /// up, as its outputs are); grad_final, ∂loss/∂(final state), joins the last sample's grad_y. `work`
-/// holds 3·chunk + WW values.
+/// holds 5·chunk + WW values.
 template <bool Sigmoid, bool Knee, class T>
 bool compexp_backward_row(const row_curve<T>& rc, T at, T rt, T k, T zi, T grad_final, const T* x, const T* y,
                           const strided_view<T>& grad_y, std::size_t b, std::size_t cols, T* gx, double* sums,
@@ -826,6 +828,8 @@ bool compexp_backward_row(const row_curve<T>& rc, T at, T rt, T k, T zi, T grad_
     T* const level_buf = work;
     T* const f_buf = level_buf + chunk;
     T* const gy_copy = f_buf + chunk;
+    T* const delta_buf = gy_copy + chunk;  // the sigmoid gate's Δ_t and s_t (phase G)
+    T* const s_buf = delta_buf + chunk;
     const std::array<double, 4> branch_scale = hard_branch_constants<T>(rc.curve);  // knee-free sums → ∂CT … ∂ER
     V carry(T(0)), factor_next(T(0));  // u_{t+WW} (broadcast); ∂y_{s+1}/∂y_s of the vector to the right
     auto ok = acceptable_level(V(T(1)));
@@ -863,6 +867,22 @@ bool compexp_backward_row(const row_curve<T>& rc, T at, T rt, T k, T zi, T grad_
                 ok = ok & curve_vectors<Knee, unroll>(rc, xr, kk, n, f_buf, level_buf);
             }
         }
+        if constexpr (Sigmoid) {
+            // Phase G: the sigmoid gate of every sample, Δ_t = sdb(f_t) − sdb(y_{t−1}) and s_t = σ(k·Δ_t)
+            // (two logs and an exp), apart from the loop below and two vectors at a time: independent
+            // chains the scheduler interleaves, which the loop's long body leaves no room for.
+            auto gate = [&](std::size_t kk) DD_INLINE_LAMBDA {
+                const V delta = target_db(V::load_unaligned(f_buf + kk)) - safe_db(simd::load_previous<V>(y, t0 + kk, cols, zi));
+                delta.store_unaligned(delta_buf + kk);
+                logistic(sig.k * delta).store_unaligned(s_buf + kk);
+            };
+            std::size_t kk = 0;
+            for (; kk + 2 * WW <= n; kk += 2 * WW) {
+                gate(kk);
+                gate(kk + WW);
+            }
+            for (; kk < n; kk += WW) gate(kk);
+        }
         param_sums<T> acc;
         // What one vector needs before and after the scan (recomputed forward quantities).
         struct local {
@@ -889,7 +909,8 @@ bool compexp_backward_row(const row_curve<T>& rc, T at, T rt, T k, T zi, T grad_
                     l.p = hard_branch<V>(rc.curve, level);
             }
             if constexpr (Sigmoid) {
-                l.d = sigmoid_step_partials(l.f, l.unity ? V(T(0)) : safe_db(l.f), l.y_prev, safe_db(l.y_prev), sig);
+                l.d = sigmoid_step_partials_given_gate(l.f, l.y_prev, V::load_unaligned(delta_buf + kk),
+                                                       V::load_unaligned(s_buf + kk), sig);
                 l.factor = l.d.d_y_prev;
             } else {
                 l.attack = l.f < l.y_prev;
@@ -957,7 +978,7 @@ bool compexp_backward_row(const row_curve<T>& rc, T at, T rt, T k, T zi, T grad_
 template <class T> std::size_t compexp_work_size(std::size_t) {
     return context_bytes<T> + (group_work_size<T> + stretch_work_size<T>) * sizeof(T);
 }
-template <class T> std::size_t compexp_backward_work_size() { return (3 * chunk + simd::wide_lanes<T>) * sizeof(T); }
+template <class T> std::size_t compexp_backward_work_size() { return (5 * chunk + simd::wide_lanes<T>) * sizeof(T); }
 
 template <class T>
 bool compexp_forward(const dd::detail::compexp_forward_args<T>& a, std::size_t first, std::size_t count, void* work) {

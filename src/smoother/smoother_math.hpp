@@ -408,15 +408,20 @@ template <class V> DD_INLINE V sigmoid_smoother_step(V g, V lg, V y_prev, V& ly,
 template <class V> struct sigmoid_local {
     V d_y_prev, d_g, d_alpha_a, d_alpha_r, d_k;
 };
-template <class V> DD_INLINE sigmoid_local<V> sigmoid_step_partials(V g, V lg, V y_prev, V ly_prev, const sigmoid_coeffs<V>& c) {
-    const V delta = lg - ly_prev;
-    const V s = logistic(c.k * delta);
+/// The partials from the gate's Δ_t and s_t = σ(k·Δ_t), computed apart (the vector backward does that in
+/// a throughput-bound phase of its own); the same operations as sigmoid_step_partials.
+template <class V>
+DD_INLINE sigmoid_local<V> sigmoid_step_partials_given_gate(V g, V y_prev, V delta, V s, const sigmoid_coeffs<V>& c) {
     const V one(1);
     const V alpha = s * c.alpha_r + (one - s) * c.alpha_a;
     const V e = g - y_prev;
     const V q = (c.alpha_r - c.alpha_a) * s * (one - s) * e;
     return {one - alpha - q * c.k * safe_db_slope(y_prev), alpha + q * c.k * safe_db_slope(g), (one - s) * e, s * e,
             q * delta};
+}
+template <class V> DD_INLINE sigmoid_local<V> sigmoid_step_partials(V g, V lg, V y_prev, V ly_prev, const sigmoid_coeffs<V>& c) {
+    const V delta = lg - ly_prev;
+    return sigmoid_step_partials_given_gate(g, y_prev, delta, logistic(c.k * delta), c);
 }
 
 template <class T, class Target>
