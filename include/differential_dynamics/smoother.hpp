@@ -8,7 +8,7 @@
 //     β_t = attack_t ? at : rt,   y_t = (1 − β_t)·y_{t−1} + β_t·f_t
 // The state is a double for both signal types; a float32 output is the state rounded toward +∞
 // (docs/reference/numerics.md). Sigmoid gate (y_{−1} = zi, sdb = 20·log10(max(·, 1e-7))):
-//     s_t = σ(k·(sdb(g_t) − sdb(y_{t−1}))),  α_t = s_t·α_r + (1 − s_t)·α_a,  y_t = y_{t−1} + α_t·(g_t − y_{t−1})
+//     s_t = σ(k·(sdb(g_t) − sdb(y_{t−1}))),  α_t = α_a + s_t·(α_r − α_a),  y_t = y_{t−1} + α_t·(g_t − y_{t−1})
 #pragma once
 #include <cstddef>
 #include <vector>

@@ -176,7 +176,9 @@ DD_INLINE void log_parts(const xsimd::batch<T, A>& x, xsimd::batch<T, A>& e_out,
         const V a = fmadd(r, V(q[6]), V(q[7])), b = fmadd(r, V(q[4]), V(q[5])), c = fmadd(r, V(q[2]), V(q[3])),
                 d = fmadd(r, V(q[0]), V(q[1]));
         const V p = fmadd(r4, fmadd(r2, d, c), fmadd(r2, b, a));
-        ln_m = fmadd(r2, fmadd(r, p, V(T(-0.5))), r);
+        // r − r²/2 and r³ are ready before p: one fma after it (latency: the sigmoid gate's state
+        // takes a log every step).
+        ln_m = fmadd(r2 * r, p, fmadd(r2, V(T(-0.5)), r));
     } else {
         const V s = (m - V(T(1))) / (m + V(T(1)));
         const V s2 = s * s;
@@ -199,7 +201,7 @@ template <class T, class A> DD_INLINE xsimd::batch<T, A> level_from_parts(const 
     using V = xsimd::batch<T, A>;
     constexpr T db_per_octave = T(6.0205999132796239042747778944899);  // 20·log10(2)
     constexpr T db_per_neper = T(8.6858896380650365530225783783321);   // 20/ln 10
-    return fmadd(e, V(db_per_octave), ln_m * V(db_per_neper));
+    return fmadd(ln_m, V(db_per_neper), e * V(db_per_octave));  // e·20·log10(2) is ready before ln m
 }
 
 template <class T, class A> DD_INLINE xsimd::batch<T, A> amp2db(const xsimd::batch<T, A>& x) {

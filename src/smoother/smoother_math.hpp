@@ -375,7 +375,7 @@ inline smoother_row_grads hard_smoother_second_order_row(const T* f, const T* v_
 
 // ------------------------------------------------------------------------------------------------
 // Sigmoid-gated smoother (docs/reference/smoother.md):
-//     Δ_t = sdb(g_t) − sdb(y_{t−1});  s_t = σ(k·Δ_t);  α_t = s_t·α_r + (1 − s_t)·α_a;
+//     Δ_t = sdb(g_t) − sdb(y_{t−1});  s_t = σ(k·Δ_t);  α_t = α_a + s_t·(α_r − α_a);
 //     y_t = y_{t−1} + α_t·(g_t − y_{t−1})            (sdb = safe dB, floor 1e-7)
 
 // The per-sample math, for V = T or a SIMD batch (simd.hpp functions: the same bits in every kernel).
@@ -398,8 +398,8 @@ template <class V> struct sigmoid_coeffs {
 /// `lg` is sdb(g_t), which does not depend on the state and is precomputed by the vector kernels.
 template <class V> DD_INLINE V sigmoid_smoother_step(V g, V lg, V y_prev, V& ly, const sigmoid_coeffs<V>& c) {
     const V s = logistic(c.k * (lg - ly));
-    const V alpha = s * c.alpha_r + (V(1) - s) * c.alpha_a;
-    const V y = y_prev + alpha * (g - y_prev);
+    const V alpha = simd::fmadd(s, c.alpha_r - c.alpha_a, c.alpha_a);
+    const V y = simd::fmadd(alpha, g - y_prev, y_prev);
     ly = safe_db(y);
     return y;
 }
@@ -413,7 +413,7 @@ template <class V> struct sigmoid_local {
 template <class V>
 DD_INLINE sigmoid_local<V> sigmoid_step_partials_given_gate(V g, V y_prev, V delta, V s, const sigmoid_coeffs<V>& c) {
     const V one(1);
-    const V alpha = s * c.alpha_r + (one - s) * c.alpha_a;
+    const V alpha = simd::fmadd(s, c.alpha_r - c.alpha_a, c.alpha_a);
     const V e = g - y_prev;
     const V q = (c.alpha_r - c.alpha_a) * s * (one - s) * e;
     return {one - alpha - q * c.k * safe_db_slope(y_prev), alpha + q * c.k * safe_db_slope(g), (one - s) * e, s * e,
