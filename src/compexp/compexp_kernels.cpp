@@ -187,10 +187,8 @@ template <class T> struct group_lanes {
     }
 };
 
-/// The sigmoid gate's one-row stretches (compexp_forward_single_stretches): this many groups of
-/// them, each stretch at least sigmoid_stretch_min_chunks chunks long (shorter, and the re-runs until
-/// the stretches merge outweigh the lanes' gain).
-constexpr std::size_t stretch_groups = 1;
+/// The sigmoid gate's one-row stretches (compexp_forward_single_stretches) need at least this many
+/// chunks per stretch: shorter, and the re-runs until the stretches merge outweigh the lanes' gain.
 constexpr std::size_t sigmoid_stretch_min_chunks = 4;
 
 /// A rows-in-lanes group holds up to this many vectors of rows ("chains"): their recursions are
@@ -561,8 +559,8 @@ template <class T> constexpr std::size_t stretch_work_size = group_rows<T> * chu
 /// One long row of the sigmoid gate in lanes stretches (float and double, one row, any thread count).
 /// A one-row recursion is a single latency-bound chain (the sigmoid step has an exp, a division and a
 /// log on it), while rows in lanes take one step for a whole vector of rows. So the row is cut into
-/// S = stretch_groups·group_rows stretches of L samples (whole cache lines), seen as rows and run by
-/// the group code (group_chunks) a group at a time, then made exact:
+/// S = group_rows stretches of L samples (whole cache lines), seen as S rows and run by the group code
+/// (group_chunks), then made exact:
 ///   pass 1: every stretch from a guess (stretch 0 from the row's state, stretch s > 0 from its first
 ///           target: the gain the smoother heads for);
 ///   pass 2: every stretch s > 0 again, in lanes, from the state pass 1 left at the end of stretch
@@ -572,27 +570,27 @@ template <class T> constexpr std::size_t stretch_work_size = group_rows<T> * chu
 ///           Stretches leave the lanes as they merge;
 ///   pass 3: in order, every stretch s > 0 whose pass 2 started from a state other than the exact end
 ///           of stretch s − 1 (which changed because stretch s − 1's pass 2 had not merged by its
-///           end) runs again from that end until it merges. By induction from stretch 0 (exact) every
-///           stretch is then exact. Such a re-run starts close to the exact state (stretch s − 1's
-///           pass 1 had converged most of the way) and merges soon.
+///           end) runs again from that end until it merges or ends (then its successor runs again in
+///           turn). By induction from stretch 0 (exact) every stretch is then exact; at worst this
+///           costs what the one-row path does.
 /// Every step is sigmoid_smoother_step on the same targets, in lanes or on a broadcast vector alike, so
 /// the bits are those of the one-row path (CompexpGain.SigmoidOneRowStretchesGiveTheBitsOfShortPieces).
-/// A run merges when the smoother is driven hard (an attack after a loud onset) or after a long hold;
-/// pass 2 costs the longest time any stretch's guess needs for that, at most L steps, which is why the
-/// stretches are short (several groups of them). The samples after the S stretches (under S cache
-/// lines) take the one-row path. Returns false if some x is not finite and > 0; leaves the final state
-/// in y_state.
+/// A run merges when the smoother is driven hard (an attack after a loud onset); in float32 a state
+/// resting at a gain of ~1 stops at one of the floats just below 1 where a step rounds back to itself,
+/// so runs that differ there merge only at the next attack. Pass 2 costs the longest time any stretch
+/// needs for that, at most L steps. The samples after the S stretches (under S cache lines) take the
+/// one-row path. Returns false if some x is not finite and > 0; leaves the final state in y_state.
 template <bool Knee, class T>
 bool compexp_forward_single_stretches(const T* x, std::size_t cols, const group_context<T>& ctx,
                                       const group_context<T>& ctx_one_chain, T* y, double& y_state, T* bufs,
                                       T* scratch) {
-    constexpr std::size_t G = group_rows<T>, S = stretch_groups * G, W = simd::lanes<T>, WW = simd::wide_lanes<T>;
+    constexpr std::size_t S = group_rows<T>, W = simd::lanes<T>, WW = simd::wide_lanes<T>;
     constexpr std::size_t line = 64 / sizeof(T);
     const std::size_t L = cols / S / line * line;
     const row_curve<T>& rc = ctx.curves[0];
     bool ok = true;
-    // Runs `rows` ≤ G stretches (at xs, into ys) over n samples from the states `from`, leaving the
-    // states after them in `to`. group_chunks steps the context's number of chains (every lane holds
+    // Runs `rows` stretches (at xs, into ys) over n samples from the states `from`, leaving the states
+    // after them in `to`. group_chunks steps the context's number of chains (every lane holds
     // this row's coefficients).
     auto run = [&](const T* const* xs, T* const* ys, std::size_t rows, std::size_t n, const double* from,
                    double* to) {
@@ -608,14 +606,14 @@ bool compexp_forward_single_stretches(const T* x, std::size_t cols, const group_
                                  rows_of<T>{ys, rows, n}, states, bufs);
         for (std::size_t r = 0; r < rows; ++r) to[r] = states[r / W].lane(r % W, true);
     };
-    // Re-runs the stretches `active` (count of them, ≤ G) from state[] over one chunk at t0 into
+    // Re-runs the stretches `active` (count of them) from state[] over one chunk at t0 into
     // scratch, copies the values that differ from y's up to the first equal one, and keeps in
     // `active` those that did not merge (their state moved on). Returns the number kept.
     auto rerun_chunk = [&](std::size_t* active, std::size_t count, std::size_t t0, double* state) {
         const std::size_t n = std::min(chunk, L - t0);
-        const T* xs[G];
-        T* ys[G];
-        double from[G], to[G];
+        const T* xs[S];
+        T* ys[S];
+        double from[S], to[S];
         for (std::size_t i = 0; i < count; ++i) {
             xs[i] = x + active[i] * L + t0;
             ys[i] = scratch + i * chunk;
@@ -648,20 +646,21 @@ bool compexp_forward_single_stretches(const T* x, std::size_t cols, const group_
         ok &= rc.targets(x + r * L, 1, first_target);
         start[r] = r ? double(first_target[0]) : y_state;
     }
-    for (std::size_t r = 0; r < S; r += G) run(x_ptr + r, y_ptr + r, G, L, start + r, end + r);
-    // Pass 2: stretches 1 … S − 1 from pass 1's ends of their predecessors, a group at a time.
+    run(x_ptr, y_ptr, S, L, start, end);
+    // Pass 2: stretches 1 … S − 1 from pass 1's ends of their predecessors, until they merge.
+    std::size_t active[S], count = 0;
     double state[S], pass2_start[S];
-    for (std::size_t r = 1; r < S; ++r) state[r] = pass2_start[r] = end[r - 1];
-    for (std::size_t first = 1; first < S; first += G) {
-        std::size_t active[G], count = 0;
-        for (std::size_t r = first; r < std::min(first + G, S); ++r) active[count++] = r;
-        for (std::size_t t0 = 0; t0 < L && count > 0; t0 += chunk) count = rerun_chunk(active, count, t0, state);
+    for (std::size_t r = 1; r < S; ++r) {
+        active[count++] = r;
+        state[r] = pass2_start[r] = end[r - 1];
     }
+    for (std::size_t t0 = 0; t0 < L && count > 0; t0 += chunk) count = rerun_chunk(active, count, t0, state);
     // Pass 3: in order, the stretches whose pass 2 did not start from their predecessor's exact end.
     for (std::size_t r = 1; r < S; ++r) {
         state[r] = double(y[r * L - 1]);
         if (state[r] == pass2_start[r]) continue;
-        std::size_t active[1] = {r}, count = 1;
+        active[0] = r;
+        count = 1;
         for (std::size_t t0 = 0; t0 < L && count > 0; t0 += chunk) count = rerun_chunk(active, count, t0, state);
     }
     const std::size_t done = S * L;
@@ -681,7 +680,7 @@ bool compexp_forward_group(const dd::detail::compexp_forward_args<T>& a, std::si
     const rows_of<const T> x{a.x, first + count, a.cols};
     const rows_of<T> y{a.y, first + count, a.cols};
     bool ok;
-    if (Sigmoid && count == 1 && a.cols / chunk >= stretch_groups * group_rows<T> * sigmoid_stretch_min_chunks) {
+    if (Sigmoid && count == 1 && a.cols / chunk >= group_rows<T> * sigmoid_stretch_min_chunks) {
         // One long row of the sigmoid gate: stretches in lanes, with contexts whose every row is this row.
         const compexp_curve<T> c = a.curve.row(first);
         const compexp_params<T> one{c.comp_thresh, c.comp_ratio, c.exp_thresh, c.exp_ratio, c.knee};
@@ -872,7 +871,8 @@ bool compexp_backward_row(const row_curve<T>& rc, T at, T rt, T k, T zi, T grad_
             // (two logs and an exp), apart from the loop below and two vectors at a time: independent
             // chains the scheduler interleaves, which the loop's long body leaves no room for.
             auto gate = [&](std::size_t kk) DD_INLINE_LAMBDA {
-                const V delta = target_db(V::load_unaligned(f_buf + kk)) - safe_db(simd::load_previous<V>(y, t0 + kk, cols, zi));
+                const V y_prev = simd::load_previous<V>(y, t0 + kk, cols, zi);
+                const V delta = target_db(V::load_unaligned(f_buf + kk)) - safe_db(y_prev);
                 delta.store_unaligned(delta_buf + kk);
                 logistic(sig.k * delta).store_unaligned(s_buf + kk);
             };
