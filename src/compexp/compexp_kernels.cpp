@@ -190,6 +190,9 @@ template <class T> struct group_lanes {
 /// The sigmoid gate's one-row stretches (compexp_forward_single_stretches) need at least this many
 /// chunks per stretch: shorter, and the re-runs until the stretches merge outweigh the lanes' gain.
 constexpr std::size_t sigmoid_stretch_min_chunks = 4;
+/// Their re-runs (passes 2 and 3) step this many samples at a time at most (whole cache lines),
+/// between which a re-run resting at a gain of ~1 may jump over the curve's unity band.
+constexpr std::size_t rerun_piece_length = 512;
 
 /// A rows-in-lanes group holds up to this many vectors of rows ("chains"): their recursions are
 /// independent latency-bound chains, which one loop steps side by side, so a second chain costs
@@ -564,10 +567,12 @@ template <class T> constexpr std::size_t stretch_work_size = group_rows<T> * chu
 ///   pass 1: every stretch from a guess (stretch 0 from the row's state, stretch s > 0 from its first
 ///           target: the gain the smoother heads for);
 ///   pass 2: every stretch s > 0 again, in lanes, from the state pass 1 left at the end of stretch
-///           s − 1, a chunk at a time into scratch, until its output equals pass 1's at some sample:
+///           s − 1, a piece at a time into scratch, until its output equals pass 1's at some sample:
 ///           the state is the output (sdb(y) is a function of y), so from there on both runs took the
 ///           same steps and pass 1's values stand; before it the re-run's values are copied in.
-///           Stretches leave the lanes as they merge;
+///           Stretches leave the lanes as they merge. A re-run whose state a step towards the target
+///           1 leaves unchanged keeps that state, without stepping, over the samples in the curve's
+///           unity band (where f = 1 exactly);
 ///   pass 3: in order, every stretch s > 0 whose pass 2 started from a state other than the exact end
 ///           of stretch s − 1 (which changed because stretch s − 1's pass 2 had not merged by its
 ///           end) runs again from that end until it merges or ends (then its successor runs again in
@@ -577,8 +582,8 @@ template <class T> constexpr std::size_t stretch_work_size = group_rows<T> * chu
 /// the bits are those of the one-row path (CompexpGain.SigmoidOneRowStretchesGiveTheBitsOfShortPieces).
 /// A run merges when the smoother is driven hard (an attack after a loud onset); in float32 a state
 /// resting at a gain of ~1 stops at one of the floats just below 1 where a step rounds back to itself,
-/// so runs that differ there merge only at the next attack. Pass 2 costs the longest time any stretch
-/// needs for that, at most L steps. The samples after the S stretches (under S cache lines) take the
+/// so runs that differ there merge only at the next attack. Pass 2 costs the steps of the longest
+/// time any stretch needs for that outside the unity band, at most L steps. The samples after the S stretches (under S cache lines) take the
 /// one-row path. Returns false if some x is not finite and > 0; leaves the final state in y_state.
 template <bool Knee, class T>
 bool compexp_forward_single_stretches(const T* x, std::size_t cols, const group_context<T>& ctx,
@@ -606,16 +611,48 @@ bool compexp_forward_single_stretches(const T* x, std::size_t cols, const group_
                                  rows_of<T>{ys, rows, n}, states, bufs);
         for (std::size_t r = 0; r < rows; ++r) to[r] = states[r / W].lane(r % W, true);
     };
-    // Re-runs the stretches `active` (count of them) from state[] over one chunk at t0 into
-    // scratch, copies the values that differ from y's up to the first equal one, and keeps in
-    // `active` those that did not merge (their state moved on). Returns the number kept.
-    auto rerun_chunk = [&](std::size_t* active, std::size_t count, std::size_t t0, double* state) {
-        const std::size_t n = std::min(chunk, L - t0);
+    // A re-run resting where a step towards the target 1 rounds back to its state (a float just
+    // below 1) stays there while x is in the curve's unity band (f = 1, sdb(f) = 0 exactly), and
+    // merges only once the targets move: it jumps over such samples instead of stepping them.
+    const sigmoid_coeffs<simd::vec<T>>& gate = ctx.sigmoid[0];
+    const T unity_lo = rc.unity_lo.get(0), unity_hi = rc.unity_hi.get(0);
+    auto rests_at_unity = [&](double state) {
+        using VL = simd::vec<T>;
+        const VL y_prev = VL(T(state));
+        VL ly = safe_db(y_prev);
+        return sigmoid_smoother_step(VL(T(1)), VL(T(0)), y_prev, ly, gate).get(0) == T(state);
+    };
+    // Re-runs the stretches `active` (count of them), stretch r from state[r] at its sample pos[r],
+    // over at most rerun_piece_length samples into scratch, copies the values that differ from y's up to
+    // the first equal one, and keeps in `active` those that did not merge before their stretch's
+    // end (their state and position moved on). Returns the number kept.
+    auto rerun_piece = [&](std::size_t* active, std::size_t count, std::size_t* pos, double* state) {
+        std::size_t n = rerun_piece_length, kept = 0;
+        for (std::size_t i = 0; i < count; ++i) {
+            const std::size_t r = active[i];
+            if (rests_at_unity(state[r])) {
+                const T rest = T(state[r]);
+                const T* const xr = x + r * L;
+                T* const out = y + r * L;
+                std::size_t t = pos[r];
+                bool merged = false;
+                for (; t < L && xr[t] > unity_lo && xr[t] < unity_hi; ++t) {
+                    if ((merged = out[t] == rest)) break;  // equal states from t on: pass 1's values stand
+                    out[t] = rest;
+                }
+                pos[r] = t;
+                if (merged || t == L) continue;
+            }
+            active[kept++] = r;
+            n = std::min(n, L - pos[r]);
+        }
+        count = kept;
+        if (count == 0) return count;
         const T* xs[S];
         T* ys[S];
         double from[S], to[S];
         for (std::size_t i = 0; i < count; ++i) {
-            xs[i] = x + active[i] * L + t0;
+            xs[i] = x + active[i] * L + pos[active[i]];
             ys[i] = scratch + i * chunk;
             from[i] = state[active[i]];
         }
@@ -623,15 +660,15 @@ bool compexp_forward_single_stretches(const T* x, std::size_t cols, const group_
         std::size_t still = 0;
         for (std::size_t i = 0; i < count; ++i) {
             const std::size_t r = active[i];
-            T* const out = y + r * L + t0;
+            T* const out = y + r * L + pos[r];
             const T* const again = scratch + i * chunk;
             std::size_t j = 0;
             while (j < n && again[j] != out[j]) ++j;
             std::copy(again, again + j, out);
-            if (j == n) {  // not merged yet: the re-run goes on from its state
-                state[r] = to[i];
-                active[still++] = r;
-            }  // else equal states from sample j on: the values in y stand
+            if (j < n) continue;  // equal states from sample j on: the values in y stand
+            state[r] = to[i];     // not merged yet: the re-run goes on from its state
+            pos[r] += n;
+            if (pos[r] < L) active[still++] = r;
         }
         return still;
     };
@@ -648,20 +685,22 @@ bool compexp_forward_single_stretches(const T* x, std::size_t cols, const group_
     }
     run(x_ptr, y_ptr, S, L, start, end);
     // Pass 2: stretches 1 … S − 1 from pass 1's ends of their predecessors, until they merge.
-    std::size_t active[S], count = 0;
+    std::size_t active[S], pos[S], count = 0;
     double state[S], pass2_start[S];
     for (std::size_t r = 1; r < S; ++r) {
         active[count++] = r;
+        pos[r] = 0;
         state[r] = pass2_start[r] = end[r - 1];
     }
-    for (std::size_t t0 = 0; t0 < L && count > 0; t0 += chunk) count = rerun_chunk(active, count, t0, state);
+    while (count > 0) count = rerun_piece(active, count, pos, state);
     // Pass 3: in order, the stretches whose pass 2 did not start from their predecessor's exact end.
     for (std::size_t r = 1; r < S; ++r) {
         state[r] = double(y[r * L - 1]);
         if (state[r] == pass2_start[r]) continue;
         active[0] = r;
+        pos[r] = 0;
         count = 1;
-        for (std::size_t t0 = 0; t0 < L && count > 0; t0 += chunk) count = rerun_chunk(active, count, t0, state);
+        while (count > 0) count = rerun_piece(active, count, pos, state);
     }
     const std::size_t done = S * L;
     y_state = double(y[done - 1]);

@@ -2,8 +2,9 @@
 // compexp_forward_single_stretches): its output and final state must be the bits of the one-row path
 // (the same row processed in short pieces with the state carried over), of the rows-in-lanes path (the
 // row in a batch of two) and of the streaming processor, on signals whose speculative runs merge
-// quickly, late, or not within a stretch (a constant level: the in-order re-runs of pass 3), float and
-// double, with and without a knee, one and two threads.
+// quickly, late, or not within a stretch (a constant level: the in-order re-runs of pass 3), or rest at
+// a gain of ~1 through the curve's unity band (long quiet stretches between bursts: the re-runs jump
+// over those samples), float and double, with and without a knee, one and two threads.
 #include <gtest/gtest.h>
 
 #include <cmath>
