@@ -190,8 +190,8 @@ template <class T> struct group_lanes {
 /// The sigmoid gate's one-row stretches (compexp_forward_single_stretches) need at least this many
 /// chunks per stretch: shorter, and the re-runs until the stretches merge outweigh the lanes' gain.
 constexpr std::size_t sigmoid_stretch_min_chunks = 4;
-/// Their re-runs (passes 2 and 3) step this many samples at a time at most (whole cache lines),
-/// between which a re-run resting at a gain of ~1 may jump over the curve's unity band.
+/// Their re-runs (passes 2 and 3) step this many samples at a time at most; between pieces, a re-run
+/// resting at a gain of ~1 may jump over the curve's unity band.
 constexpr std::size_t rerun_piece_length = 512;
 
 /// A rows-in-lanes group holds up to this many vectors of rows ("chains"): their recursions are
@@ -582,9 +582,9 @@ template <class T> constexpr std::size_t stretch_work_size = group_rows<T> * chu
 /// the bits are those of the one-row path (CompexpGain.SigmoidOneRowStretchesGiveTheBitsOfShortPieces).
 /// A run merges when the smoother is driven hard (an attack after a loud onset); in float32 a state
 /// resting at a gain of ~1 stops at one of the floats just below 1 where a step rounds back to itself,
-/// so runs that differ there merge only at the next attack. Pass 2 costs the steps of the longest
-/// time any stretch needs for that outside the unity band, at most L steps. The samples after the S stretches (under S cache lines) take the
-/// one-row path. Returns false if some x is not finite and > 0; leaves the final state in y_state.
+/// so runs that differ there merge only at the next attack. Pass 2 costs the steps that the slowest
+/// stretch to merge takes outside the unity band, at most L. The samples after the S stretches (under
+/// S cache lines) take the one-row path. Returns false if some x is not finite and > 0; leaves the final state in y_state.
 template <bool Knee, class T>
 bool compexp_forward_single_stretches(const T* x, std::size_t cols, const group_context<T>& ctx,
                                       const group_context<T>& ctx_one_chain, T* y, double& y_state, T* bufs,
@@ -623,9 +623,9 @@ bool compexp_forward_single_stretches(const T* x, std::size_t cols, const group_
         return sigmoid_smoother_step(VL(T(1)), VL(T(0)), y_prev, ly, gate).get(0) == T(state);
     };
     // Re-runs the stretches `active` (count of them), stretch r from state[r] at its sample pos[r],
-    // over at most rerun_piece_length samples into scratch, copies the values that differ from y's up to
-    // the first equal one, and keeps in `active` those that did not merge before their stretch's
-    // end (their state and position moved on). Returns the number kept.
+    // over at most rerun_piece_length samples into scratch, copies the values that differ from y's
+    // up to the first equal one, and keeps in `active` those that did not merge before their
+    // stretch's end (their state and position moved on). Returns the number kept.
     auto rerun_piece = [&](std::size_t* active, std::size_t count, std::size_t* pos, double* state) {
         std::size_t n = rerun_piece_length, kept = 0;
         for (std::size_t i = 0; i < count; ++i) {
