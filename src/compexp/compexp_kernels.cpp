@@ -99,6 +99,7 @@ template <class T> struct row_curve {
     }
     /// Lanes certainly in the unity band (then also finite and > 0).
     DD_INLINE auto in_unity_band(const V& x) const { return (x > unity_lo) & (x < unity_hi); }
+    DD_INLINE bool in_unity_band(T x) const { return x > unity_lo.get(0) && x < unity_hi.get(0); }
     /// f for n samples of x; false if some x is not finite and > 0.
     bool targets(const T* x, std::size_t n, T* f_out) const;
 };
@@ -584,7 +585,8 @@ template <class T> constexpr std::size_t stretch_work_size = group_rows<T> * chu
 /// resting at a gain of ~1 stops at one of the floats just below 1 where a step rounds back to itself,
 /// so runs that differ there merge only at the next attack. Pass 2 costs the steps that the slowest
 /// stretch to merge takes outside the unity band, at most L. The samples after the S stretches (under
-/// S cache lines) take the one-row path. Returns false if some x is not finite and > 0; leaves the final state in y_state.
+/// S cache lines) take the one-row path. Returns false if some x is not finite and > 0; leaves the
+/// final state in y_state.
 template <bool Knee, class T>
 bool compexp_forward_single_stretches(const T* x, std::size_t cols, const group_context<T>& ctx,
                                       const group_context<T>& ctx_one_chain, T* y, double& y_state, T* bufs,
@@ -615,7 +617,6 @@ bool compexp_forward_single_stretches(const T* x, std::size_t cols, const group_
     // below 1) stays there while x is in the curve's unity band (f = 1, sdb(f) = 0 exactly), and
     // merges only once the targets move: it jumps over such samples instead of stepping them.
     const sigmoid_coeffs<simd::vec<T>>& gate = ctx.sigmoid[0];
-    const T unity_lo = rc.unity_lo.get(0), unity_hi = rc.unity_hi.get(0);
     auto rests_at_unity = [&](double state) {
         using VL = simd::vec<T>;
         const VL y_prev = VL(T(state));
@@ -636,7 +637,7 @@ bool compexp_forward_single_stretches(const T* x, std::size_t cols, const group_
                 T* const out = y + r * L;
                 std::size_t t = pos[r];
                 bool merged = false;
-                for (; t < L && xr[t] > unity_lo && xr[t] < unity_hi; ++t) {
+                for (; t < L && rc.in_unity_band(xr[t]); ++t) {
                     if ((merged = out[t] == rest)) break;  // equal states from t on: pass 1's values stand
                     out[t] = rest;
                 }
