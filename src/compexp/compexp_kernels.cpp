@@ -435,10 +435,27 @@ template <bool Sigmoid, class T> struct lanes_recursion {
     /// The second chain runs `lag` samples (a cache line) behind the first. Rows whose stride is a
     /// multiple of 4 KiB (T = 16384, say) put the same sample of every row in one L1 set; two chains
     /// in step would keep 16 lines of y live in a 12-way set between a line's two blocks, and thrash.
+    ///
+    /// Where the cheaper rounding of hard_lanes::step<true> exists, a chunk whose states start in its
+    /// domain is stepped with it, the targets checked meanwhile (compexp's lie in [2^-126, 1] for
+    /// valid x); the states then stay in the domain. A chunk failing that check (invalid x, a target
+    /// a rounding below 2^-126) is stepped again, from the same states, with step<false>.
     template <std::size_t C>
     DD_INLINE void recursion_in_registers(std::size_t t0, std::size_t n, const T* const* f_rows, T* const* out_rows) {
+        if constexpr (simd::has_cheaper_normal_narrow && std::is_same_v<T, float>) {
+            bool normal = true;
+            for (std::size_t c = 0; c < C; ++c) normal = normal && hard_lanes<T>::states_stay_normal(state[c].h);
+            if (normal && recursion_in_registers<C, true>(t0, n, f_rows, out_rows)) return;
+        }
+        recursion_in_registers<C, false>(t0, n, f_rows, out_rows);
+    }
+    /// One pass of the above, Normal: with step<true>; returns false (the states left as they were)
+    /// if a target lay outside [2^-126, 1].
+    template <std::size_t C, bool Normal>
+    DD_INLINE bool recursion_in_registers(std::size_t t0, std::size_t n, const T* const* f_rows, T* const* out_rows) {
         constexpr std::size_t lag = C == 1 ? 0 : (64 / sizeof(T) > W ? 64 / sizeof(T) : W);
         using H = hard_lanes<T>;
+        simd::unit_normal_check<typename V::arch_type> targets_check;
         typename H::state ys[C];
         typename H::coeffs hard[C];
         for (std::size_t c = 0; c < C; ++c) {
@@ -452,14 +469,17 @@ template <bool Sigmoid, class T> struct lanes_recursion {
             V r[C][W];
             for (std::size_t c = 0; c < C; ++c) {
                 if (!(mask >> c & 1)) continue;
-                for (std::size_t i = 0; i < W; ++i) r[c][i] = V::load_unaligned(f_rows[c * W + i] + k - c * lag);
+                for (std::size_t i = 0; i < W; ++i) {
+                    r[c][i] = V::load_unaligned(f_rows[c * W + i] + k - c * lag);
+                    if constexpr (Normal) targets_check.add(r[c][i]);
+                }
                 simd::transpose_square<T>(r[c]);
             }
 #pragma GCC unroll 8
             for (std::size_t s = 0; s < W; ++s) {
                 prefetch_step(t0, n, k + s, x_ahead);
                 for (std::size_t c = 0; c < C; ++c)
-                    if (mask >> c & 1) r[c][s] = H::step(r[c][s], ys[c], hard[c]);
+                    if (mask >> c & 1) r[c][s] = H::template step<Normal>(r[c][s], ys[c], hard[c]);
             }
             for (std::size_t c = 0; c < C; ++c) {
                 if (!(mask >> c & 1)) continue;
@@ -480,7 +500,9 @@ template <bool Sigmoid, class T> struct lanes_recursion {
                 if (k >= lag) block(std::integral_constant<unsigned, 2>{}, k);
             }
         }
+        if (Normal && !targets_check.all_inside()) return false;
         for (std::size_t c = 0; c < C; ++c) H::store(ys[c], state[c].h);
+        return true;
     }
     /// The recursion of the first C chains over n samples in lanes.
     template <std::size_t C> DD_INLINE void recursion(std::size_t t0, std::size_t n) {

@@ -631,6 +631,63 @@ DD_INLINE vec<float> narrow_up_from_double(const wide<double> (&in)[double_parts
 #endif
 }
 
+
+/// Lower end of narrow_up_from_normal_double's domain: the smallest normal float, 2^-126.
+inline constexpr double narrow_up_min = 1.1754943508222875e-38;
+/// Upper end of its domain: 2^127.
+inline constexpr double narrow_up_max = 1.7014118346046923e+38;
+
+/// narrow_up_from_double for doubles in [narrow_up_min, narrow_up_max] only (same bits there; other
+/// values give unspecified floats). There, rounding up to float is an integer ceiling of the
+/// double's bits at float's precision: add 2^29 − 1 to the 64-bit pattern, keep the bits above the
+/// 29 that float lacks, and move the exponent from double's bias to float's. Fewer operations than
+/// the general case on AVX2, where they sit in the float hard smoother's per-step work.
+DD_INLINE vec<float> narrow_up_from_normal_double(const wide<double> (&in)[double_parts]) {
+#if defined(__AVX2__) && !(defined(__AVX512F__) && defined(__AVX512BW__))
+    const __m256i carry = _mm256_set1_epi64x((std::int64_t(1) << 29) - 1);
+    const __m256i lo = _mm256_srli_epi64(_mm256_add_epi64(_mm256_castpd_si256(in[0]), carry), 29);
+    const __m256i hi = _mm256_srli_epi64(_mm256_add_epi64(_mm256_castpd_si256(in[1]), carry), 29);
+    // The low 32 bits of every 64-bit lane, in order: lo's 4 then hi's 4.
+    const __m256 mixed = _mm256_shuffle_ps(_mm256_castsi256_ps(lo), _mm256_castsi256_ps(hi), _MM_SHUFFLE(2, 0, 2, 0));
+    const __m256i ordered = _mm256_permute4x64_epi64(_mm256_castps_si256(mixed), _MM_SHUFFLE(3, 1, 2, 0));
+    // Exponent bias 1023 → 127; the exponent's bits above bit 31 were dropped, which the
+    // subtraction modulo 2^32 does not need.
+    return _mm256_castsi256_ps(_mm256_sub_epi32(ordered, _mm256_set1_epi32(int(std::uint32_t(1023 - 127) << 23))));
+#else
+    return narrow_up_from_double(in);
+#endif
+}
+
+/// Whether narrow_up_from_normal_double takes fewer operations than narrow_up_from_double (AVX2;
+/// AVX-512 rounds up in one instruction, the baseline lane by lane).
+inline constexpr bool has_cheaper_normal_narrow =
+#if defined(__AVX2__) && !(defined(__AVX512F__) && defined(__AVX512BW__))
+    true;
+#else
+    false;
+#endif
+
+/// Whether every float seen by add() lies in [2^-126, 1] (NaN and negative values do not): the bits
+/// of such a float, less those of 2^-126, are at most 0x3F000000 as unsigned integers; anything else
+/// wraps above it. One subtraction and one unsigned max per vector.
+template <class A> class unit_normal_check {
+public:
+    using U = xsimd::batch<std::uint32_t, A>;
+    DD_INLINE void add(const xsimd::batch<float, A>& f) {
+        worst_ = xsimd::max(worst_, xsimd::bitwise_cast<U>(f) - U(0x00800000u));
+    }
+    bool all_inside() const {
+        alignas(64) std::uint32_t w[U::size];
+        worst_.store_aligned(w);
+        for (std::size_t i = 0; i < U::size; ++i)
+            if (w[i] > 0x3F000000u) return false;
+        return true;
+    }
+
+private:
+    U worst_ = U(0u);
+};
+
 }  // namespace simd
 DD_ARCH_END
 

@@ -123,12 +123,23 @@ template <class T> struct hard_lanes {
     static void store(const state& y, double* s) {
         for (std::size_t k = 0; k < parts; ++k) y.p[k].store_unaligned(s + k * D::size);
     }
-    DD_INLINE static V step(const V& f, state& y, const coeffs& c) {
+    /// Whether steps from the states `y` (W values) on targets that all lie in [simd::narrow_up_min, 1]
+    /// keep every state in [narrow_up_min, narrow_up_max], so step<true> may be taken: a step's exact
+    /// value is a convex combination of the state and the target (keep + β = 1 exactly), and rounding
+    /// to the nearest double cannot leave an interval whose ends are doubles.
+    static bool states_stay_normal(const double* y) {
+        for (std::size_t i = 0; i < W; ++i)
+            if (!(y[i] >= simd::narrow_up_min && y[i] <= simd::narrow_up_max)) return false;
+        return true;
+    }
+    /// Normal = true: the caller knows every new state lies in [simd::narrow_up_min, simd::narrow_up_max]
+    /// (narrow_up_from_normal_double's domain; see states_stay_normal), same bits.
+    template <bool Normal = false> DD_INLINE static V step(const V& f, state& y, const coeffs& c) {
         if constexpr (is_float) {
             D fw[parts];
             simd::widen_to_double(f, fw);
             for (std::size_t k = 0; k < parts; ++k) y.p[k] = hard_smoother_step(fw[k], y.p[k], c.p[k]);
-            return simd::narrow_up_from_double(y.p);
+            return Normal ? simd::narrow_up_from_normal_double(y.p) : simd::narrow_up_from_double(y.p);
         } else {
             y.p[0] = hard_smoother_step(f, y.p[0], c.p[0]);
             return y.p[0];

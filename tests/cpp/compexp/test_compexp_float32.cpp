@@ -205,3 +205,65 @@ TEST(CompexpGain, Float32BackwardTakesTheForwardsDecisions) {
     EXPECT_NEAR(gat, ref_at, 1e-4 * std::abs(ref_at));
     EXPECT_NEAR(grt, ref_rt, 1e-4 * std::abs(ref_rt));
 }
+
+TEST(CompexpGain, Float32RowsInLanesRoundStatesOutsideTheNormalRangeUpLikeOneRow) {
+    // Rows in lanes round their double states up to float with an integer ceiling of the bits where
+    // every state lies in [2^-126, 2^127] (simd::narrow_up_from_normal_double), and take the general
+    // rounding for a chunk whose states start outside or whose targets leave [2^-126, 1]. A row alone
+    // rounds each output by itself (round_up_to_float): eight rows in lanes must give each row's bits
+    // and final state, for initial states below, at and above that range, and for a row whose
+    // targets lie a rounding below 2^-126, where the state follows them down to subnormal outputs.
+    using V = dd::simd::wide<float>;
+    // A level whose target is a positive float below 2^-126 (the exact exponent a rounding below
+    // −126 where the rough one chose no floor), searched for float by float.
+    float x_sub = 0, f_sub = 0;
+    dd::compexp_params<float> params{-20.f, 4.f, -50.f, 0.05f, 0.f};
+    for (float er : {0.05f, 0.04f, 0.07f, 0.1f}) {
+        params.exp_ratio = er;
+        const auto terms = dd::hard_target_terms<V>::from(params.row(0));
+        const double sigma_e = 1.0 / double(er) - 1.0;
+        const double level = -50.0 - 126.0 / (sigma_e * 0.166096404744368117393515971474469508);
+        float x = float(std::pow(10.0, (level - 0.002) / 20.0));
+        const float x_end = float(std::pow(10.0, (level + 0.002) / 20.0));
+        for (; x < x_end && f_sub == 0; x = std::nextafter(x, 1.f)) {
+            V e, ln_m;
+            dd::simd::detail::log_parts(V(x), e, ln_m);
+            const float f = dd::hard_curve_target(e, ln_m, terms).get(0);
+            if (f > 0 && f < std::numeric_limits<float>::min()) {
+                x_sub = x;
+                f_sub = f;
+            }
+        }
+        if (f_sub != 0) break;
+    }
+    ASSERT_GT(f_sub, 0.f) << "no level found whose target lies below 2^-126";
+    const std::size_t rows = 8, cols = 4 * 2048;
+    const double zi[rows] = {0.0, -1.0, 1e-39, 0x1p-126, 3e38, 1e300, 1.0, 1.0};
+    std::vector<float> x(rows * cols);
+    const batch program = switching_level(1, cols, 71, -70, -5);
+    for (std::size_t b = 0; b < rows; ++b)
+        for (std::size_t t = 0; t < cols; ++t)
+            x[b * cols + t] = b == 6 && t >= 2548 && t < 3548 ? x_sub : float(program.data[(t + 977 * b) % cols]);
+    const float at = 0.3f, rt = 0.01f;
+    std::vector<std::vector<float>> y_one(rows, std::vector<float>(cols));
+    std::vector<double> final_one(rows);
+    std::size_t subnormal_outputs = 0;
+    for (std::size_t b = 0; b < rows; ++b) {
+        dd::compexp_gain<float>({x.data() + b * cols, 1, cols}, params, at, rt, {y_one[b].data(), 1, cols}, &zi[b],
+                                &final_one[b]);
+        for (float v : y_one[b]) subnormal_outputs += v < std::numeric_limits<float>::min();
+    }
+    EXPECT_GT(subnormal_outputs, 900u);  // the premise: row 6's state went below 2^-126
+    for (int threads : {1, 2}) {  // one group of rows, or a group per thread
+        dd::set_num_threads(threads);
+        std::vector<float> y(rows * cols);
+        std::vector<double> final_state(rows);
+        dd::compexp_gain<float>({x.data(), rows, cols}, params, at, rt, {y.data(), rows, cols}, zi, final_state.data());
+        for (std::size_t b = 0; b < rows; ++b) {
+            for (std::size_t t = 0; t < cols; ++t)
+                ASSERT_EQ(y[b * cols + t], y_one[b][t]) << "row " << b << " (zi " << zi[b] << "), t " << t << ", " << threads << " threads";
+            EXPECT_EQ(final_state[b], final_one[b]) << "row " << b;
+        }
+    }
+    dd::set_num_threads(0);
+}

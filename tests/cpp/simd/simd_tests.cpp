@@ -164,3 +164,29 @@ TEST(Simd, RoundingUpToFloatGoesTowardPlusInfinityForEverySign) {
         }
     }
 }
+
+TEST(Simd, RoundingUpNormalDoublesToFloatGivesTheGeneralBits) {
+    // narrow_up_from_normal_double on its domain [2^-126, 2^127]: its ends, floats themselves (no bit
+    // below float's precision), values just above a float, and random ones over the whole range.
+    std::mt19937_64 rng(12);
+    std::uniform_real_distribution<double> mant(1.0, 2.0);
+    std::uniform_int_distribution<int> expo(-126, 126);
+    constexpr std::size_t W = dd::simd::lanes<float>;
+    const double lo = dd::simd::narrow_up_min, hi = dd::simd::narrow_up_max;
+    EXPECT_EQ(lo, double(std::numeric_limits<float>::min()));
+    EXPECT_EQ(hi, std::ldexp(1.0, 127));
+    std::vector<double> values = {lo, std::nextafter(lo, 1.0), hi, std::nextafter(hi, 0.0), 1.0, std::nextafter(1.0, 0.0),
+                                  std::nextafter(1.0, 2.0), double(std::numeric_limits<float>::max())};
+    for (int i = 0; i < 20000; ++i) {
+        const double d = std::ldexp(mant(rng), expo(rng));
+        values.push_back(i % 3 == 0 ? double(float(d)) : i % 3 == 1 ? std::nextafter(double(float(d)), INFINITY) : d);
+    }
+    while (values.size() % W) values.push_back(0.5);
+    for (std::size_t k = 0; k < values.size(); k += W) {
+        dd::simd::wide<double> parts[dd::simd::double_parts];
+        for (std::size_t p = 0; p < dd::simd::double_parts; ++p)
+            parts[p] = dd::simd::wide<double>::load_unaligned(values.data() + k + p * dd::simd::wide_lanes<double>);
+        const dd::simd::vec<float> fast = dd::simd::narrow_up_from_normal_double(parts);
+        for (std::size_t i = 0; i < W; ++i) ASSERT_EQ(fast.get(i), dd::simd::round_up_to_float(values[k + i])) << values[k + i];
+    }
+}
