@@ -415,15 +415,20 @@ template <bool Sigmoid, class T> struct lanes_recursion {
                 std::copy(buf + r * chunk, buf + r * chunk + n, y.row(rows.first + r) + t0);
         }
     }
-    /// Prefetches, at step k of the chunk at t0, one cache line: the output lines the chunk writes
-    /// (for ownership) and the next chunk's x, which the curve phase reads next. The recursion is
-    /// latency-bound and leaves the memory system idle meanwhile.
+    /// Prefetches, at step k of the chunk at t0, its share of the lines the chunk writes (for
+    /// ownership) and of the next chunk's x, which the curve phase reads next: the two streams take
+    /// turns and are spread evenly over the chunk's steps, so the memory is kept busy throughout
+    /// rather than in bursts (the recursion leaves it idle otherwise).
     DD_INLINE void prefetch_step(std::size_t t0, std::size_t n, std::size_t k, bool x_ahead) const {
         constexpr std::size_t line = 64 / sizeof(T), lines_per_row = chunk / line;
-        if (k < g.count * lines_per_row) {
-            const std::size_t r = k / lines_per_row, l = (k % lines_per_row) * line;
-            if (l < n) __builtin_prefetch(y.row(g.first + r) + t0 + l, 1);
-            if (x_ahead && t0 + chunk + l < x_next->cols) __builtin_prefetch(x_next->row(g.first + r) + t0 + chunk + l);
+        const std::size_t total = 2 * g.count * lines_per_row;  // y's lines and x's, alternately
+        for (std::size_t q = k * total / chunk; q < (k + 1) * total / chunk; ++q) {
+            const std::size_t r = (q / 2) / lines_per_row, l = ((q / 2) % lines_per_row) * line;
+            if (q % 2 == 0) {
+                if (l < n) __builtin_prefetch(y.row(g.first + r) + t0 + l, 1);
+            } else if (x_ahead && t0 + chunk + l < x_next->cols) {
+                __builtin_prefetch(x_next->row(g.first + r) + t0 + chunk + l);
+            }
         }
     }
     /// The hard gate's recursion of the first C chains over n samples (a multiple of W) with the
@@ -912,22 +917,25 @@ bool compexp_backward_row(const row_curve<T>& rc, T at, T rt, T k, T zi, T grad_
             const std::size_t whole_end = n / (unroll * WW) * (unroll * WW);
             for (std::size_t kk = whole_end; kk < n; kk += WW)
                 ok = ok & curve_vectors<Knee, 1>(rc, xr, kk, n, f_buf, level_buf);
-            // The previous chunk's x, y and grad_y (processed next) are prefetched meanwhile: the
-            // hardware prefetcher follows descending streams less well than ascending ones.
-            const T* const gy_row = in_place ? grad_y.data + std::ptrdiff_t(b) * grad_y.row_stride : nullptr;
             for (std::size_t kk = whole_end; kk > 0;) {
                 kk -= unroll * WW;
-                if (t0 >= chunk) {
-                    const std::size_t tp = t0 - chunk + kk;
-                    for (std::size_t line = 0; line < unroll * WW; line += 64 / sizeof(T)) {
-                        __builtin_prefetch(x + tp + line);
-                        __builtin_prefetch(y + tp + line);
-                        if (gy_row) __builtin_prefetch(gy_row + tp + line);
-                    }
-                }
                 ok = ok & curve_vectors<Knee, unroll>(rc, xr, kk, n, f_buf, level_buf);
             }
         }
+        // The previous chunk's x, y and grad_y (processed next) are prefetched during the loop over
+        // vectors below, the lines of the samples one chunk before the ones it reaches: spread over
+        // the chunk's work, the reads keep the memory busy throughout rather than in bursts, and the
+        // hardware prefetcher follows descending streams less well than ascending ones.
+        const T* const gy_row = in_place ? grad_y.data + std::ptrdiff_t(b) * grad_y.row_stride : nullptr;
+        auto prefetch_previous_chunk = [&](std::size_t kk, std::size_t count) DD_INLINE_LAMBDA {
+            if (t0 < chunk) return;
+            const std::size_t tp = t0 - chunk + kk;
+            for (std::size_t line = 0; line < count; line += 64 / sizeof(T)) {
+                __builtin_prefetch(x + tp + line);
+                __builtin_prefetch(y + tp + line);
+                if (gy_row) __builtin_prefetch(gy_row + tp + line);
+            }
+        };
         if constexpr (Sigmoid) {
             // Phase G: the sigmoid gate of every sample, Δ_t = sdb(f_t) − sdb(y_{t−1}) and s_t = σ(k·Δ_t)
             // (two logs and an exp), apart from the loop below and two vectors at a time: independent
@@ -1020,6 +1028,7 @@ bool compexp_backward_row(const row_curve<T>& rc, T at, T rt, T k, T zi, T grad_
             finish(v * WW, l, scan(l));
         }
         for (; v > 0; v -= 2) {
+            prefetch_previous_chunk((v - 2) * WW, 2 * WW);
             const local hi = prepare((v - 1) * WW), lo = prepare((v - 2) * WW);
             const V u_hi = scan(hi);
             const V u_lo = scan(lo);
