@@ -898,6 +898,11 @@ bool compexp_backward_row(const row_curve<T>& rc, T at, T rt, T k, T zi, T grad_
     T* const s_buf = delta_buf + chunk;
     const std::array<double, 4> branch_scale = hard_branch_constants<T>(rc.curve);  // knee-free sums → ∂CT … ∂ER
     V carry(T(0)), factor_next(T(0));  // u_{t+WW} (broadcast); ∂y_{s+1}/∂y_s of the vector to the right
+    // The hard gate: the decision of the first sample of the vector to the right. At the row's end
+    // there is none (factor 0), but there the factor only ever multiplies zeros (nothing follows,
+    // carry 0), so any factor gives the same bits.
+    unsigned next_attack_bit = 0;
+    const simd::uniform_reverse_scan<V> scan_attack(hard.keep_at), scan_release(hard.keep_rt);
     auto ok = acceptable_level(V(T(1)));
     for (std::size_t c = (cols + chunk - 1) / chunk; c-- > 0;) {
         const std::size_t t0 = c * chunk, n = std::min(chunk, cols - t0);
@@ -988,9 +993,24 @@ bool compexp_backward_row(const row_curve<T>& rc, T at, T rt, T k, T zi, T grad_
             }
             return l;
         };
-        // u (λ for the sigmoid gate) of one vector: the only loop-carried step.
+        // u (λ for the sigmoid gate) of one vector: the only loop-carried step. The hard gate's
+        // factors one step later are all 1 − at or all 1 − rt where the decisions hold for the
+        // vector's samples and the next one (the common case): the scan then takes them ready-made.
         auto scan = [&](const local& l) DD_INLINE_LAMBDA {
-            const V u = simd::reverse_linear_scan(simd::shift_down<1>(l.factor, factor_next), l.gy, carry);
+            V u;
+            if constexpr (Sigmoid) {
+                u = simd::reverse_linear_scan(simd::shift_down<1>(l.factor, factor_next), l.gy, carry);
+            } else {
+                const unsigned attack_bits = unsigned(simd::lane_bits(l.attack));
+                const unsigned later = (attack_bits >> 1) | (next_attack_bit << (WW - 1));  // lane j: sample j + 1
+                if (later == (1u << WW) - 1)
+                    u = scan_attack(l.gy, carry);
+                else if (later == 0)
+                    u = scan_release(l.gy, carry);
+                else
+                    u = simd::reverse_linear_scan(simd::shift_down<1>(l.factor, factor_next), l.gy, carry);
+                next_attack_bit = attack_bits & 1u;
+            }
             carry = simd::broadcast_first(u);
             factor_next = l.factor;
             return u;

@@ -449,6 +449,71 @@ DD_INLINE xsimd::batch<T, A> reverse_linear_scan(xsimd::batch<T, A> a, xsimd::ba
     return fmadd(a, carry, b);
 }
 
+/// Bit i set where lane i of m is true.
+template <class T, class A> DD_INLINE unsigned lane_bits(const xsimd::batch_bool<T, A>& m) {
+    using B = xsimd::batch_bool<T, A>;
+    constexpr std::size_t bytes = B::size * sizeof(T);
+    if constexpr (sizeof(typename B::register_type) <= 8) {  // AVX-512 mask registers (an integer)
+        return unsigned(typename B::register_type(m));
+#if defined(__AVX__)
+    } else if constexpr (bytes == 32 && std::is_same_v<T, float>) {
+        return unsigned(_mm256_movemask_ps(m));
+    } else if constexpr (bytes == 32 && std::is_same_v<T, double>) {
+        return unsigned(_mm256_movemask_pd(m));
+#endif
+#if defined(__SSE2__)
+    } else if constexpr (bytes == 16 && std::is_same_v<T, float>) {
+        return unsigned(_mm_movemask_ps(m));
+    } else if constexpr (bytes == 16 && std::is_same_v<T, double>) {
+        return unsigned(_mm_movemask_pd(m));
+#endif
+    } else {
+        alignas(64) bool lanes[B::size];
+        m.store_aligned(lanes);
+        unsigned bits = 0;
+        for (std::size_t i = 0; i < B::size; ++i) bits |= unsigned(lanes[i]) << i;
+        return bits;
+    }
+}
+
+/// reverse_linear_scan for a vector whose factors a all equal one value c: the factors' products that
+/// the doubling steps form depend on c alone, so they are formed once (from a vector of c, by the
+/// same operations: the same bits as reverse_linear_scan on that vector).
+template <class V> class uniform_reverse_scan {
+public:
+    uniform_reverse_scan() = default;
+    explicit uniform_reverse_scan(const V& c) {
+        V a = c;
+        std::size_t i = 0;
+        auto fold = [&](auto shift) {
+            constexpr std::size_t S = decltype(shift)::value;
+            a_[i++] = a;
+            a = a * shift_down<S>(a, V(1));
+        };
+        if constexpr (V::size > 1) fold(std::integral_constant<std::size_t, 1>{});
+        if constexpr (V::size > 2) fold(std::integral_constant<std::size_t, 2>{});
+        if constexpr (V::size > 4) fold(std::integral_constant<std::size_t, 4>{});
+        if constexpr (V::size > 8) fold(std::integral_constant<std::size_t, 8>{});
+        a_[i] = a;
+    }
+    DD_INLINE V operator()(V b, const V& carry) const {
+        const V zero(0);
+        std::size_t i = 0;
+        auto fold = [&](auto shift) {
+            constexpr std::size_t S = decltype(shift)::value;
+            b = fmadd(a_[i++], shift_down<S>(b, zero), b);
+        };
+        if constexpr (V::size > 1) fold(std::integral_constant<std::size_t, 1>{});
+        if constexpr (V::size > 2) fold(std::integral_constant<std::size_t, 2>{});
+        if constexpr (V::size > 4) fold(std::integral_constant<std::size_t, 4>{});
+        if constexpr (V::size > 8) fold(std::integral_constant<std::size_t, 8>{});
+        return fmadd(a_[i], carry, b);
+    }
+
+private:
+    V a_[5];
+};
+
 // --------------------------------------------------------------------------------------------
 // Square block transposes between W row buffers and a lanes-major buffer: for k < W,
 //     lanes[k·W + r] = rows[r][k]          (to_lanes)        rows[r][k] = lanes[k·W + r]   (from_lanes)

@@ -190,3 +190,44 @@ TEST(Simd, RoundingUpNormalDoublesToFloatGivesTheGeneralBits) {
         for (std::size_t i = 0; i < W; ++i) ASSERT_EQ(fast.get(i), dd::simd::round_up_to_float(values[k + i])) << values[k + i];
     }
 }
+
+TEST(Simd, UniformReverseScanGivesTheBitsOfTheGeneralScan) {
+    // uniform_reverse_scan(c) forms the factors' products once; on a vector of c the general scan
+    // forms the same products per call: the same bits for any b and carry.
+    auto check = [](auto tag) {
+        using V = decltype(tag);
+        using T = typename dd::simd::scalar_of<V>::type;
+        std::mt19937_64 rng(13);
+        std::uniform_real_distribution<double> u(-1.0, 1.0), c(0.5, 1.0);
+        for (int i = 0; i < 200; ++i) {
+            const T factor = T(c(rng));
+            alignas(64) T b[V::size];
+            for (auto& v : b) v = T(u(rng));
+            const V carry(T(u(rng)));
+            const V general = dd::simd::reverse_linear_scan(V(factor), V::load_aligned(b), carry);
+            const V uniform = dd::simd::uniform_reverse_scan<V>(V(factor))(V::load_aligned(b), carry);
+            for (std::size_t j = 0; j < V::size; ++j) ASSERT_EQ(uniform.get(j), general.get(j)) << "lane " << j;
+        }
+    };
+    check(dd::simd::wide<float>());
+    check(dd::simd::wide<double>());
+}
+
+TEST(Simd, LaneBitsSetBitIForLaneI) {
+    auto check = [](auto tag) {
+        using V = decltype(tag);
+        using T = typename dd::simd::scalar_of<V>::type;
+        for (unsigned pattern : {0u, 1u, 2u, 5u, 0x55u, 0xAAu, 0xFFFFu}) {
+            alignas(64) T v[V::size];
+            unsigned expected = 0;
+            for (std::size_t i = 0; i < V::size; ++i) {
+                v[i] = (pattern >> i) & 1u ? T(1) : T(0);
+                expected |= ((pattern >> i) & 1u) << i;
+            }
+            EXPECT_EQ(dd::simd::lane_bits(V::load_aligned(v) > V(T(0.5))), expected) << pattern;
+        }
+    };
+    check(dd::simd::wide<float>());
+    check(dd::simd::wide<double>());
+    check(dd::simd::vec<float>());
+}
