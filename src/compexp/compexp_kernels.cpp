@@ -415,14 +415,14 @@ template <bool Sigmoid, class T> struct lanes_recursion {
                 std::copy(buf + r * chunk, buf + r * chunk + n, y.row(rows.first + r) + t0);
         }
     }
-    /// Prefetches, at step k of the chunk at t0, its share of the lines the chunk writes (for
-    /// ownership) and of the next chunk's x, which the curve phase reads next: the two streams take
-    /// turns and are spread evenly over the chunk's steps, so the memory is kept busy throughout
-    /// rather than in bursts (the recursion leaves it idle otherwise).
-    DD_INLINE void prefetch_step(std::size_t t0, std::size_t n, std::size_t k, bool x_ahead) const {
+    /// Prefetches, for steps k … k + steps − 1 of the chunk at t0, their share of the lines the
+    /// chunk writes (for ownership) and of the next chunk's x, which the curve phase reads next: the
+    /// two streams take turns and are spread evenly over the chunk's steps, so the memory is kept
+    /// busy throughout rather than in bursts (the recursion leaves it idle otherwise).
+    DD_INLINE void prefetch_step(std::size_t t0, std::size_t n, std::size_t k, bool x_ahead, std::size_t steps = 1) const {
         constexpr std::size_t line = 64 / sizeof(T), lines_per_row = chunk / line;
         const std::size_t total = 2 * g.count * lines_per_row;  // y's lines and x's, alternately
-        for (std::size_t q = k * total / chunk; q < (k + 1) * total / chunk; ++q) {
+        for (std::size_t q = k * total / chunk; q < (k + steps) * total / chunk; ++q) {
             const std::size_t r = (q / 2) / lines_per_row, l = ((q / 2) % lines_per_row) * line;
             if (q % 2 == 0) {
                 if (l < n) __builtin_prefetch(y.row(g.first + r) + t0 + l, 1);
@@ -480,9 +480,9 @@ template <bool Sigmoid, class T> struct lanes_recursion {
                 }
                 simd::transpose_square<T>(r[c]);
             }
+            prefetch_step(t0, n, k, x_ahead, W);
 #pragma GCC unroll 8
             for (std::size_t s = 0; s < W; ++s) {
-                prefetch_step(t0, n, k + s, x_ahead);
                 for (std::size_t c = 0; c < C; ++c)
                     if (mask >> c & 1) r[c][s] = H::template step<Normal>(r[c][s], ys[c], hard[c]);
             }
