@@ -426,6 +426,17 @@ template <class T, class A> DD_INLINE xsimd::batch<T, A> broadcast_first(const x
     }
 }
 
+namespace detail {
+/// f(integral_constant<size_t, S>) for S = 1, 2, 4, … below W: the doubling steps of a W-lane scan.
+template <std::size_t W, class F> DD_INLINE void for_each_doubling(F&& f) {
+    static_assert(W <= 16, "up to 16 lanes");
+    if constexpr (W > 1) f(std::integral_constant<std::size_t, 1>{});
+    if constexpr (W > 2) f(std::integral_constant<std::size_t, 2>{});
+    if constexpr (W > 4) f(std::integral_constant<std::size_t, 4>{});
+    if constexpr (W > 8) f(std::integral_constant<std::size_t, 8>{});
+}
+}  // namespace detail
+
 /// The reverse first-order linear recurrence u_j = b_j + a_j·u_{j+1} over the W lanes of one vector,
 /// with u_W = carry (every lane of `carry` holds it): log2(W) doubling steps (Hillis–Steele) that
 /// fold b and the products of a, then one fma with the carry. Only that fma and the broadcast of
@@ -436,16 +447,11 @@ DD_INLINE xsimd::batch<T, A> reverse_linear_scan(xsimd::batch<T, A> a, xsimd::ba
                                               const xsimd::batch<T, A>& carry) {
     using V = xsimd::batch<T, A>;
     const V zero(T(0)), one(T(1));
-    auto fold = [&](auto shift) {
+    detail::for_each_doubling<V::size>([&](auto shift) {
         constexpr std::size_t S = decltype(shift)::value;
         b = fmadd(a, shift_down<S>(b, zero), b);
         a = a * shift_down<S>(a, one);
-    };
-    if constexpr (V::size > 1) fold(std::integral_constant<std::size_t, 1>{});
-    if constexpr (V::size > 2) fold(std::integral_constant<std::size_t, 2>{});
-    if constexpr (V::size > 4) fold(std::integral_constant<std::size_t, 4>{});
-    if constexpr (V::size > 8) fold(std::integral_constant<std::size_t, 8>{});
-    static_assert(V::size <= 16, "up to 16 lanes");
+    });
     return fmadd(a, carry, b);
 }
 
@@ -481,32 +487,20 @@ template <class T, class A> DD_INLINE unsigned lane_bits(const xsimd::batch_bool
 /// same operations: the same bits as reverse_linear_scan on that vector).
 template <class V> class uniform_reverse_scan {
 public:
-    uniform_reverse_scan() = default;
     explicit uniform_reverse_scan(const V& c) {
         V a = c;
         std::size_t i = 0;
-        auto fold = [&](auto shift) {
-            constexpr std::size_t S = decltype(shift)::value;
+        detail::for_each_doubling<V::size>([&](auto shift) {
             a_[i++] = a;
-            a = a * shift_down<S>(a, V(1));
-        };
-        if constexpr (V::size > 1) fold(std::integral_constant<std::size_t, 1>{});
-        if constexpr (V::size > 2) fold(std::integral_constant<std::size_t, 2>{});
-        if constexpr (V::size > 4) fold(std::integral_constant<std::size_t, 4>{});
-        if constexpr (V::size > 8) fold(std::integral_constant<std::size_t, 8>{});
+            a = a * shift_down<decltype(shift)::value>(a, V(1));
+        });
         a_[i] = a;
     }
     DD_INLINE V operator()(V b, const V& carry) const {
-        const V zero(0);
         std::size_t i = 0;
-        auto fold = [&](auto shift) {
-            constexpr std::size_t S = decltype(shift)::value;
-            b = fmadd(a_[i++], shift_down<S>(b, zero), b);
-        };
-        if constexpr (V::size > 1) fold(std::integral_constant<std::size_t, 1>{});
-        if constexpr (V::size > 2) fold(std::integral_constant<std::size_t, 2>{});
-        if constexpr (V::size > 4) fold(std::integral_constant<std::size_t, 4>{});
-        if constexpr (V::size > 8) fold(std::integral_constant<std::size_t, 8>{});
+        detail::for_each_doubling<V::size>([&](auto shift) {
+            b = fmadd(a_[i++], shift_down<decltype(shift)::value>(b, V(0)), b);
+        });
         return fmadd(a_[i], carry, b);
     }
 
@@ -695,7 +689,6 @@ DD_INLINE vec<float> narrow_up_from_double(const wide<double> (&in)[double_parts
     return vec<float>::load_aligned(a);
 #endif
 }
-
 
 /// Lower end of narrow_up_from_normal_double's domain: the smallest normal float, 2^-126.
 inline constexpr double narrow_up_min = 1.1754943508222875e-38;
