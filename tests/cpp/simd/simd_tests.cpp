@@ -141,6 +141,15 @@ TEST(Simd, FmaddRoundsOnceInEveryLane) {
     for (std::size_t i = 0; i < F::size; ++i) EXPECT_EQ(rf.get(i), std::ldexp(1.0f, -24));
 }
 
+namespace {
+/// values[k … k + lanes<float>) as doubles in widen_to_double's layout (narrow_up_*'s input).
+void load_double_parts(const std::vector<double>& values, std::size_t k,
+                       dd::simd::wide<double> (&parts)[dd::simd::double_parts]) {
+    for (std::size_t p = 0; p < dd::simd::double_parts; ++p)
+        parts[p] = dd::simd::wide<double>::load_unaligned(values.data() + k + p * dd::simd::wide_lanes<double>);
+}
+}  // namespace
+
 TEST(Simd, RoundingUpToFloatGoesTowardPlusInfinityForEverySign) {
     std::mt19937_64 rng(11);
     std::uniform_real_distribution<double> mant(-1.0, 1.0);
@@ -151,8 +160,7 @@ TEST(Simd, RoundingUpToFloatGoesTowardPlusInfinityForEverySign) {
     while (values.size() % W) values.push_back(0.5);
     for (std::size_t k = 0; k < values.size(); k += W) {
         dd::simd::wide<double> parts[dd::simd::double_parts];
-        for (std::size_t p = 0; p < dd::simd::double_parts; ++p)
-            parts[p] = dd::simd::wide<double>::load_unaligned(values.data() + k + p * dd::simd::wide_lanes<double>);
+        load_double_parts(values, k, parts);
         const dd::simd::vec<float> lanes = dd::simd::narrow_up_from_double(parts);
         for (std::size_t i = 0; i < W; ++i) {
             const double d = values[k + i];
@@ -184,8 +192,7 @@ TEST(Simd, RoundingUpNormalDoublesToFloatGivesTheGeneralBits) {
     while (values.size() % W) values.push_back(0.5);
     for (std::size_t k = 0; k < values.size(); k += W) {
         dd::simd::wide<double> parts[dd::simd::double_parts];
-        for (std::size_t p = 0; p < dd::simd::double_parts; ++p)
-            parts[p] = dd::simd::wide<double>::load_unaligned(values.data() + k + p * dd::simd::wide_lanes<double>);
+        load_double_parts(values, k, parts);
         const dd::simd::vec<float> fast = dd::simd::narrow_up_from_normal_double(parts);
         for (std::size_t i = 0; i < W; ++i) ASSERT_EQ(fast.get(i), dd::simd::round_up_to_float(values[k + i])) << values[k + i];
     }
