@@ -422,7 +422,9 @@ template <bool Sigmoid, class T> struct lanes_recursion {
     DD_INLINE void prefetch_step(std::size_t t0, std::size_t n, std::size_t k, bool x_ahead, std::size_t steps = 1) const {
         constexpr std::size_t line = 64 / sizeof(T), lines_per_row = chunk / line;
         const std::size_t total = 2 * g.count * lines_per_row;  // y's lines and x's, alternately
-        for (std::size_t q = k * total / chunk; q < (k + steps) * total / chunk; ++q) {
+        // (Steps past the chunk's end, a lagging chain's, have no share.)
+        const std::size_t end = std::min((k + steps) * total / chunk, total);
+        for (std::size_t q = k * total / chunk; q < end; ++q) {
             const std::size_t r = (q / 2) / lines_per_row, l = ((q / 2) % lines_per_row) * line;
             if (q % 2 == 0) {
                 if (l < n) __builtin_prefetch(y.row(g.first + r) + t0 + l, 1);
