@@ -801,45 +801,49 @@ template <class T> struct param_sums {
     param_sums() : ct(T(0)), cr(T(0)), et(T(0)), er(T(0)), knee(T(0)), at(T(0)), rt(T(0)), k(T(0)) {}
 };
 
-/// The knee-free curve's active branch at the level L (the same operations as compexp_gain_db<false>,
-/// so the same lanes are active): distances dc = L − CT and de = ET − L, and the masks.
+/// The knee-free curve's active branch at the level L: distances dc = L − CT and de = ET − L, and the
+/// masks compexp_gain_db<false> selects by. Its branch gains are gc = min(0, −σ_c·dc) and
+/// ge = min(0, −σ_e·de) (σ ≥ 0), both ≤ 0, so its choice "min(0, gc, ge) < 0, ties to the compressor"
+/// reads: expander where ge < gc (then ge < 0), compressor where gc < 0 otherwise. (knee_gain<false>
+/// gives 0 where d ≤ 0 instead of min's ±0: the comparisons do not see a zero's sign.)
 template <class V> struct hard_branch {
     V dc, de;
     typename V::batch_bool_type comp, exp;
     hard_branch() = default;
     DD_INLINE hard_branch(const prepared_curve<V>& c, const V& level) : dc(level - c.comp_thresh), de(c.exp_thresh - level) {
-        const V gc = knee_gain<false>(dc, c.comp_slope, c.knee, c.inv_2w).value;
-        const V ge = knee_gain<false>(de, c.exp_slope, c.knee, c.inv_2w).value;
-        const auto to_comp = gc <= ge;
-        const auto active = simd::pick(to_comp, gc, ge) < V(0);
-        comp = active & to_comp;
-        exp = active & !to_comp;
+        const V zero(0);
+        const V gc = xsimd::min(-(c.comp_slope * dc), zero);
+        const V ge = xsimd::min(-(c.exp_slope * de), zero);
+        exp = ge < gc;
+        comp = (gc < zero) & !exp;
     }
 };
 
 /// The knee-free curve's chain rule for one wide vector: the partials of a hard branch are constants
-/// times 1 or the distance (gain_curve.md), so the sums collect Σ∂g and Σ∂g·distance per branch
-/// (acc.ct, acc.cr: compressor; acc.et, acc.er: expander) and the constants are applied once per
-/// chunk (hard_branch_constants). Returns ∂x_rms, with the bits of curve_pullback (the same products).
+/// times 1 or the distance (gain_curve.md), so the sums collect Σ∂f·f and Σ∂f·f·distance per branch
+/// (acc.ct, acc.cr: compressor; acc.et, acc.er: expander) and the constants, ln10/20 with each, are
+/// applied once per chunk (hard_branch_constants). Returns ∂x_rms = ∂f·f·(ln10/20)·(∂g/∂L)·(20/ln10)/x,
+/// the two conversion constants cancelling: ∂f·f·(∂g/∂L)/x.
 template <class V>
 DD_INLINE V hard_branch_pullback(const prepared_curve<V>& c, const hard_branch<V>& br, const V& gf, const V& fv,
                                  const V& x, param_sums<typename simd::scalar_of<V>::type>& acc) {
     using T = typename simd::scalar_of<V>::type;
-    const V gg = gf * fv * V(ln10_over_20<T>::value), zero(T(0));
-    const V g_comp = simd::pick(br.comp, gg, zero), g_exp = simd::pick(br.exp, gg, zero);
+    const V g = gf * fv, zero(T(0));
+    const V g_comp = simd::pick(br.comp, g, zero), g_exp = simd::pick(br.exp, g, zero);
     acc.ct += g_comp;
     acc.cr = simd::fmadd(g_comp, br.dc, acc.cr);
     acc.et += g_exp;
     acc.er = simd::fmadd(g_exp, br.de, acc.er);
     const V level_partial = simd::pick(br.comp, -c.comp_slope, simd::pick(br.exp, c.exp_slope, zero));
-    return gg * level_partial * V(db_per_neper<T>) / x;
+    return g * level_partial / x;
 }
 
-/// Multipliers that turn hard_branch_pullback's sums into ∂CT, ∂CR, ∂ET, ∂ER: ∂g/∂CT = σ_c,
-/// ∂g/∂CR = −dc·dσ_c/dCR, ∂g/∂ET = −σ_e, ∂g/∂ER = −de·dσ_e/dER on the active branch.
+/// Multipliers that turn hard_branch_pullback's sums into ∂CT, ∂CR, ∂ET, ∂ER: (ln10/20)· the
+/// partials ∂g/∂CT = σ_c, ∂g/∂CR = −dc·dσ_c/dCR, ∂g/∂ET = −σ_e, ∂g/∂ER = −de·dσ_e/dER on the active branch.
 template <class T> std::array<double, 4> hard_branch_constants(const prepared_curve<simd::wide<T>>& c) {
-    return {double(c.comp_slope.get(0)), -double(c.d_comp_slope.get(0)), -double(c.exp_slope.get(0)),
-            -double(c.d_exp_slope.get(0))};
+    constexpr double k = ln10_over_20<double>::value;
+    return {k * double(c.comp_slope.get(0)), -k * double(c.d_comp_slope.get(0)), -k * double(c.exp_slope.get(0)),
+            -k * double(c.d_exp_slope.get(0))};
 }
 
 /// The curve's chain rule for one wide vector, given the curve's partials p at the level (curves
