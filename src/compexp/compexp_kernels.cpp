@@ -119,10 +119,13 @@ DD_INLINE auto curve_vectors(const row_curve<T>& rc, const T* x, std::size_t k, 
 #pragma GCC unroll 8
     for (std::size_t u = 0; u < Count; ++u)
         xv[u] = Count > 1 ? V::load_unaligned(x + k + u * WW) : simd::load_padded<V>(x, k + u * WW, n, T(1));
-    auto unity = rc.in_unity_band(xv[0]);
+    auto above_expander = xv[0] > rc.unity_lo, below_compressor = xv[0] < rc.unity_hi;
 #pragma GCC unroll 8
-    for (std::size_t u = 1; u < Count; ++u) unity = unity & rc.in_unity_band(xv[u]);
-    if (xsimd::all(unity)) {
+    for (std::size_t u = 1; u < Count; ++u) {
+        above_expander = above_expander & (xv[u] > rc.unity_lo);
+        below_compressor = below_compressor & (xv[u] < rc.unity_hi);
+    }
+    if (xsimd::all(above_expander & below_compressor)) {  // rc.in_unity_band
 #pragma GCC unroll 8
         for (std::size_t u = 0; u < Count; ++u) V(T(1)).store_unaligned(f_out + k + u * WW);
         return ok;
@@ -138,11 +141,26 @@ DD_INLINE auto curve_vectors(const row_curve<T>& rc, const T* x, std::size_t k, 
         if (Knee || level_out)
 #pragma GCC unroll 8
             for (std::size_t u = 0; u < Count; ++u) lv[u] = simd::level_from_parts(ev[u], mv[u]);
+        if constexpr (std::is_same_v<T, float>) {
+            if constexpr (Knee) {
 #pragma GCC unroll 8
-        for (std::size_t u = 0; u < Count; ++u) {
-            if constexpr (std::is_same_v<T, float>)
-                fv[u] = Knee ? knee_curve_target(ev[u], mv[u], lv[u], curve, rc.hard_terms)
-                             : hard_curve_target(ev[u], mv[u], rc.hard_terms);
+                for (std::size_t u = 0; u < Count; ++u) fv[u] = knee_curve_target(ev[u], mv[u], lv[u], curve, rc.hard_terms);
+            } else {
+                // Audio stays on one side of the unity band for long stretches: above the expander's
+                // knee no lane needs the expander's branch (its rough z > 0 there), below the
+                // compressor's none the compressor's, and one branch serves every lane.
+                auto targets = [&](auto branch) DD_INLINE_LAMBDA {
+#pragma GCC unroll 8
+                    for (std::size_t u = 0; u < Count; ++u)
+                        fv[u] = hard_curve_target<decltype(branch)::value>(ev[u], mv[u], rc.hard_terms);
+                };
+                if (xsimd::all(above_expander))
+                    targets(std::integral_constant<int, 0>{});
+                else if (xsimd::all(below_compressor))
+                    targets(std::integral_constant<int, 1>{});
+                else
+                    targets(std::integral_constant<int, -1>{});
+            }
         }
     } else {
 #pragma GCC unroll 8

@@ -175,18 +175,28 @@ DD_INLINE V target_from_exponent(const V& n, const V& r, const M& floor, const M
 /// The branch is chosen on the rough z (min(0, z_c, z_e), ties to the compressor), then z = n + r on
 /// the chosen branch (curve_detail::affine_exponent) and f = 2^n·e^(r·ln 2) by db2amp's polynomial. Gains
 /// below 2^-126 give 2^-126, as db2amp does; f ≤ 1.
-template <class A>
+/// Branch = 0 or 1 takes that branch (compressor, expander) in every lane without comparing: the same
+/// bits wherever no lane would choose the other branch with a rough z < 0 (a lane whose two rough z
+/// are ≥ 0 has f = 1 on either), e.g. every x above the expander's knee for 0, below the compressor's
+/// for 1. Branch = −1 chooses per lane.
+template <int Branch = -1, class A>
 DD_INLINE xsimd::batch<float, A> hard_curve_target(const xsimd::batch<float, A>& e, const xsimd::batch<float, A>& ln_m,
                                                    const hard_target_terms<xsimd::batch<float, A>>& c) {
     using V = xsimd::batch<float, A>;
-    const V zc = simd::fmadd(e, c.s[0], simd::fmadd(ln_m, c.b[0], c.k[0]));
-    const V ze = simd::fmadd(e, c.s[1], simd::fmadd(ln_m, c.b[1], c.k[1]));
-    const auto comp = zc <= ze;
-    const V z_rough = simd::pick(comp, zc, ze);
-    auto branch = [&](const V (&v)[2]) { return simd::pick(comp, v[0], v[1]); };
-    V n, r;
-    curve_detail::affine_exponent(e, ln_m, branch(c.s_hi), branch(c.s_lo), branch(c.b), branch(c.k_int), branch(c.k_frac),
-                            branch(c.k_lo), n, r);
+    auto rough = [&](int i) DD_INLINE_LAMBDA { return simd::fmadd(e, c.s[i], simd::fmadd(ln_m, c.b[i], c.k[i])); };
+    V z_rough, n, r;
+    if constexpr (Branch < 0) {
+        const V zc = rough(0), ze = rough(1);
+        const auto comp = zc <= ze;
+        z_rough = simd::pick(comp, zc, ze);
+        auto branch = [&](const V (&v)[2]) DD_INLINE_LAMBDA { return simd::pick(comp, v[0], v[1]); };
+        curve_detail::affine_exponent(e, ln_m, branch(c.s_hi), branch(c.s_lo), branch(c.b), branch(c.k_int),
+                                      branch(c.k_frac), branch(c.k_lo), n, r);
+    } else {
+        z_rough = rough(Branch);
+        curve_detail::affine_exponent(e, ln_m, c.s_hi[Branch], c.s_lo[Branch], c.b[Branch], c.k_int[Branch],
+                                      c.k_frac[Branch], c.k_lo[Branch], n, r);
+    }
     return curve_detail::target_from_exponent(n, r, z_rough < V(-126.0f), z_rough < V(0.0f));
 }
 

@@ -178,12 +178,14 @@ batch dwelling_level(const compexp_case& c, unsigned seed) {
     return x;
 }
 
-TEST(CompexpGain, UnityBandShortcutGivesTheFullComputation) {
+TEST(CompexpGain, UnityBandAndOneBranchShortcutsGiveTheFullComputation) {
     // Vectors of samples all inside the curve's unity band skip the level, the curve and the
-    // exponential (f = 1 exactly, partials 0). On signals that dwell there, leave it, and sit at its
-    // edges, in rows with and without a knee and with the expander off (ER = 1: the band reaches down
-    // to 0), the kernel must still equal the composition, and float32 must give the bits of the
-    // scalar composition built from the same float32 target steps and compexp_reference_step.
+    // exponential (f = 1 exactly, partials 0); knee-free float32 rows whose samples all lie above the
+    // expander's knee (or all below the compressor's) take one branch's target in every lane. On
+    // signals that dwell inside the band, compress, expand and sit at its edges, in rows with and
+    // without a knee and with the expander off (ER = 1: the band reaches down to 0), the kernel must
+    // still equal the composition, and float32 must give the bits of the scalar composition built
+    // from the same per-lane float32 target steps and compexp_reference_step.
     compexp_case c(6007);
     c.er = {0.5, 1.0, 0.3};
     c.x = dwelling_level(c, 31);
