@@ -147,8 +147,8 @@ DD_INLINE auto curve_vectors(const row_curve<T>& rc, const T* x, std::size_t k, 
                 for (std::size_t u = 0; u < Count; ++u) fv[u] = knee_curve_target(ev[u], mv[u], lv[u], curve, rc.hard_terms);
             } else {
                 // Audio stays on one side of the unity band for long stretches: above the expander's
-                // knee no lane needs the expander's branch (its rough z > 0 there), below the
-                // compressor's none the compressor's, and one branch serves every lane.
+                // knee no lane needs the expander's branch (its rough z ≥ 0 there), below the
+                // compressor's none needs the compressor's, and one branch serves every lane.
                 auto targets = [&](auto branch) DD_INLINE_LAMBDA {
 #pragma GCC unroll 8
                     for (std::size_t u = 0; u < Count; ++u)
