@@ -97,8 +97,11 @@ template <class T> struct row_curve {
         unity_lo = V(static_cast<T>(std::max(lo, double(std::numeric_limits<T>::min()))));
         unity_hi = V(hi < double(std::numeric_limits<T>::max()) ? static_cast<T>(hi) : std::numeric_limits<T>::max());
     }
+    /// Lanes certainly above the expander's knee (x > 0, possibly +∞) / certainly below the compressor's.
+    DD_INLINE auto above_expander(const V& x) const { return x > unity_lo; }
+    DD_INLINE auto below_compressor(const V& x) const { return x < unity_hi; }
     /// Lanes certainly in the unity band (then also finite and > 0).
-    DD_INLINE auto in_unity_band(const V& x) const { return (x > unity_lo) & (x < unity_hi); }
+    DD_INLINE auto in_unity_band(const V& x) const { return above_expander(x) & below_compressor(x); }
     DD_INLINE bool in_unity_band(T x) const { return x > unity_lo.get(0) && x < unity_hi.get(0); }
     /// f for n samples of x; false if some x is not finite and > 0.
     bool targets(const T* x, std::size_t n, T* f_out) const;
@@ -119,13 +122,13 @@ DD_INLINE auto curve_vectors(const row_curve<T>& rc, const T* x, std::size_t k, 
 #pragma GCC unroll 8
     for (std::size_t u = 0; u < Count; ++u)
         xv[u] = Count > 1 ? V::load_unaligned(x + k + u * WW) : simd::load_padded<V>(x, k + u * WW, n, T(1));
-    auto above_expander = xv[0] > rc.unity_lo, below_compressor = xv[0] < rc.unity_hi;
+    auto above_expander = rc.above_expander(xv[0]), below_compressor = rc.below_compressor(xv[0]);
 #pragma GCC unroll 8
     for (std::size_t u = 1; u < Count; ++u) {
-        above_expander = above_expander & (xv[u] > rc.unity_lo);
-        below_compressor = below_compressor & (xv[u] < rc.unity_hi);
+        above_expander = above_expander & rc.above_expander(xv[u]);
+        below_compressor = below_compressor & rc.below_compressor(xv[u]);
     }
-    if (xsimd::all(above_expander & below_compressor)) {  // rc.in_unity_band
+    if (xsimd::all(above_expander & below_compressor)) {  // all in the unity band
 #pragma GCC unroll 8
         for (std::size_t u = 0; u < Count; ++u) V(T(1)).store_unaligned(f_out + k + u * WW);
         return ok;
