@@ -7,7 +7,7 @@
 //       skipped, f = 1, for vectors inside the curve's unity band: row_curve)
 //   P2  rows in SIMD lanes (a broadcast vector for a one-row group): the serial recursion over time,
 //       hard_smoother_step / sigmoid_smoother_step, with in-register transposes in and out; the
-//       output lines and the next chunk's x are prefetched meanwhile.
+//       next chunk's x is prefetched meanwhile.
 // A one-row group interleaves the next chunk's P1 with P2 (compexp_forward_single).
 // Backward: one pass per row from the last sample to the first, time in the widest lanes
 // (compexp_backward_row): the curve is recomputed, the adjoint recursion is a linear recurrence
@@ -436,24 +436,34 @@ template <bool Sigmoid, class T> struct lanes_recursion {
                 std::copy(buf + r * chunk, buf + r * chunk + n, y.row(rows.first + r) + t0);
         }
     }
-    /// Prefetches, for steps k … k + steps − 1 of the chunk at t0, their share of the lines the
-    /// chunk writes (for ownership) and of the next chunk's x, which the curve phase reads next: the
-    /// two streams take turns and are spread evenly over the chunk's steps, so the memory is kept
-    /// busy throughout rather than in bursts (the recursion leaves it idle otherwise).
-    DD_INLINE void prefetch_step(std::size_t t0, std::size_t n, std::size_t k, bool x_ahead, std::size_t steps = 1) const {
-        constexpr std::size_t line = 64 / sizeof(T), lines_per_row = chunk / line;
-        const std::size_t total = 2 * g.count * lines_per_row;  // y's lines and x's, alternately
-        // (Steps past the chunk's end, a lagging chain's, have no share.)
-        const std::size_t end = std::min((k + steps) * total / chunk, total);
-        for (std::size_t q = k * total / chunk; q < end; ++q) {
-            const std::size_t r = (q / 2) / lines_per_row, l = ((q / 2) % lines_per_row) * line;
-            if (q % 2 == 0) {
-                if (l < n) __builtin_prefetch(y.row(g.first + r) + t0 + l, 1);
-            } else if (x_ahead && t0 + chunk + l < x_next->cols) {
-                __builtin_prefetch(x_next->row(g.first + r) + t0 + chunk + l);
+    /// The next chunk of x, which the curve phase reads next, prefetched during the recursion: its
+    /// lines are spread evenly over the chunk's steps (the rows in turn at each line offset), so the
+    /// memory is kept busy throughout rather than in bursts (the recursion leaves it idle otherwise).
+    /// The output lines are not prefetched: their stores wait in the store queue, off the chain.
+    struct x_prefetch {
+        const T* const* rows = nullptr;
+        std::size_t count = 0, from = 0, total = 0;  // rows; the next chunk's first sample; its lines
+        std::size_t issued = 0, row = 0, offset = 0;
+        x_prefetch(const lanes_recursion& r, std::size_t t0) {
+            constexpr std::size_t line = 64 / sizeof(T);
+            if (r.x_next == nullptr || t0 + chunk >= r.x_next->cols) return;
+            rows = r.x_next->ptrs + r.g.first;
+            count = r.g.count;
+            from = t0 + chunk;
+            total = count * ((std::min(chunk, r.x_next->cols - from) + line - 1) / line);
+        }
+        /// Issues the lines due by step `step` of the chunk.
+        DD_INLINE void until(std::size_t step) {
+            const std::size_t due = std::min(step * total / chunk, total);
+            for (; issued < due; ++issued) {
+                __builtin_prefetch(rows[row] + from + offset);
+                if (++row == count) {
+                    row = 0;
+                    offset += 64 / sizeof(T);
+                }
             }
         }
-    }
+    };
     /// The hard gate's recursion of the first C chains over n samples (a multiple of W) with the
     /// row ↔ lane transposes in registers: a block of W samples of every lane's row is loaded and
     /// transposed, stepped W times, and the states are transposed back into the output rows. The
@@ -490,7 +500,7 @@ template <bool Sigmoid, class T> struct lanes_recursion {
             ys[c] = H::load(state[c].h);
             hard[c] = ctx.hard[c];
         }
-        const bool x_ahead = x_next != nullptr && t0 + chunk < x_next->cols;
+        x_prefetch prefetch(*this, t0);
         // Chains whose bit is set in Active step the block at k − c·lag.
         auto block = [&](auto active, std::size_t k) DD_INLINE_LAMBDA {
             constexpr unsigned mask = decltype(active)::value;
@@ -503,7 +513,7 @@ template <bool Sigmoid, class T> struct lanes_recursion {
                 }
                 simd::transpose_square<T>(r[c]);
             }
-            prefetch_step(t0, n, k, x_ahead, W);
+            prefetch.until(k + W);
 #pragma GCC unroll 8
             for (std::size_t s = 0; s < W; ++s) {
                 for (std::size_t c = 0; c < C; ++c)
@@ -547,9 +557,9 @@ template <bool Sigmoid, class T> struct lanes_recursion {
             hard[c] = ctx.hard[c];
             sigmoid[c] = ctx.sigmoid[c];
         }
-        const bool x_ahead = x_next != nullptr && t0 + chunk < x_next->cols;
+        x_prefetch prefetch(*this, t0);
         for (std::size_t k = 0; k < n; ++k) {
-            prefetch_step(t0, n, k, x_ahead);
+            prefetch.until(k + 1);
 #pragma GCC unroll 2
             for (std::size_t c = 0; c < C; ++c) {
                 const std::size_t at = c * lane_buf + k * W;
@@ -994,13 +1004,16 @@ bool compexp_backward_row(const row_curve<T>& rc, T at, T rt, T k, T zi, T grad_
             sigmoid_local<V> d;
             std::conditional_t<Knee, curve_partials<V>, hard_branch<V>> p;
         };
-        auto prepare = [&](std::size_t kk) DD_INLINE_LAMBDA {
+        // Inner = true: a vector with a sample before it and none past the row's end or the chunk's
+        // (every vector of a chunk that is neither the row's first nor its last), so no bounds to test.
+        auto prepare = [&](auto inner, std::size_t kk) DD_INLINE_LAMBDA {
+            constexpr bool Inner = decltype(inner)::value;
             local l;
-            const bool whole = kk + WW <= n;
+            const bool whole = Inner || kk + WW <= n;
             l.x = whole ? V::load_unaligned(xr + kk) : simd::load_padded<V>(xr, kk, n, T(1));
             l.gy = whole ? V::load_unaligned(gy + kk) : simd::load_padded<V>(gy, kk, n, T(0));
-            if (t0 + kk + WW >= cols) l.gy = simd::add_to_lane(l.gy, cols - 1 - (t0 + kk), grad_final);  // the last vector
-            l.y_prev = simd::load_previous<V>(y, t0 + kk, cols, zi);
+            if (!Inner && t0 + kk + WW >= cols) l.gy = simd::add_to_lane(l.gy, cols - 1 - (t0 + kk), grad_final);  // the last vector
+            l.y_prev = Inner ? V::load_unaligned(y + t0 + kk - 1) : simd::load_previous<V>(y, t0 + kk, cols, zi);
             l.f = V::load_unaligned(f_buf + kk);
             l.unity = xsimd::all(rc.in_unity_band(l.x));
             if (!l.unity) {
@@ -1042,7 +1055,14 @@ bool compexp_backward_row(const row_curve<T>& rc, T at, T rt, T k, T zi, T grad_
             factor_next = l.factor;
             return u;
         };
-        auto finish = [&](std::size_t kk, const local& l, const V& u) DD_INLINE_LAMBDA {
+        auto finish = [&](auto inner, std::size_t kk, const local& l, const V& u) DD_INLINE_LAMBDA {
+            auto store_gx = [&](const V& v) DD_INLINE_LAMBDA {
+                if (!gx) return;
+                if constexpr (decltype(inner)::value)
+                    v.store_unaligned(gx + t0 + kk);
+                else
+                    store_partial(gx + t0, kk, n, v);
+            };
             V grad_f;
             if constexpr (Sigmoid) {
                 acc.at += u * l.d.d_alpha_a;
@@ -1056,7 +1076,7 @@ bool compexp_backward_row(const row_curve<T>& rc, T at, T rt, T k, T zi, T grad_
                 grad_f = simd::pick(l.attack, hard.at, hard.rt) * u;
             }
             if (l.unity) {  // the curve's chain rule gives 0 to x_rms and to every curve parameter
-                if (gx) store_partial(gx + t0, kk, n, V(T(0)));
+                store_gx(V(T(0)));
                 return;
             }
             V gxv;
@@ -1064,24 +1084,30 @@ bool compexp_backward_row(const row_curve<T>& rc, T at, T rt, T k, T zi, T grad_
                 gxv = curve_pullback(l.p, grad_f, l.f, l.x, acc);
             else
                 gxv = hard_branch_pullback(rc.curve, l.p, grad_f, l.f, l.x, acc);
-            if (gx) store_partial(gx + t0, kk, n, gxv);
+            store_gx(gxv);
         };
         // Vectors from the last to the first; two at a time where possible, so that their
         // preparations (independent chains) can be interleaved by the scheduler.
-        std::size_t v = (n + WW - 1) / WW;
-        if (v % 2) {
-            --v;
-            const local l = prepare(v * WW);
-            finish(v * WW, l, scan(l));
-        }
-        for (; v > 0; v -= 2) {
-            prefetch_previous_chunk((v - 2) * WW, 2 * WW);
-            const local hi = prepare((v - 1) * WW), lo = prepare((v - 2) * WW);
-            const V u_hi = scan(hi);
-            const V u_lo = scan(lo);
-            finish((v - 1) * WW, hi, u_hi);
-            finish((v - 2) * WW, lo, u_lo);
-        }
+        auto vectors = [&](auto inner) DD_INLINE_LAMBDA {
+            std::size_t v = (n + WW - 1) / WW;
+            if (v % 2) {
+                --v;
+                const local l = prepare(inner, v * WW);
+                finish(inner, v * WW, l, scan(l));
+            }
+            for (; v > 0; v -= 2) {
+                prefetch_previous_chunk((v - 2) * WW, 2 * WW);
+                const local hi = prepare(inner, (v - 1) * WW), lo = prepare(inner, (v - 2) * WW);
+                const V u_hi = scan(hi);
+                const V u_lo = scan(lo);
+                finish(inner, (v - 1) * WW, hi, u_hi);
+                finish(inner, (v - 2) * WW, lo, u_lo);
+            }
+        };
+        if (t0 > 0 && t0 + chunk < cols)
+            vectors(std::true_type{});
+        else
+            vectors(std::false_type{});
         const simd::wide<T> all[8] = {acc.ct, acc.cr, acc.et, acc.er, acc.knee, acc.at, acc.rt, acc.k};
         for (int i = 0; i < 8; ++i) sums[i] += double(simd::sum_lanes(all[i])) * (i < 4 && !Knee ? branch_scale[i] : 1.0);
     }
