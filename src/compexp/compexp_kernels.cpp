@@ -441,11 +441,11 @@ template <bool Sigmoid, class T> struct lanes_recursion {
     /// memory is kept busy throughout rather than in bursts (the recursion leaves it idle otherwise).
     /// The output lines are not prefetched: their stores wait in the store queue, off the chain.
     struct x_prefetch {
+        static constexpr std::size_t line = 64 / sizeof(T);
         const T* const* rows = nullptr;
         std::size_t count = 0, from = 0, total = 0;  // rows; the next chunk's first sample; its lines
         std::size_t issued = 0, row = 0, offset = 0;
         x_prefetch(const lanes_recursion& r, std::size_t t0) {
-            constexpr std::size_t line = 64 / sizeof(T);
             if (r.x_next == nullptr || t0 + chunk >= r.x_next->cols) return;
             rows = r.x_next->ptrs + r.g.first;
             count = r.g.count;
@@ -459,7 +459,7 @@ template <bool Sigmoid, class T> struct lanes_recursion {
                 __builtin_prefetch(rows[row] + from + offset);
                 if (++row == count) {
                     row = 0;
-                    offset += 64 / sizeof(T);
+                    offset += line;
                 }
             }
         }
