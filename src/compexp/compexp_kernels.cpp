@@ -54,11 +54,47 @@ template <class T> struct ln10_over_20 {
 };
 
 
-/// Lanes holding a valid level: finite and > 0 (NaN fails both comparisons).
-template <class V> DD_INLINE auto acceptable_level(const V& x) {
+/// Whether every level seen by add() is valid: finite and > 0. float: such a level's bits, less 1,
+/// are at most those of the largest float less 1 as unsigned integers, and +0, negative values,
+/// ±∞ and NaN are above it, so one subtraction and one unsigned max per vector; double (no
+/// unsigned 64-bit max on AVX2): two comparisons (NaN fails both).
+template <class V> class level_check {
     using T = typename simd::scalar_of<V>::type;
-    return (x > V(T(0))) & (x <= V(std::numeric_limits<T>::max()));
-}
+    static constexpr bool by_bits = std::is_same_v<T, float>;
+    using U = xsimd::batch<std::uint32_t, typename V::arch_type>;
+    std::conditional_t<by_bits, U, typename V::batch_bool_type> state_;
+
+public:
+    level_check() {
+        if constexpr (by_bits)
+            state_ = U(0u);
+        else
+            state_ = V(T(1)) == V(T(1));
+    }
+    DD_INLINE void add(const V& x) {
+        if constexpr (by_bits)
+            state_ = xsimd::max(state_, xsimd::bitwise_cast<U>(x) - U(1u));
+        else
+            state_ = state_ & (x > V(T(0))) & (x <= V(std::numeric_limits<T>::max()));
+    }
+    DD_INLINE void add(const level_check& other) {
+        if constexpr (by_bits)
+            state_ = xsimd::max(state_, other.state_);
+        else
+            state_ = state_ & other.state_;
+    }
+    bool all() const {
+        if constexpr (by_bits) {
+            alignas(64) std::uint32_t w[U::size];
+            state_.store_aligned(w);
+            for (std::size_t i = 0; i < U::size; ++i)
+                if (w[i] > 0x7f7ffffeu) return false;  // bits of FLT_MAX, less 1
+            return true;
+        } else {
+            return xsimd::all(state_);
+        }
+    }
+};
 
 /// Vectors per iteration in the elementwise loops: independent log → curve → exp chains side by
 /// side, which the scheduler interleaves (one chain alone leaves the core waiting on latencies).
@@ -112,13 +148,12 @@ template <class T> struct row_curve {
 /// vectors only; Count = 1 pads past n with x = 1 (→ L = 0, f = 1). When all Count vectors lie in
 /// the unity band, f = 1 is stored and L is not (nothing reads it there).
 template <bool Knee, std::size_t Count, class T>
-DD_INLINE auto curve_vectors(const row_curve<T>& rc, const T* x, std::size_t k, std::size_t n, T* f_out,
-                             T* level_out) {
+DD_INLINE void curve_vectors(const row_curve<T>& rc, const T* x, std::size_t k, std::size_t n, T* f_out,
+                             T* level_out, level_check<simd::wide<T>>& ok) {
     using V = simd::wide<T>;
     constexpr std::size_t WW = V::size;
     const prepared_curve<V>& curve = rc.curve;
     V xv[Count], lv[Count], fv[Count];
-    auto ok = acceptable_level(V(T(1)));
 #pragma GCC unroll 8
     for (std::size_t u = 0; u < Count; ++u)
         xv[u] = Count > 1 ? V::load_unaligned(x + k + u * WW) : simd::load_padded<V>(x, k + u * WW, n, T(1));
@@ -131,7 +166,7 @@ DD_INLINE auto curve_vectors(const row_curve<T>& rc, const T* x, std::size_t k, 
     if (xsimd::all(above_expander & below_compressor)) {  // all in the unity band
 #pragma GCC unroll 8
         for (std::size_t u = 0; u < Count; ++u) V(T(1)).store_unaligned(f_out + k + u * WW);
-        return ok;
+        return;
     }
     bool exact_targets = false;
     if constexpr (std::is_same_v<T, float>) exact_targets = rc.exact_targets;
@@ -173,22 +208,21 @@ DD_INLINE auto curve_vectors(const row_curve<T>& rc, const T* x, std::size_t k, 
     }
 #pragma GCC unroll 8
     for (std::size_t u = 0; u < Count; ++u) {
-        ok = ok & acceptable_level(xv[u]);
+        ok.add(xv[u]);
         if (level_out) lv[u].store_unaligned(level_out + k + u * WW);
         fv[u].store_unaligned(f_out + k + u * WW);
     }
-    return ok;
 }
 
 /// P1 for one row: f for n samples with time in the widest lanes, padded up to a multiple of the
 /// lane count with neutral values (x = 1 → L = 0, f = 1).
 template <bool Knee, class T> bool curve_phase(const row_curve<T>& curve, const T* x, std::size_t n, T* f_out) {
     constexpr std::size_t WW = simd::wide_lanes<T>;
-    auto ok = acceptable_level(simd::wide<T>(T(1)));
+    level_check<simd::wide<T>> ok;
     std::size_t k = 0;
-    for (; k + unroll * WW <= n; k += unroll * WW) ok = ok & curve_vectors<Knee, unroll>(curve, x, k, n, f_out, static_cast<T*>(nullptr));
-    for (; k < n; k += WW) ok = ok & curve_vectors<Knee, 1>(curve, x, k, n, f_out, static_cast<T*>(nullptr));
-    return xsimd::all(ok);
+    for (; k + unroll * WW <= n; k += unroll * WW) curve_vectors<Knee, unroll>(curve, x, k, n, f_out, static_cast<T*>(nullptr), ok);
+    for (; k < n; k += WW) curve_vectors<Knee, 1>(curve, x, k, n, f_out, static_cast<T*>(nullptr), ok);
+    return ok.all();
 }
 
 template <class T> bool row_curve<T>::targets(const T* x, std::size_t n, T* f_out) const {
@@ -316,11 +350,11 @@ bool compexp_forward_single(const T* x, std::size_t cols, const row_curve<T>& cv
     using V = simd::vec<T>;
     using VW = simd::wide<T>;
     constexpr std::size_t WW = simd::wide_lanes<T>;
-    auto ok = acceptable_level(VW(T(1)));
+    level_check<VW> ok;
     // P1, one wide vector: targets (and sdb) of samples j·WW … of the chunk at t0 (n long).
     auto targets = [&](std::size_t t0, std::size_t n, std::size_t j, T* f) DD_INLINE_LAMBDA {
         const std::size_t k = j * WW;
-        ok = ok & curve_vectors<Knee, 1>(cv, x + t0, k, n, f, static_cast<T*>(nullptr));
+        curve_vectors<Knee, 1>(cv, x + t0, k, n, f, static_cast<T*>(nullptr), ok);
         if constexpr (Sigmoid) target_db(VW::load_unaligned(f + k)).store_unaligned(f + chunk + k);
     };
     const std::size_t n_chunks = (cols + chunk - 1) / chunk;
@@ -362,7 +396,7 @@ bool compexp_forward_single(const T* x, std::size_t cols, const row_curve<T>& cv
         for (; j < vectors; ++j) targets(t_next, n_next, j, f_next);
     }
     y_state = Sigmoid ? double(state.y.get(0)) : hard.state();
-    return xsimd::all(ok);
+    return ok.all();
 }
 
 /// P2 of a multi-row group: the recursion with one row per lane (ctx.chains vectors of rows stepped
@@ -842,11 +876,11 @@ template <class V> struct hard_branch {
     typename V::batch_bool_type comp, exp;
     hard_branch() = default;
     DD_INLINE hard_branch(const prepared_curve<V>& c, const V& level) : dc(level - c.comp_thresh), de(c.exp_thresh - level) {
+        // −gc and −ge: the comparisons below are the choice's with both sides negated.
         const V zero(0);
-        const V gc = xsimd::min(-(c.comp_slope * dc), zero);
-        const V ge = xsimd::min(-(c.exp_slope * de), zero);
-        exp = ge < gc;
-        comp = (gc < zero) & !exp;
+        const V pc = xsimd::max(c.comp_slope * dc, zero), pe = xsimd::max(c.exp_slope * de, zero);
+        exp = pe > pc;
+        comp = (pc > zero) & (pe <= pc);  // & !exp for the finite levels here, in one compare
     }
 };
 
@@ -940,7 +974,7 @@ bool compexp_backward_row(const row_curve<T>& rc, T at, T rt, T k, T zi, T grad_
     // carry 0), so any factor gives the same bits.
     unsigned next_attack_bit = 0;
     const simd::uniform_reverse_scan<V> scan_attack(hard.keep_at), scan_release(hard.keep_rt);
-    auto ok = acceptable_level(V(T(1)));
+    level_check<V> ok;
     for (std::size_t c = (cols + chunk - 1) / chunk; c-- > 0;) {
         const std::size_t t0 = c * chunk, n = std::min(chunk, cols - t0);
         const T* gy;
@@ -958,24 +992,25 @@ bool compexp_backward_row(const row_curve<T>& rc, T at, T rt, T k, T zi, T grad_
         {
             const std::size_t whole_end = n / (unroll * WW) * (unroll * WW);
             for (std::size_t kk = whole_end; kk < n; kk += WW)
-                ok = ok & curve_vectors<Knee, 1>(rc, xr, kk, n, f_buf, level_buf);
+                curve_vectors<Knee, 1>(rc, xr, kk, n, f_buf, level_buf, ok);
             for (std::size_t kk = whole_end; kk > 0;) {
                 kk -= unroll * WW;
-                ok = ok & curve_vectors<Knee, unroll>(rc, xr, kk, n, f_buf, level_buf);
+                curve_vectors<Knee, unroll>(rc, xr, kk, n, f_buf, level_buf, ok);
             }
         }
         // The previous chunk's x, y and grad_y (processed next) are prefetched during the loop over
         // vectors below, the lines of the samples one chunk before the ones it reaches: spread over
         // the chunk's work, the reads keep the memory busy throughout rather than in bursts, and the
         // hardware prefetcher follows descending streams less well than ascending ones.
-        const T* const gy_row = in_place ? grad_y.data + std::ptrdiff_t(b) * grad_y.row_stride : nullptr;
-        auto prefetch_previous_chunk = [&](std::size_t kk, std::size_t count) DD_INLINE_LAMBDA {
-            if (t0 < chunk) return;
+        // A strided grad_y is copied per chunk instead; its third stream is then x again (harmless).
+        const T* const gy_row = in_place ? grad_y.data + std::ptrdiff_t(b) * grad_y.row_stride : x;
+        auto prefetch_previous_chunk = [&](auto inner, std::size_t kk, std::size_t count) DD_INLINE_LAMBDA {
+            if (!decltype(inner)::value && t0 < chunk) return;  // inner chunks have t0 ≥ chunk
             const std::size_t tp = t0 - chunk + kk;
             for (std::size_t line = 0; line < count; line += 64 / sizeof(T)) {
                 __builtin_prefetch(x + tp + line);
                 __builtin_prefetch(y + tp + line);
-                if (gy_row) __builtin_prefetch(gy_row + tp + line);
+                __builtin_prefetch(gy_row + tp + line);
             }
         };
         if constexpr (Sigmoid) {
@@ -1096,7 +1131,7 @@ bool compexp_backward_row(const row_curve<T>& rc, T at, T rt, T k, T zi, T grad_
                 finish(inner, v * WW, l, scan(l));
             }
             for (; v > 0; v -= 2) {
-                prefetch_previous_chunk((v - 2) * WW, 2 * WW);
+                prefetch_previous_chunk(inner, (v - 2) * WW, 2 * WW);
                 const local hi = prepare(inner, (v - 1) * WW), lo = prepare(inner, (v - 2) * WW);
                 const V u_hi = scan(hi);
                 const V u_lo = scan(lo);
@@ -1112,7 +1147,7 @@ bool compexp_backward_row(const row_curve<T>& rc, T at, T rt, T k, T zi, T grad_
         for (int i = 0; i < 8; ++i) sums[i] += double(simd::sum_lanes(all[i])) * (i < 4 && !Knee ? branch_scale[i] : 1.0);
     }
     sums[8] += double(factor_next.get(0) * carry.get(0));  // ∂zi = (∂y_0/∂y_{−1})·u_0
-    return xsimd::all(ok);
+    return ok.all();
 }
 
 

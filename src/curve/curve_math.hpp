@@ -66,7 +66,7 @@ template <class V> struct prepared_curve {
 /// −q·a² with a = d + W/2 = ±(e·20log10 2 + ln m·20/ln 10) + (W/2 ∓ T) and q = κσ/(2W), a formed
 /// as an exact part (e·c1_hi + c0_hi) and a small one. Per row, for V = wide<float>.
 template <class V> struct hard_target_terms {
-    V s[2], b[2], k[2];                                // the branch's z, roughly (its choice)
+    V b[2], k[2];                                      // ln m's factor; K rounded to float (the rough z)
     V s_hi[2], s_lo[2], k_int[2], k_frac[2], k_lo[2];  // outside a knee
     V c1_hi[2], c1_lo[2], c2[2], c0_hi[2], c0_lo[2], nq_hi[2], nq_lo[2];  // in a knee (W > 0)
     /// Whether the pieces are exact for this curve: s_hi·e and the rounding of s_hi·e to an integer
@@ -99,7 +99,6 @@ template <class V> struct hard_target_terms {
             const double hi = leading(slope, 16);  // s_hi·e is exact for |e| ≤ 2^8
             const float k_hi = float(offset);
             const float k_int = std::nearbyint(k_hi);
-            t.s[i] = V(float(slope));
             t.b[i] = V(float(slope * log2e));
             t.k[i] = V(float(offset));
             t.s_hi[i] = V(float(hi));
@@ -129,27 +128,35 @@ namespace curve_detail {
 template <class V> DD_INLINE V round_magic() { return V(12582912.0f); }
 template <class V> DD_INLINE V nearest(const V& v) { return (v + round_magic<V>()) - round_magic<V>(); }
 
-/// z = n + r of an affine branch, from its pieces (hard_target_terms: s_hi, s_lo, b, k_int, k_frac, k_lo):
-/// p = s_hi·e exact, n1 = round(p), t = (p − n1) + k_frac (p − n1 exact; t exact or rounded once at
-/// |t| ≤ 1), small = ln m·b + (e·s_lo + k_lo), n = n1 + k_int + round(t + small), r = (t − round(t + small)) + small.
+/// The affine branch's exponent z = s·log2 x + K in pieces (hard_target_terms: s_hi, s_lo, b, k, k_int,
+/// k_frac, k_lo): small = ln m·b + (e·s_lo + k_lo) (|small| ≲ 0.75 for σ ≤ 1), and the rough
+/// z = e·s_hi + (small + k), two roundings off z, which chooses the branch and n.
+template <class V> DD_INLINE V affine_small(const V& e, const V& ln_m, const V& s_lo, const V& b, const V& k_lo) {
+    return simd::fmadd(ln_m, b, simd::fmadd(e, s_lo, k_lo));
+}
+template <class V> DD_INLINE V affine_rough(const V& e, const V& small, const V& s_hi, const V& k) {
+    return simd::fmadd(e, s_hi, small + k);
+}
+
+/// z = n + r of an affine branch, from its rough z and small part: n = round(z_rough),
+/// p = e·s_hi + (k_int − n) in one fma, exact (e·s_hi has 24 bits, k_int − n is an integer, |p| ≲ 2
+/// for σ ≤ 1), r = (p + small) + k_frac. Returns n + 1.5·2^23 (n in the low mantissa bits:
+/// exp2_parts's form) and r.
 template <class V>
-DD_INLINE void affine_exponent(const V& e, const V& ln_m, const V& s_hi, const V& s_lo, const V& b, const V& k_int,
-                               const V& k_frac, const V& k_lo, V& n, V& r) {
-    const V p = e * s_hi;
-    const V n1 = nearest(p);
-    const V t = (p - n1) + k_frac;
-    const V small = simd::fmadd(ln_m, b, simd::fmadd(e, s_lo, k_lo));
-    const V n3 = nearest(t + small);
-    n = (n1 + k_int) + n3;
-    r = (t - n3) + small;
+DD_INLINE V affine_exponent(const V& e, const V& z_rough, const V& small, const V& s_hi, const V& k_int,
+                            const V& k_frac, V& r) {
+    const V shifted = z_rough + round_magic<V>();
+    const V p = simd::fmadd(e, s_hi, k_int - (shifted - round_magic<V>()));
+    r = (p + small) + k_frac;
+    return shifted;
 }
 
 /// z = n + r in a knee: a = (e·c1_hi + c0_hi) + (ln m·c2 + (e·c1_lo + c0_lo)), the first sum exact and
 /// the second addition's rounding kept (two-sum); z = −q·a² with a² and the product each carried as
 /// a value and a residual.
 template <class V>
-DD_INLINE void knee_exponent(const V& e, const V& ln_m, const V& c1_hi, const V& c1_lo, const V& c2, const V& c0_hi,
-                             const V& c0_lo, const V& nq_hi, const V& nq_lo, V& n, V& r) {
+DD_INLINE V knee_exponent(const V& e, const V& ln_m, const V& c1_hi, const V& c1_lo, const V& c2, const V& c0_hi,
+                             const V& c0_lo, const V& nq_hi, const V& nq_lo, V& r) {
     const V head = simd::fmadd(e, c1_hi, c0_hi);  // exact
     const V small = simd::fmadd(ln_m, c2, simd::fmadd(e, c1_lo, c0_lo));
     const V a = head + small;
@@ -157,23 +164,41 @@ DD_INLINE void knee_exponent(const V& e, const V& ln_m, const V& c1_hi, const V&
     const V aa = a * a, aa_err = simd::fmadd(a, a, -aa) + (a + a) * a_lo;
     const V z = nq_hi * aa;
     const V z_err = simd::fmadd(nq_hi, aa, -z) + simd::fmadd(nq_hi, aa_err, nq_lo * aa);
-    n = nearest(z);
-    r = (z - n) + z_err;
+    const V shifted = z + round_magic<V>();
+    r = (z - (shifted - round_magic<V>())) + z_err;
+    return shifted;
 }
 
-/// f = 2^n·e^(r·ln 2) by db2amp's polynomial where `active` (the curve's gain below 0 dB), 1 elsewhere;
-/// 2^-126 where `floor` (a gain below it, as db2amp clamps); f ≤ 1.
+/// 2^n·2^r for n an integer in [−126, 0] held in the low mantissa bits of `shifted` = n + 1.5·2^23
+/// and |r| ≤ ½ (and a little more: n is rounded from a rough z). 2^r by a degree-6 polynomial, the
+/// coefficients fitted as floats one by one (relative error 3.0e-9 on |r| ≤ 0.5005), in Horner's
+/// form: the curve phases are bound by the throughput of the fma pipes, and Horner takes 6 fmas
+/// where Estrin takes 8.
+template <class V> DD_INLINE V exp2_parts(const V& shifted, const V& r) {
+    using VI = xsimd::batch<std::uint32_t, typename V::arch_type>;
+    V p = simd::fmadd(r, V(1.5327838e-4f), V(1.3390997e-3f));
+    p = simd::fmadd(p, r, V(9.618503e-3f));
+    p = simd::fmadd(p, r, V(5.5503596e-2f));
+    p = simd::fmadd(p, r, V(2.4022648e-1f));
+    p = simd::fmadd(p, r, V(6.931472e-1f));
+    p = simd::fmadd(p, r, V(1.0f));
+    const VI scale_bits = (xsimd::bitwise_cast<VI>(shifted) + VI(127u)) << 23;  // the 1.5·2^23 shifts out
+    return p * xsimd::bitwise_cast<V>(scale_bits);
+}
+
+/// f = 2^n·2^r (exp2_parts) where `active` (the curve's gain below 0 dB), 1 elsewhere; 2^-126 where
+/// `floor` (a gain below it, as db2amp clamps; exp2_parts's value there, n < −126, is discarded);
+/// f ≤ 1. `shifted` is n + 1.5·2^23.
 template <class V, class M>
-DD_INLINE V target_from_exponent(const V& n, const V& r, const M& floor, const M& active) {
-    const V nn = simd::pick(floor, V(-126.0f), n), rr = simd::pick(floor, V(0.0f), r);
-    const V f = simd::detail::exp_parts(nn + round_magic<V>(), rr * V(0.69314718055994530941723212145818f));
-    return simd::pick(active & (f < V(1.0f)), f, V(1.0f));
+DD_INLINE V target_from_exponent(const V& shifted, const V& r, const M& floor, const M& active) {
+    const V f = simd::pick(floor, V(0x1p-126f), xsimd::min(exp2_parts(shifted, r), V(1.0f)));  // min: f < 1 ? f : 1
+    return simd::pick(active, f, V(1.0f));
 }
 }  // namespace curve_detail
 
 /// f for one vector of x of a knee-free row, given amp2db's parts e and ln m (simd::detail::log_parts).
 /// The branch is chosen on the rough z (min(0, z_c, z_e), ties to the compressor), then z = n + r on
-/// the chosen branch (curve_detail::affine_exponent) and f = 2^n·e^(r·ln 2) by db2amp's polynomial. Gains
+/// the chosen branch (curve_detail::affine_exponent) and f = 2^n·2^r (curve_detail::exp2_parts). Gains
 /// below 2^-126 give 2^-126, as db2amp does; f ≤ 1.
 /// Branch = 0 or 1 takes that branch (compressor, expander) in every lane without comparing: the same
 /// bits wherever no lane would choose the other branch with a rough z < 0 (a lane whose two rough z
@@ -183,19 +208,20 @@ template <int Branch = -1, class A>
 DD_INLINE xsimd::batch<float, A> hard_curve_target(const xsimd::batch<float, A>& e, const xsimd::batch<float, A>& ln_m,
                                                    const hard_target_terms<xsimd::batch<float, A>>& c) {
     using V = xsimd::batch<float, A>;
-    auto rough = [&](int i) DD_INLINE_LAMBDA { return simd::fmadd(e, c.s[i], simd::fmadd(ln_m, c.b[i], c.k[i])); };
+    auto small = [&](int i) DD_INLINE_LAMBDA { return curve_detail::affine_small(e, ln_m, c.s_lo[i], c.b[i], c.k_lo[i]); };
     V z_rough, n, r;
     if constexpr (Branch < 0) {
-        const V zc = rough(0), ze = rough(1);
+        const V sc = small(0), se = small(1);
+        const V zc = curve_detail::affine_rough(e, sc, c.s_hi[0], c.k[0]), ze = curve_detail::affine_rough(e, se, c.s_hi[1], c.k[1]);
         const auto comp = zc <= ze;
         z_rough = simd::pick(comp, zc, ze);
         auto branch = [&](const V (&v)[2]) DD_INLINE_LAMBDA { return simd::pick(comp, v[0], v[1]); };
-        curve_detail::affine_exponent(e, ln_m, branch(c.s_hi), branch(c.s_lo), branch(c.b), branch(c.k_int),
-                                      branch(c.k_frac), branch(c.k_lo), n, r);
+        n = curve_detail::affine_exponent(e, z_rough, simd::pick(comp, sc, se), branch(c.s_hi), branch(c.k_int),
+                                          branch(c.k_frac), r);
     } else {
-        z_rough = rough(Branch);
-        curve_detail::affine_exponent(e, ln_m, c.s_hi[Branch], c.s_lo[Branch], c.b[Branch], c.k_int[Branch],
-                                      c.k_frac[Branch], c.k_lo[Branch], n, r);
+        const V sb = small(Branch);
+        z_rough = curve_detail::affine_rough(e, sb, c.s_hi[Branch], c.k[Branch]);
+        n = curve_detail::affine_exponent(e, z_rough, sb, c.s_hi[Branch], c.k_int[Branch], c.k_frac[Branch], r);
     }
     return curve_detail::target_from_exponent(n, r, z_rough < V(-126.0f), z_rough < V(0.0f));
 }
@@ -216,11 +242,12 @@ DD_INLINE xsimd::batch<float, A> knee_curve_target(const xsimd::batch<float, A>&
     const V g = simd::pick(comp, gc, ge), d = simd::pick(comp, dc, de);
     const auto in_knee = (d + d) < pc.knee;
     auto branch = [&](const V (&v)[2]) { return simd::pick(comp, v[0], v[1]); };
-    V n_a, r_a, n_k, r_k;
-    curve_detail::affine_exponent(e, ln_m, branch(c.s_hi), branch(c.s_lo), branch(c.b), branch(c.k_int), branch(c.k_frac),
-                            branch(c.k_lo), n_a, r_a);
-    curve_detail::knee_exponent(e, ln_m, branch(c.c1_hi), branch(c.c1_lo), branch(c.c2), branch(c.c0_hi), branch(c.c0_lo),
-                          branch(c.nq_hi), branch(c.nq_lo), n_k, r_k);
+    V r_a, r_k;
+    const V s_hi = branch(c.s_hi), small = curve_detail::affine_small(e, ln_m, branch(c.s_lo), branch(c.b), branch(c.k_lo));
+    const V n_a = curve_detail::affine_exponent(e, curve_detail::affine_rough(e, small, s_hi, branch(c.k)), small, s_hi,
+                                                branch(c.k_int), branch(c.k_frac), r_a);
+    const V n_k = curve_detail::knee_exponent(e, ln_m, branch(c.c1_hi), branch(c.c1_lo), branch(c.c2), branch(c.c0_hi),
+                                              branch(c.c0_lo), branch(c.nq_hi), branch(c.nq_lo), r_k);
     return curve_detail::target_from_exponent(simd::pick(in_knee, n_k, n_a), simd::pick(in_knee, r_k, r_a),
                                         g < V(-126.0f / 0.166096404744368117393515971474469508f), g < V(0.0f));
 }

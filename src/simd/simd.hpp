@@ -124,7 +124,7 @@ DD_INLINE xsimd::batch<double, xsimd::avx512bw> fmadd(const xsimd::batch<double,
 
 // --------------------------------------------------------------------------------------------
 // Fast dB conversions, accurate to a few ulp (docs/derivations/simd_math.md; tested in tests/cpp/simd/simd_tests.cpp).
-//   amp2db: x = m·2^e, m ∈ [√½, √2);  float: ln m = r + r²(−½ + r·Q(r)), r = m − 1, Q of degree 7;
+//   amp2db: x = m·2^e, m ∈ (√½, √2];  float: ln m = r + r²(−½ + r·Q(r)), r = m − 1, Q of degree 7;
 //           double: ln m = 2·atanh(s), s = (m − 1)/(m + 1), |s| ≤ 0.1716, series to s^21;
 //           dB = e·20·log10(2) + ln m · 20/ln 10.
 //           Valid for normal positive x (x ≥ 1.2e-38 in float, 2.2e-308 in double).
@@ -143,7 +143,7 @@ template <> struct bits_of<double> { using type = std::uint64_t; };
 }  // namespace detail
 
 namespace detail {
-/// x = 2^e·m with m ∈ [√½, √2): e (an integer, exact in T) and ln m. amp2db's first part, shared
+/// x = 2^e·m with m ∈ (T(√2)/2, T(√2)]: e (an integer, exact in T) and ln m. amp2db's first part, shared
 /// with the float32 curve's accurate targets (gain_curve.hpp: hard_curve_target, knee_curve_target).
 template <class T, class A>
 DD_INLINE void log_parts(const xsimd::batch<T, A>& x, xsimd::batch<T, A>& e_out, xsimd::batch<T, A>& ln_m_out) {
@@ -153,17 +153,19 @@ DD_INLINE void log_parts(const xsimd::batch<T, A>& x, xsimd::batch<T, A>& e_out,
     constexpr int mant = std::is_same_v<T, float> ? 23 : 52;
     constexpr I mant_mask = (I(1) << mant) - 1;
     constexpr I one_bits = std::is_same_v<T, float> ? I(0x3f800000) : I(0x3ff0000000000000LL);
+    // The bits of the smallest m, the successor of T(√2)/2 (m ∈ (T(√2)/2, T(√2)]).
+    constexpr I low_bits = std::is_same_v<T, float> ? I(0x3fb504f3) - (I(1) << mant) + 1
+                                                    : I(0x3ff6a09e667f3bcdLL) - (I(1) << mant) + 1;
     // 2^mant as a float whose low mantissa bits receive the biased exponent: exact int → float.
     constexpr I magic_bits = std::is_same_v<T, float> ? I(0x4b000000) : I(0x4330000000000000LL);
-    constexpr T magic = std::is_same_v<T, float> ? T(8388608.0) : T(4503599627370496.0);
-    constexpr T bias = std::is_same_v<T, float> ? T(127) : T(1023);
+    constexpr T magic_and_bias = std::is_same_v<T, float> ? T(8388608.0 + 127) : T(4503599627370496.0 + 1023);
 
-    const VI bits = xsimd::bitwise_cast<VI>(x);
-    const V biased_exp = xsimd::bitwise_cast<V>(VI(magic_bits) | (bits >> mant)) - V(magic);
-    V m = xsimd::bitwise_cast<V>((bits & VI(mant_mask)) | VI(one_bits));  // [1, 2)
-    const auto high = m > V(T(1.41421356237309504880));
-    m = pick(high, m * V(T(0.5)), m);
-    const V e = biased_exp - V(bias) + pick(high, V(T(1)), V(T(0)));
+    // Adding one_bits − low_bits carries into the exponent exactly where the mantissa 1.M exceeds
+    // T(√2): e + 1 there, and the mantissa field plus low_bits is then 1.M/2, else 1.M (integer
+    // operations only, in place of a compare and two selects).
+    const VI shifted = xsimd::bitwise_cast<VI>(x) + VI(one_bits - low_bits);
+    const V e = xsimd::bitwise_cast<V>(VI(magic_bits) | (shifted >> mant)) - V(magic_and_bias);
+    const V m = xsimd::bitwise_cast<V>((shifted & VI(mant_mask)) + VI(low_bits));
     V ln_m;
     if constexpr (std::is_same_v<T, float>) {
         // ln(1 + r) = r + r²·(−½ + r·Q(r)), Q a degree-7 least-squares fit on Chebyshev nodes over
@@ -213,8 +215,7 @@ template <class T, class A> DD_INLINE xsimd::batch<T, A> amp2db(const xsimd::bat
 namespace detail {
 /// 2^n·e^r for |r| ≤ ln2/2 (+tiny), n an integer in [−126, 127] (float) / [−1022, 1023] (double) held
 /// in the low mantissa bits of `shifted` = n + 1.5·2^mant: e^r by its Taylor series, 2^n put into the
-/// exponent. exp2_scaled's second part, shared with the
-/// float32 curve's accurate targets.
+/// exponent. exp2_scaled's second part.
 template <class T, class A> DD_INLINE xsimd::batch<T, A> exp_parts(const xsimd::batch<T, A>& shifted, const xsimd::batch<T, A>& r) {
     using V = xsimd::batch<T, A>;
     using I = typename detail::bits_of<T>::type;
