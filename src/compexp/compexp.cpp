@@ -91,8 +91,19 @@ bool backward(signal_view<T> x_rms, const compexp_params<T>& curve, row_param<T>
               const compexp_param_grads<T>& curve_grads, T* grad_at, T* grad_rt, T* grad_k, state_in zi,
               const double* grad_final_state, double* grad_zi) {
     const auto& kern = detail::kernels_for<T>();
-    const detail::compexp_backward_args<T> args{x_rms, gain, grad_gain, curve, at, rt, k, mode == ar_mode::sigmoid,
-                                                zi.data, grad_final_state, grad_x_rms};
+    const detail::compexp_backward_args<T> args{x_rms,
+                                                gain,
+                                                grad_gain,
+                                                curve,
+                                                at,
+                                                rt,
+                                                k,
+                                                mode == ar_mode::sigmoid,
+                                                zi.data,
+                                                grad_final_state,
+                                                grad_x_rms,
+                                                curve_grads.comp_thresh != nullptr || curve_grads.comp_ratio != nullptr,
+                                                curve_grads.exp_thresh != nullptr || curve_grads.exp_ratio != nullptr};
     std::vector<unsigned char> ok(x_rms.rows);
     detail::parallel_for(x_rms.rows, [&](std::size_t b) {
         detail::compexp_sums s;

@@ -889,16 +889,24 @@ template <class V> struct hard_branch {
 /// (acc.ct, acc.cr: compressor; acc.et, acc.er: expander) and the constants, ln10/20 with each, are
 /// applied once per chunk (hard_branch_constants). Returns ∂x_rms = ∂f·f·(ln10/20)·(∂g/∂L)·(20/ln10)/x,
 /// the two conversion constants cancelling: ∂f·f·(∂g/∂L)/x.
+/// Sums of a branch whose parameters' gradients were not asked for are not formed (comp_sums,
+/// exp_sums false; loop-invariant, so the branches predict).
 template <class V>
 DD_INLINE V hard_branch_pullback(const prepared_curve<V>& c, const hard_branch<V>& br, const V& gf, const V& fv,
-                                 const V& x, param_sums<typename simd::scalar_of<V>::type>& acc) {
+                                 const V& x, param_sums<typename simd::scalar_of<V>::type>& acc, bool comp_sums,
+                                 bool exp_sums) {
     using T = typename simd::scalar_of<V>::type;
     const V g = gf * fv, zero(T(0));
-    const V g_comp = simd::pick(br.comp, g, zero), g_exp = simd::pick(br.exp, g, zero);
-    acc.ct += g_comp;
-    acc.cr = simd::fmadd(g_comp, br.dc, acc.cr);
-    acc.et += g_exp;
-    acc.er = simd::fmadd(g_exp, br.de, acc.er);
+    if (comp_sums) {
+        const V g_comp = simd::pick(br.comp, g, zero);
+        acc.ct += g_comp;
+        acc.cr = simd::fmadd(g_comp, br.dc, acc.cr);
+    }
+    if (exp_sums) {
+        const V g_exp = simd::pick(br.exp, g, zero);
+        acc.et += g_exp;
+        acc.er = simd::fmadd(g_exp, br.de, acc.er);
+    }
     const V level_partial = simd::pick(br.comp, -c.comp_slope, simd::pick(br.exp, c.exp_slope, zero));
     return g * level_partial / x;
 }
@@ -955,7 +963,7 @@ template <class T> void store_partial(T* out, std::size_t k, std::size_t n, cons
 template <bool Sigmoid, bool Knee, class T>
 bool compexp_backward_row(const row_curve<T>& rc, T at, T rt, T k, T zi, T grad_final, const T* x, const T* y,
                           const strided_view<T>& grad_y, std::size_t b, std::size_t cols, T* gx, double* sums,
-                          T* work) {
+                          T* work, bool comp_sums, bool exp_sums) {
     using V = simd::wide<T>;
     constexpr std::size_t WW = V::size;
     const ar_coeffs<V> hard{V(at), V(rt)};
@@ -1037,7 +1045,6 @@ bool compexp_backward_row(const row_curve<T>& rc, T at, T rt, T k, T zi, T grad_
             typename V::batch_bool_type attack;
             bool unity;  // every lane in the curve's unity band: its partials are 0, L was not stored
             sigmoid_local<V> d;
-            std::conditional_t<Knee, curve_partials<V>, hard_branch<V>> p;
         };
         // Inner = true: a vector with a sample before it and none past the row's end or the chunk's
         // (every vector of a chunk that is neither the row's first nor its last), so no bounds to test.
@@ -1051,13 +1058,6 @@ bool compexp_backward_row(const row_curve<T>& rc, T at, T rt, T k, T zi, T grad_
             l.y_prev = Inner ? V::load_unaligned(y + t0 + kk - 1) : simd::load_previous<V>(y, t0 + kk, cols, zi);
             l.f = V::load_unaligned(f_buf + kk);
             l.unity = xsimd::all(rc.in_unity_band(l.x));
-            if (!l.unity) {
-                const V level = V::load_unaligned(level_buf + kk);
-                if constexpr (Knee)
-                    compexp_gain_db<true>(rc.curve, level, l.p);  // the partials
-                else
-                    l.p = hard_branch<V>(rc.curve, level);
-            }
             if constexpr (Sigmoid) {
                 l.d = sigmoid_step_partials_given_gate(l.f, l.y_prev, V::load_unaligned(delta_buf + kk),
                                                        V::load_unaligned(s_buf + kk), sig);
@@ -1114,11 +1114,20 @@ bool compexp_backward_row(const row_curve<T>& rc, T at, T rt, T k, T zi, T grad_
                 store_gx(V(T(0)));
                 return;
             }
+            // The curve's partials at L here, after the scan rather than before: across it they
+            // would wait in the stack (a vector's masks and distances, twice per pair of vectors).
+            // x read again where it is a whole vector (in L1) rather than kept across the scan.
+            const V level = V::load_unaligned(level_buf + kk);
+            const V xv = decltype(inner)::value ? V::load_unaligned(xr + kk) : l.x;
             V gxv;
-            if constexpr (Knee)
-                gxv = curve_pullback(l.p, grad_f, l.f, l.x, acc);
-            else
-                gxv = hard_branch_pullback(rc.curve, l.p, grad_f, l.f, l.x, acc);
+            if constexpr (Knee) {
+                curve_partials<V> p;
+                compexp_gain_db<true>(rc.curve, level, p);
+                gxv = curve_pullback(p, grad_f, l.f, xv, acc);
+            } else {
+                gxv = hard_branch_pullback(rc.curve, hard_branch<V>(rc.curve, level), grad_f, l.f, xv, acc, comp_sums,
+                                           exp_sums);
+            }
             store_gx(gxv);
         };
         // Vectors from the last to the first; two at a time where possible, so that their
@@ -1177,7 +1186,7 @@ bool compexp_backward(const dd::detail::compexp_backward_args<T>& a, std::size_t
     auto run = [&](auto sigmoid, auto knee) {
         constexpr bool S = decltype(sigmoid)::value, K = decltype(knee)::value;
         return compexp_backward_row<S, K>(rc, a.at[b], a.rt[b], a.k[b], zi_out, grad_final, a.x.row(b), a.y.row(b),
-                                          a.grad_y, b, a.x.cols, gx, sums.v, buffers);
+                                          a.grad_y, b, a.x.cols, gx, sums.v, buffers, a.comp_sums, a.exp_sums);
     };
     using yes = std::true_type;
     using no = std::false_type;

@@ -48,6 +48,9 @@ template <class T> struct compexp_backward_args {
     const double* zi;          // one per row, or null: 1
     const double* grad_final;  // one per row, or null: 0
     T* grad_x;                 // (B, T) or null
+    // Whether the compressor's (∂CT, ∂CR) and the expander's (∂ET, ∂ER) sums are wanted; the
+    // knee-free backward skips the others (their sums are then unspecified).
+    bool comp_sums = true, exp_sums = true;
 };
 /// compexp_gain's forward mode of one row b (batch only).
 template <class T> struct compexp_jvp_args {
