@@ -77,12 +77,6 @@ public:
         else
             state_ = state_ & (x > V(T(0))) & (x <= V(std::numeric_limits<T>::max()));
     }
-    DD_INLINE void add(const level_check& other) {
-        if constexpr (by_bits)
-            state_ = xsimd::max(state_, other.state_);
-        else
-            state_ = state_ & other.state_;
-    }
     bool all() const {
         if constexpr (by_bits) {
             alignas(64) std::uint32_t w[U::size];

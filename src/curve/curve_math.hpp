@@ -69,8 +69,8 @@ template <class V> struct hard_target_terms {
     V b[2], k[2];                                      // ln m's factor; K rounded to float (the rough z)
     V s_hi[2], s_lo[2], k_int[2], k_frac[2], k_lo[2];  // outside a knee
     V c1_hi[2], c1_lo[2], c2[2], c0_hi[2], c0_lo[2], nq_hi[2], nq_lo[2];  // in a knee (W > 0)
-    /// Whether the pieces are exact for this curve: s_hi·e and the rounding of s_hi·e to an integer
-    /// need |s|·2^8 < 2^22 (σ_e < 2^14: ER > 6.1e-5), the offsets |K| < 2^21, and a knee's
+    /// Whether the pieces are exact for this curve: s_hi·e and the rounding of the rough z to an
+    /// integer need |s|·2^8 < 2^22 (σ_e < 2^14: ER > 6.1e-5), the offsets |K| < 2^21, and a knee's
     /// e·c1_hi + c0_hi must stay below 2^11 (W and the thresholds within ±500 dB). Curves outside
     /// (an expander that steep is a gate) take the dB path: finite and in (0, 1], float32's dB
     /// accuracy.
@@ -124,9 +124,8 @@ template <class V> struct hard_target_terms {
 };
 
 namespace curve_detail {
-/// round(v) for |v| < 2^22: v + 1.5·2^23 rounds v to an integer in the low mantissa bits.
+/// 1.5·2^23: v + round_magic() rounds v (|v| < 2^22) to an integer held in the low mantissa bits.
 template <class V> DD_INLINE V round_magic() { return V(12582912.0f); }
-template <class V> DD_INLINE V nearest(const V& v) { return (v + round_magic<V>()) - round_magic<V>(); }
 
 /// The affine branch's exponent z = s·log2 x + K in pieces (hard_target_terms: s_hi, s_lo, b, k, k_int,
 /// k_frac, k_lo): small = ln m·b + (e·s_lo + k_lo) (|small| ≲ 0.75 for σ ≤ 1), and the rough
@@ -153,10 +152,10 @@ DD_INLINE V affine_exponent(const V& e, const V& z_rough, const V& small, const 
 
 /// z = n + r in a knee: a = (e·c1_hi + c0_hi) + (ln m·c2 + (e·c1_lo + c0_lo)), the first sum exact and
 /// the second addition's rounding kept (two-sum); z = −q·a² with a² and the product each carried as
-/// a value and a residual.
+/// a value and a residual. Returns n + 1.5·2^23 and r, as affine_exponent.
 template <class V>
 DD_INLINE V knee_exponent(const V& e, const V& ln_m, const V& c1_hi, const V& c1_lo, const V& c2, const V& c0_hi,
-                             const V& c0_lo, const V& nq_hi, const V& nq_lo, V& r) {
+                          const V& c0_lo, const V& nq_hi, const V& nq_lo, V& r) {
     const V head = simd::fmadd(e, c1_hi, c0_hi);  // exact
     const V small = simd::fmadd(ln_m, c2, simd::fmadd(e, c1_lo, c0_lo));
     const V a = head + small;

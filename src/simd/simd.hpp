@@ -144,7 +144,7 @@ template <> struct bits_of<double> { using type = std::uint64_t; };
 
 namespace detail {
 /// x = 2^e·m with m ∈ (T(√2)/2, T(√2)]: e (an integer, exact in T) and ln m. amp2db's first part, shared
-/// with the float32 curve's accurate targets (gain_curve.hpp: hard_curve_target, knee_curve_target).
+/// with the float32 curve's accurate targets (curve/curve_math.hpp: hard_curve_target, knee_curve_target).
 template <class T, class A>
 DD_INLINE void log_parts(const xsimd::batch<T, A>& x, xsimd::batch<T, A>& e_out, xsimd::batch<T, A>& ln_m_out) {
     using V = xsimd::batch<T, A>;
