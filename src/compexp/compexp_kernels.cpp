@@ -54,39 +54,31 @@ template <class T> struct ln10_over_20 {
 };
 
 
-/// Whether every level seen by add() is valid: finite and > 0. float: such a level's bits, less 1,
-/// are at most those of the largest float less 1 as unsigned integers, and +0, negative values,
-/// ±∞ and NaN are above it, so one subtraction and one unsigned max per vector; double (no
-/// unsigned 64-bit max on AVX2): two comparisons (NaN fails both).
+/// Whether every level seen by add() is valid: finite and > 0. float: its bits lie between those of
+/// the smallest subnormal and of the largest float (simd::float_bits_check: one subtraction and one
+/// unsigned max per vector); double (no unsigned 64-bit max on AVX2): two comparisons (NaN fails both).
 template <class V> class level_check {
     using T = typename simd::scalar_of<V>::type;
     static constexpr bool by_bits = std::is_same_v<T, float>;
-    using U = xsimd::batch<std::uint32_t, typename V::arch_type>;
-    std::conditional_t<by_bits, U, typename V::batch_bool_type> state_;
+    std::conditional_t<by_bits, simd::float_bits_check<typename V::arch_type, 1u, 0x7f7fffffu>,
+                       typename V::batch_bool_type>
+        state_;
 
 public:
     level_check() {
-        if constexpr (by_bits)
-            state_ = U(0u);
-        else
-            state_ = V(T(1)) == V(T(1));
+        if constexpr (!by_bits) state_ = V(T(1)) == V(T(1));
     }
     DD_INLINE void add(const V& x) {
         if constexpr (by_bits)
-            state_ = xsimd::max(state_, xsimd::bitwise_cast<U>(x) - U(1u));
+            state_.add(x);
         else
             state_ = state_ & (x > V(T(0))) & (x <= V(std::numeric_limits<T>::max()));
     }
     bool all() const {
-        if constexpr (by_bits) {
-            alignas(64) std::uint32_t w[U::size];
-            state_.store_aligned(w);
-            for (std::size_t i = 0; i < U::size; ++i)
-                if (w[i] > 0x7f7ffffeu) return false;  // bits of FLT_MAX, less 1
-            return true;
-        } else {
+        if constexpr (by_bits)
+            return state_.all_inside();
+        else
             return xsimd::all(state_);
-        }
     }
 };
 

@@ -726,26 +726,28 @@ inline constexpr bool has_cheaper_normal_narrow =
     false;
 #endif
 
-/// Whether every float seen by add() lies in [2^-126, 1] (NaN and negative values do not): the bits
-/// of such a float, less those of 2^-126, are at most 0x3F000000 as unsigned integers; anything else
-/// wraps above it. One subtraction and one unsigned max per vector.
-template <class A> class unit_normal_check {
+/// Whether every float seen by add() has its bits, as an unsigned integer, in [Lo, Hi] (with
+/// Hi < 0x80000000: positive floats from Lo's to Hi's; negative values and NaN are outside): such
+/// bits, less Lo, are at most Hi − Lo; anything else wraps above it. One subtraction and one unsigned
+/// max per vector.
+template <class A, std::uint32_t Lo, std::uint32_t Hi> class float_bits_check {
 public:
     using U = xsimd::batch<std::uint32_t, A>;
-    DD_INLINE void add(const xsimd::batch<float, A>& f) {
-        worst_ = xsimd::max(worst_, xsimd::bitwise_cast<U>(f) - U(0x00800000u));
-    }
+    DD_INLINE void add(const xsimd::batch<float, A>& f) { worst_ = xsimd::max(worst_, xsimd::bitwise_cast<U>(f) - U(Lo)); }
     bool all_inside() const {
         alignas(64) std::uint32_t w[U::size];
         worst_.store_aligned(w);
         for (std::size_t i = 0; i < U::size; ++i)
-            if (w[i] > 0x3F000000u) return false;
+            if (w[i] > Hi - Lo) return false;
         return true;
     }
 
 private:
     U worst_ = U(0u);
 };
+
+/// Floats in [2^-126, 1].
+template <class A> using unit_normal_check = float_bits_check<A, 0x00800000u, 0x3f800000u>;
 
 }  // namespace simd
 DD_ARCH_END
